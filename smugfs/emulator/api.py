@@ -1,0 +1,828 @@
+"""The API v2 endpoints: routing, access rules and the handlers that read and change the store.
+
+`Api.handle` takes a request that has already been authenticated (see `oauth.py`) and answers
+with an HTTP status and the envelope of `wire.py`. Handlers are synchronous and finish without
+awaiting, so no other request can see the store half-changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from smugfs.emulator import wire
+from smugfs.emulator.model import ALBUM, FOLDER, PAGE, Album, Image, Node
+from smugfs.emulator.oauth import Principal
+from smugfs.emulator.store import ServiceError, Store
+from smugfs.emulator.views import View
+from smugfs.emulator.wire import Endpoint, Query
+
+NOT_GRANTED = "The user has not granted the required permissions"
+
+
+def _param(name: str, type_: str, description: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Required": False,
+        "ReadOnly": False,
+        "Default": extra.pop("Default", None),
+        "Description": description,
+        "Type": type_,
+        **extra,
+    }
+
+
+_CHILDREN_GET = (
+    _param(
+        "Type",
+        "Select",
+        "Only return nodes of this type",
+        Default="All",
+        OPTIONS=["All", "Folder", "Album", "Page", "System Album"],
+        MIN_COUNT=1,
+        MAX_COUNT="INFINITY",
+    ),
+    _param(
+        "SortMethod",
+        "Select",
+        "Order of the nodes",
+        Default="Organizer",
+        OPTIONS=["Organizer", "SortIndex", "DateAdded", "DateModified", "Name"],
+    ),
+    _param(
+        "SortDirection",
+        "Select",
+        "",
+        Default="Ascending",
+        OPTIONS=["Ascending", "Descending"],
+    ),
+)
+_CHILDREN_POST = (
+    _param(
+        "AutoRename",
+        "Boolean",
+        "Whether to generate a unique UrlName if it is taken",
+        Default=False,
+    ),
+    _param("Description", "Text", "", MIN_CHARS=0, MAX_CHARS=65535),
+    _param("Keywords", "Array", "", MIN_COUNT=0, MAX_COUNT="INFINITY"),
+    {**_param("Name", "Varchar", "", MIN_CHARS=1, MAX_CHARS=254), "Required": True},
+    _param("Privacy", "Select", "", Default="Unlisted", OPTIONS=["Public", "Unlisted", "Private"]),
+    _param(
+        "SecurityType", "Select", "", Default="None", OPTIONS=["None", "Password", "GrantAccess"]
+    ),
+    _param(
+        "SortDirection", "Select", "", Default="Descending", OPTIONS=["Ascending", "Descending"]
+    ),
+    _param(
+        "SortMethod",
+        "Select",
+        "",
+        Default="DateModified",
+        OPTIONS=["SortIndex", "Name", "DateAdded", "DateModified"],
+    ),
+    {
+        **_param("Type", "Select", "", Default="Folder", OPTIONS=["Album", "Page", "Folder"]),
+        "Required": True,
+    },
+    _param("UrlName", "Varchar", "Must start with a capital letter", MIN_CHARS=1, MAX_CHARS=60),
+)
+_FILENAMES_GET = (
+    _param(
+        "FileNames",
+        "Varchar",
+        "A list of filenames (percent-encoded and comma-separated); if used, an image will only "
+        "be included in the result set if its file name is in the list",
+        Default="",
+        MIN_CHARS=0,
+        MAX_CHARS="INFINITY",
+    ),
+)
+
+E_AUTHUSER = Endpoint("AuthUser", "User", "Object", "Currently authenticated user")
+E_USER = Endpoint("User", "User", "Object", "User By Nickname")
+E_USER_ALBUMS = Endpoint("UserAlbums", "Album", "Objects", "All of user's albums")
+E_PATH_LOOKUP = Endpoint(
+    "UrlPathLookup", "Folder,Album,Page", "Object", "Lookup user's folder, album, or page by path"
+)
+E_PROFILE = Endpoint("UserProfile", "UserProfile", "Object", "User's profile information")
+E_NODE = Endpoint(
+    "Node",
+    "Node",
+    "Object",
+    "Node with the given id.",
+    ("GET", "PATCH", "DELETE"),
+    permissions={"PATCH": "Modify", "DELETE": "Modify"},
+)
+E_CHILDREN = Endpoint(
+    "ChildNodes",
+    "Node",
+    "Objects",
+    "Child nodes of the given node.",
+    ("GET", "POST"),
+    max_count=200,
+    parameters={"GET": _CHILDREN_GET, "POST": _CHILDREN_POST},
+    permissions={"POST": "Add"},
+)
+E_PARENTS = Endpoint(
+    "ParentNodes",
+    "Node",
+    "Objects",
+    "Hierarchy of nodes from the given node (inclusive) to the root node.",
+)
+E_PARENT = Endpoint("ParentNode", "Node", "Object", "Parent node of the given node.")
+E_MOVE_NODES = Endpoint(
+    "MoveNodes",
+    "Node",
+    "Objects",
+    "Moves one or more nodes into a folder node",
+    ("POST",),
+    parameters={"POST": (_param("MoveUris", "Varchar", "Comma-separated node URIs"),)},
+    permissions={"POST": "Modify"},
+)
+E_ALBUM = Endpoint(
+    "Album",
+    "Album",
+    "Object",
+    "Album by key",
+    ("GET", "PATCH", "DELETE"),
+    permissions={"PATCH": "Modify", "DELETE": "Modify"},
+)
+E_ALBUM_IMAGES = Endpoint(
+    "AlbumImages",
+    "AlbumImage",
+    "Objects",
+    "Images from album",
+    max_count=1000,
+    parameters={"GET": _FILENAMES_GET},
+)
+E_MOVE_IMAGES = Endpoint(
+    "MoveAlbumImages",
+    "AlbumImage",
+    "Objects",
+    "Move images into album",
+    ("POST",),
+    parameters={"POST": (_param("MoveUris", "Varchar", "Comma-separated AlbumImage URIs"),)},
+    permissions={"POST": "Modify"},
+)
+E_COLLECT_IMAGES = Endpoint(
+    "CollectImages",
+    "AlbumImage",
+    "Objects",
+    "Collect images into album",
+    ("POST",),
+    parameters={"POST": (_param("CollectUris", "Varchar", "Comma-separated image URIs"),)},
+    permissions={"POST": "Modify"},
+)
+E_DELETE_IMAGES = Endpoint(
+    "DeleteAlbumImages",
+    "AlbumImage",
+    "Objects",
+    "Delete images from album",
+    ("POST",),
+    parameters={"POST": (_param("ImageUris", "Varchar", "Comma-separated image URIs"),)},
+    permissions={"POST": "Modify"},
+)
+E_ALBUM_IMAGE = Endpoint(
+    "AlbumImage",
+    "AlbumImage",
+    "Object",
+    "Image from album",
+    ("GET", "PATCH", "DELETE"),
+    permissions={"PATCH": "Modify", "DELETE": "Modify"},
+)
+E_IMAGE = Endpoint(
+    "Image",
+    "Image",
+    "Object",
+    "Image by key",
+    ("GET", "PATCH", "DELETE"),
+    permissions={"PATCH": "Modify", "DELETE": "Modify"},
+)
+E_METADATA = Endpoint("ImageMetadata", "ImageMetadata", "Object", "Metadata for image")
+E_SIZE_DETAILS = Endpoint(
+    "ImageSizeDetails", "ImageSizeDetails", "Object", "Detailed size information for image"
+)
+E_LARGEST_IMAGE = Endpoint(
+    "LargestImage", "LargestImage", "Object", "Largest size available for image"
+)
+E_LARGEST_VIDEO = Endpoint(
+    "LargestVideo", "LargestVideo", "Object", "Largest size available for video"
+)
+E_IMAGE_ALBUMS = Endpoint("ImageAlbums", "Album", "Objects", "Albums the image is included in")
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a handler produced: one object, or list records to page and render."""
+
+    status: int = 200
+    obj: dict[str, Any] | None = None
+    items: Sequence[Any] | None = None
+    render: Callable[[Any], dict[str, Any]] | None = None
+    with_options: bool = False
+
+
+@dataclasses.dataclass
+class Call:
+    """One API request, authenticated, as the handlers see it."""
+
+    query: Query
+    body: dict[str, Any]
+    principal: Principal | None
+    view: View
+
+    @property
+    def store(self) -> Store:
+        """The service state."""
+        return self.view.store
+
+
+Handler = Callable[[Call, re.Match[str]], Outcome]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """A path pattern, what it is, and a handler per method."""
+
+    pattern: re.Pattern[str]
+    endpoint: Endpoint
+    handlers: dict[str, Handler]
+
+
+@dataclasses.dataclass
+class Reply:
+    """An HTTP status and the JSON body to send."""
+
+    status: int
+    body: dict[str, Any]
+    list_items: int = 0
+
+
+KEY = r"[^/!]+"
+IMAGE_KEY = r"(?P<image>[^/!-]+)(?:-(?P<serial>\d+))?"
+
+
+class Api:
+    """The router and handlers of `/api/v2`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        img_subs: list[tuple[str, Endpoint, Handler]] = [
+            ("metadata", E_METADATA, self.image_metadata),
+            ("sizedetails", E_SIZE_DETAILS, self.image_size_details),
+            ("largestimage", E_LARGEST_IMAGE, self.image_largest),
+            ("largestvideo", E_LARGEST_VIDEO, self.image_largest_video),
+            ("albums", E_IMAGE_ALBUMS, self.image_albums),
+        ]
+        table: list[tuple[str, Endpoint, dict[str, Handler]]] = [
+            ("!authuser", E_AUTHUSER, {"GET": self.authuser}),
+            (f"/user/(?P<nick>{KEY})", E_USER, {"GET": self.user}),
+            (f"/user/(?P<nick>{KEY})!albums", E_USER_ALBUMS, {"GET": self.user_albums}),
+            (f"/user/(?P<nick>{KEY})!urlpathlookup", E_PATH_LOOKUP, {"GET": self.path_lookup}),
+            (f"/user/(?P<nick>{KEY})!profile", E_PROFILE, {"GET": self.profile}),
+            (
+                f"/node/(?P<node>{KEY})",
+                E_NODE,
+                {"GET": self.node, "PATCH": self.patch_node, "DELETE": self.delete_node},
+            ),
+            (
+                f"/node/(?P<node>{KEY})!children",
+                E_CHILDREN,
+                {"GET": self.children, "POST": self.create_child},
+            ),
+            (f"/node/(?P<node>{KEY})!parents", E_PARENTS, {"GET": self.parents}),
+            (f"/node/(?P<node>{KEY})!parent", E_PARENT, {"GET": self.parent}),
+            (f"/node/(?P<node>{KEY})!movenodes", E_MOVE_NODES, {"POST": self.move_nodes}),
+            (
+                f"/album/(?P<album>{KEY})",
+                E_ALBUM,
+                {"GET": self.album, "PATCH": self.patch_album, "DELETE": self.delete_album},
+            ),
+            (f"/album/(?P<album>{KEY})!images", E_ALBUM_IMAGES, {"GET": self.album_images}),
+            (f"/album/(?P<album>{KEY})!moveimages", E_MOVE_IMAGES, {"POST": self.move_images}),
+            (
+                f"/album/(?P<album>{KEY})!collectimages",
+                E_COLLECT_IMAGES,
+                {"POST": self.collect_images},
+            ),
+            (
+                f"/album/(?P<album>{KEY})!deleteimages",
+                E_DELETE_IMAGES,
+                {"POST": self.delete_images},
+            ),
+            (
+                f"/album/(?P<album>{KEY})/image/{IMAGE_KEY}",
+                E_ALBUM_IMAGE,
+                {"GET": self.image, "PATCH": self.patch_image, "DELETE": self.delete_image},
+            ),
+            (
+                f"/image/{IMAGE_KEY}",
+                E_IMAGE,
+                {"GET": self.image, "PATCH": self.patch_image, "DELETE": self.delete_image},
+            ),
+        ]
+        for name, endpoint, handler in img_subs:
+            table.append((f"/image/{IMAGE_KEY}!{name}", endpoint, {"GET": handler}))
+            table.append(
+                (f"/album/(?P<album>{KEY})/image/{IMAGE_KEY}!{name}", endpoint, {"GET": handler})
+            )
+        self.routes = [
+            Route(re.compile(f"/api/v2{pattern}"), endpoint, handlers)
+            for pattern, endpoint, handlers in table
+        ]
+
+    # ------------------------------------------------------------------ dispatch
+
+    def route(self, path: str) -> tuple[Route, re.Match[str]] | None:
+        """The route matching `path`, with its match."""
+        for route in self.routes:
+            match = route.pattern.fullmatch(path)
+            if match:
+                return route, match
+        return None
+
+    def handle(self, call: Call, *, expand: bool = True) -> Reply:
+        """Answer one API request."""
+        query = call.query
+        found = self.route(query.path)
+        if found is None:
+            return Reply(404, wire.error_envelope(query, None, 404, "Not Found"))
+        route, match = found
+        endpoint = route.endpoint
+        if query.method == "OPTIONS":
+            body = wire.envelope(query, endpoint)
+            body["Options"] = wire.options_block(endpoint, query, full=True)
+            return Reply(200, body)
+        handler = route.handlers.get(query.method)
+        if handler is None:
+            return Reply(405, wire.error_envelope(query, endpoint, 405, "Method Not Allowed"))
+        try:
+            outcome = handler(call, match)
+            return self._reply(call, endpoint, outcome, expand)
+        except ServiceError as exc:
+            return Reply(exc.status, wire.error_envelope(query, endpoint, exc.status, exc.message))
+        except wire.BadRequest as exc:
+            return Reply(400, wire.error_envelope(query, endpoint, 400, str(exc)))
+
+    def _reply(self, call: Call, endpoint: Endpoint, outcome: Outcome, expand: bool) -> Reply:
+        query = call.query
+        pages = None
+        payload: Any = outcome.obj
+        listed = 0
+        if outcome.items is not None:
+            assert outcome.render is not None
+            page = wire.paginate(query, outcome.items, endpoint.max_count)
+            payload = [outcome.render(item) for item in page.items]
+            pages = page.pages
+            listed = len(page.items)
+        with_options = outcome.with_options or (
+            outcome.items is not None and bool(endpoint.parameters.get("GET"))
+        )
+        expansions: dict[str, Any] = {}
+        names = query.names("_expand") if expand else None
+        if names and payload is not None:
+            objects = payload if isinstance(payload, list) else [payload]
+            inline = query.params.get("_expandmethod") == "inline"
+            for obj in objects:
+                self._expand(call, obj, names, expansions, inline)
+        if isinstance(payload, list):
+            payload = [wire.shape(obj, query) for obj in payload]
+        elif payload is not None:
+            payload = wire.shape(payload, query)
+        body = wire.envelope(
+            query,
+            endpoint,
+            status=outcome.status,
+            payload=payload,
+            pages=pages,
+            with_options=with_options,
+        )
+        if expansions:
+            body["Expansions"] = expansions
+        return Reply(outcome.status, body, listed)
+
+    def _expand(
+        self,
+        call: Call,
+        obj: dict[str, Any],
+        names: list[str],
+        into: dict[str, Any],
+        inline: bool,
+    ) -> None:
+        """Fill `Expansions` (or the `Uris` entries, inline) for the named links of `obj`."""
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            head, _, rest = name.partition(".")
+            groups.setdefault(head, [])
+            if rest:
+                groups[head].append(rest)
+        uris = obj.get("Uris", {})
+        for head, nested in groups.items():
+            entry = uris.get(head)
+            if entry is None:
+                continue
+            uri = entry["Uri"] if isinstance(entry, dict) else str(entry)
+            sub_query = Query("GET", uri, "", {})
+            reply = self.handle(dataclasses.replace(call, query=sub_query), expand=False)
+            if reply.status != 200:
+                continue
+            response = reply.body["Response"]
+            if nested:
+                inner = response.get(response.get("Locator", ""))
+                for child in inner if isinstance(inner, list) else [inner] if inner else []:
+                    self._expand(call, child, nested, into, inline)
+            if inline and isinstance(entry, dict):
+                entry.update({k: v for k, v in response.items() if k != "Uri"})
+            else:
+                into[uri] = response
+
+    # ------------------------------------------------------------------ access rules
+
+    def _viewer(self, call: Call) -> str | None:
+        return call.principal.viewer if call.principal else None
+
+    def _visible_node(self, call: Call, node: Node) -> Node:
+        """The node if the caller may see it; 404 (the service's answer) if not."""
+        if self._viewer(call) != node.owner and self.store.effective_privacy(node) == "Private":
+            raise ServiceError(404, "Not Found")
+        return node
+
+    def _listable(self, call: Call, node: Node) -> bool:
+        """Whether a listing shows the node to the caller (others see only Public ones)."""
+        if self._viewer(call) == node.owner:
+            return True
+        return self.store.effective_privacy(node) == "Public"
+
+    def _require(self, call: Call, owner: str, permission: str) -> None:
+        """Refuse a change unless the caller is the owner with a grant that covers it."""
+        principal = call.principal
+        if principal is None or principal.nick is None:
+            raise ServiceError(401, "Unauthorized")
+        if principal.nick != owner or principal.access != "Full":
+            raise ServiceError(401, "Unauthorized")
+        if not principal.may(permission):
+            raise ServiceError(401, NOT_GRANTED)
+
+    def _node(self, call: Call, node_id: str) -> Node:
+        return self._visible_node(call, self.store.node(node_id))
+
+    def _album(self, call: Call, album_key: str) -> Album:
+        album = self.store.album(album_key)
+        self._visible_node(call, self.store.album_node(album))
+        return album
+
+    def _image(self, call: Call, match: re.Match[str]) -> tuple[Image, str | None]:
+        album_key = match.groupdict().get("album")
+        if album_key:
+            album = self._album(call, album_key)
+            image = self.store.album_image(album.album_key, match["image"])
+        else:
+            image = self.store.image(match["image"])
+            self._visible_node(call, self.store.album_node(self.store.albums[image.album_key]))
+        return image, album_key
+
+    # ------------------------------------------------------------------ users
+
+    def authuser(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!authuser`: the user the token belongs to."""
+        if call.principal is None or call.principal.nick is None:
+            raise ServiceError(401, "Unauthorized")
+        return Outcome(obj=call.view.user(self.store.users[call.principal.nick]))
+
+    def _user(self, nick: str) -> Any:
+        user = self.store.users.get(nick)
+        if user is None:
+            raise ServiceError(404, "Not Found")
+        return user
+
+    def user(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`user/{nick}`."""
+        return Outcome(obj=call.view.user(self._user(match["nick"])))
+
+    def profile(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`user/{nick}!profile`."""
+        return Outcome(obj=call.view.profile(self._user(match["nick"])))
+
+    def user_albums(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`user/{nick}!albums`: every album of the user, most recently changed first."""
+        nick = self._user(match["nick"]).nick
+        albums = [
+            a
+            for a in self.store.albums.values()
+            if self.store.album_node(a).owner == nick
+            and self._listable(call, self.store.album_node(a))
+        ]
+        albums.sort(key=lambda a: a.last_updated, reverse=True)
+        return Outcome(items=albums, render=call.view.album)
+
+    def path_lookup(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`user/{nick}!urlpathlookup?urlpath=/A/B`: the folder or album at a path."""
+        user = self._user(match["nick"])
+        wanted = [p for p in call.query.params.get("urlpath", "/").split("/") if p]
+        node = self.store.nodes[user.root_node_id]
+        for part in wanted:
+            found = next(
+                (
+                    self.store.nodes[c]
+                    for c in node.children
+                    if self.store.nodes[c].url_name.lower() == part.lower()
+                ),
+                None,
+            )
+            if found is None:
+                raise ServiceError(404, "Not Found")
+            node = found
+        self._visible_node(call, node)
+        if node.type == ALBUM and node.album_key:
+            return Outcome(obj=call.view.album(self.store.albums[node.album_key]))
+        rendered = call.view.node(node)
+        folder = {
+            k: rendered[k]
+            for k in (
+                "Name",
+                "UrlName",
+                "UrlPath",
+                "NodeID",
+                "WebUri",
+                "Description",
+                "ResponseLevel",
+            )
+        }
+        folder["Uri"] = rendered["Uri"]
+        folder["Uris"] = {
+            "Node": {
+                "Uri": rendered["Uri"],
+                "Locator": "Node",
+                "LocatorType": "Object",
+                "UriDescription": "Node with the given id.",
+                "EndpointType": "Node",
+            }
+        }
+        return Outcome(obj=folder)
+
+    # ------------------------------------------------------------------ nodes
+
+    def node(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`node/{id}`."""
+        return Outcome(obj=call.view.node(self._node(call, match["node"])))
+
+    def children(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`node/{id}!children` with `Type`, `SortMethod` and `SortDirection`."""
+        node = self._node(call, match["node"])
+        params = call.query.params
+        types = {t.strip() for t in params.get("Type", "All").replace(" ", ",").split(",")}
+        types.discard("")
+        if "Folder" in types or "Album" in types or "Page" in types:
+            wanted = types & {FOLDER, ALBUM, PAGE}
+        else:
+            wanted = {FOLDER, ALBUM, PAGE}
+        method = params.get("SortMethod", "Organizer")
+        direction = params.get("SortDirection", "Ascending")
+        if direction not in ("Ascending", "Descending"):
+            raise ServiceError(400, "Invalid SortDirection")
+        children = [
+            c
+            for c in self.store.sorted_children(node, method, direction)
+            if c.type in wanted and self._listable(call, c)
+        ]
+        return Outcome(items=children, render=call.view.node)
+
+    def parents(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`node/{id}!parents`: the node and its ancestors up to the root."""
+        node = self._node(call, match["node"])
+        return Outcome(items=[node, *self.store.ancestors(node)], render=call.view.node)
+
+    def parent(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`node/{id}!parent`."""
+        node = self._node(call, match["node"])
+        if node.parent_id is None:
+            raise ServiceError(404, "Not Found")
+        return Outcome(obj=call.view.node(self.store.nodes[node.parent_id]))
+
+    def create_child(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `node/{id}!children`: a new folder, album or page."""
+        parent = self._node(call, match["node"])
+        self._require(call, parent.owner, "Add")
+        body = call.body
+        if not isinstance(body.get("Name", ""), str) or not body.get("Name"):
+            raise ServiceError(400, "Name is required")
+        node = self.store.create_node(
+            parent,
+            type_=str(body.get("Type", FOLDER)),
+            name=str(body["Name"]),
+            url_name=_text(body.get("UrlName")),
+            auto_rename=_truthy(body.get("AutoRename", False)),
+            privacy=str(body.get("Privacy", "Unlisted")),
+            description=str(body.get("Description", "")),
+            keywords=_keywords(body.get("Keywords", [])),
+            sort_method=str(body.get("SortMethod", "DateModified")),
+            sort_direction=str(body.get("SortDirection", "Descending")),
+            security_type=str(body.get("SecurityType", "None")),
+            password=str(body.get("Password", "")),
+            password_hint=str(body.get("PasswordHint", "")),
+        )
+        return Outcome(status=201, obj=call.view.node(node), with_options=True)
+
+    def patch_node(self, call: Call, match: re.Match[str]) -> Outcome:
+        """PATCH `node/{id}`."""
+        node = self._node(call, match["node"])
+        self._require(call, node.owner, "Modify")
+        return Outcome(obj=call.view.node(self.store.update_node(node, call.body)))
+
+    def delete_node(self, call: Call, match: re.Match[str]) -> Outcome:
+        """DELETE `node/{id}` (a folder goes with its whole subtree)."""
+        node = self._node(call, match["node"])
+        self._require(call, node.owner, "Modify")
+        self.store.delete_node(node)
+        return Outcome(with_options=True)
+
+    def move_nodes(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `node/{id}!movenodes` with `MoveUris`."""
+        target = self._node(call, match["node"])
+        self._require(call, target.owner, "Modify")
+        nodes = []
+        for uri in _uri_list(call.body.get("MoveUris")):
+            found = re.fullmatch(r"/api/v2/node/([^/!?]+)", uri)
+            node = self.store.nodes.get(found.group(1)) if found else None
+            if node is None:
+                raise ServiceError(400, f"Invalid node URI {uri}")
+            self._require(call, node.owner, "Modify")
+            nodes.append(node)
+        if not nodes:
+            raise ServiceError(400, "MoveUris is required")
+        moved = self.store.move_nodes(target, nodes)
+        return Outcome(obj=None, items=moved, render=call.view.node, with_options=True)
+
+    # ------------------------------------------------------------------ albums
+
+    def album(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`album/{key}`."""
+        return Outcome(obj=call.view.album(self._album(call, match["album"])))
+
+    def patch_album(self, call: Call, match: re.Match[str]) -> Outcome:
+        """PATCH `album/{key}` (e.g. `SortMethod`, `Name`)."""
+        album = self._album(call, match["album"])
+        self._require(call, self.store.album_node(album).owner, "Modify")
+        return Outcome(obj=call.view.album(self.store.update_album(album, call.body)))
+
+    def delete_album(self, call: Call, match: re.Match[str]) -> Outcome:
+        """DELETE `album/{key}`: the album with its images."""
+        album = self._album(call, match["album"])
+        node = self.store.album_node(album)
+        self._require(call, node.owner, "Modify")
+        self.store.delete_node(node)
+        return Outcome(with_options=True)
+
+    def album_images(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`album/{key}!images`, optionally only the `FileNames` asked for."""
+        album = self._album(call, match["album"])
+        images = self.store.listed_images(album)
+        names = _file_names(call.query)
+        if names is not None:
+            images = [i for i in images if i.file_name in names]
+        key = album.album_key
+        return Outcome(items=images, render=lambda image: call.view.image(image, key))
+
+    def _album_images_from(self, call: Call, uris: list[str]) -> list[tuple[Album, Image]]:
+        """Resolve AlbumImage (or Image) URIs, all or nothing: a bad one is 400."""
+        out = []
+        for uri in uris:
+            found = re.fullmatch(r"/api/v2/(?:album/([^/!?]+)/)?image/([^/!?-]+)(?:-\d+)?", uri)
+            image = self.store.images.get(found.group(2)) if found else None
+            if found is None or image is None:
+                raise ServiceError(400, f"Invalid image URI {uri}")
+            album_key = found.group(1) or image.album_key
+            album = self.store.albums.get(album_key)
+            if album is None or image.image_key not in album.image_keys:
+                raise ServiceError(400, f"Invalid image URI {uri}")
+            self._require(call, self.store.album_node(album).owner, "Modify")
+            out.append((album, image))
+        if not out:
+            raise ServiceError(400, "No image URIs given")
+        return out
+
+    def move_images(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `album/{key}!moveimages` with `MoveUris`."""
+        target = self._album(call, match["album"])
+        self._require(call, self.store.album_node(target).owner, "Modify")
+        pairs = self._album_images_from(call, _uri_list(call.body.get("MoveUris")))
+        moved = self.store.move_images(target, pairs)
+        key = target.album_key
+        return Outcome(items=moved, render=lambda i: call.view.image(i, key), with_options=True)
+
+    def collect_images(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `album/{key}!collectimages` with `CollectUris`."""
+        target = self._album(call, match["album"])
+        self._require(call, self.store.album_node(target).owner, "Modify")
+        pairs = self._album_images_from(call, _uri_list(call.body.get("CollectUris")))
+        collected = self.store.collect_images(target, [image for _, image in pairs])
+        key = target.album_key
+        return Outcome(items=collected, render=lambda i: call.view.image(i, key), with_options=True)
+
+    def delete_images(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `album/{key}!deleteimages` with `ImageUris`."""
+        album = self._album(call, match["album"])
+        self._require(call, self.store.album_node(album).owner, "Modify")
+        uris = _uri_list(call.body.get("ImageUris"))
+        images = [image for _, image in self._album_images_from(call, uris)]
+        for image in images:
+            self.store.remove_from_album(album, image)
+        return Outcome(with_options=True)
+
+    # ------------------------------------------------------------------ images
+
+    def image(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image/{key}-{serial}` or `album/{key}/image/{key}-{serial}`."""
+        image, album_key = self._image(call, match)
+        return Outcome(obj=call.view.image(image, album_key))
+
+    def patch_image(self, call: Call, match: re.Match[str]) -> Outcome:
+        """PATCH of an image: Title, Caption, Keywords, Hidden, GPS; FileName is ignored."""
+        image, album_key = self._image(call, match)
+        self._require(call, self.store.owner_of_image(image), "Modify")
+        self.store.update_image(image, call.body)
+        return Outcome(obj=call.view.image(image, album_key))
+
+    def delete_image(self, call: Call, match: re.Match[str]) -> Outcome:
+        """DELETE of an album image (or of the image itself)."""
+        image, album_key = self._image(call, match)
+        self._require(call, self.store.owner_of_image(image), "Modify")
+        if album_key:
+            self.store.remove_from_album(self.store.albums[album_key], image)
+        else:
+            self.store.delete_image(image)
+        return Outcome(with_options=True)
+
+    def image_metadata(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image!metadata`."""
+        return Outcome(obj=call.view.metadata(self._image(call, match)[0]))
+
+    def image_size_details(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image!sizedetails`."""
+        return Outcome(obj=call.view.size_details(self._image(call, match)[0]))
+
+    def image_largest(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image!largestimage`."""
+        return Outcome(obj=call.view.largest_image(self._image(call, match)[0]))
+
+    def image_largest_video(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image!largestvideo` (404 for a photo)."""
+        image = self._image(call, match)[0]
+        if not image.is_video:
+            raise ServiceError(404, "Not Found")
+        return Outcome(obj=call.view.largest_video(image))
+
+    def image_albums(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`image!albums`: every album that shows the image."""
+        image = self._image(call, match)[0]
+        albums = [a for a in self.store.albums.values() if image.image_key in a.image_keys]
+        return Outcome(items=albums, render=call.view.album)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _keywords(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [part.strip() for part in str(value).replace(",", ";").split(";") if part.strip()]
+
+
+def _uri_list(value: Any) -> list[str]:
+    """`MoveUris`-style parameters: a comma-separated string or an array, of relative or
+    absolute URIs, reduced to their paths."""
+    if value is None:
+        return []
+    parts = value if isinstance(value, list) else str(value).split(",")
+    out = []
+    for part in parts:
+        text = str(part).strip()
+        if text:
+            out.append(urlsplit(text).path if "://" in text else text.split("?")[0])
+    return out
+
+
+def _file_names(query: Query) -> set[str] | None:
+    """The `FileNames` filter: comma-separated names, each percent-encoded."""
+    raw = None
+    for pair in query.raw_query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key) == "FileNames":
+            raw = value
+    if raw is None:
+        return None
+    if "," not in raw and "%2c" in raw.lower():
+        # The whole list was encoded once more on top of each name's own encoding.
+        raw = unquote_plus(raw)
+    return {unquote(unquote_plus(part)) for part in raw.split(",") if part}

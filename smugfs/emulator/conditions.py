@@ -1,0 +1,160 @@
+"""The conditions the emulated service runs under, and what it counts.
+
+`Settings` are the knobs set by command-line flags and changeable at run time through
+`POST /emulator/config`: latency per request, a cost per listed item, a rate of injected faults
+(429, 500, 503, dropped connections, truncated bodies), Range support of the media server, a
+listing delay for eventual consistency, and a rate-limit budget. `Faults` draws injected faults
+from a seeded generator so a run can be reproduced. `RateLimiter` keeps each caller's budget and
+`Stats` counts requests by endpoint and media bytes sent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import random
+import re
+import time
+from typing import Any
+
+FAULT_KINDS = ("429", "500", "503", "drop", "truncate")
+
+
+@dataclasses.dataclass
+class Settings:
+    """How the service behaves; every field can be changed while it runs."""
+
+    latency_ms: float = 0.0
+    item_cost_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    range_enabled: bool = True
+    listing_delay_ms: float = 0.0
+    rate_limit: int = 100_000
+    rate_window_s: float = 3600.0
+    seed: int = 0
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON."""
+        out = dataclasses.asdict(self)
+        out["fault_kinds"] = list(self.fault_kinds)
+        return out
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a `POST /emulator/config` body; unknown keys or bad values raise ValueError."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in fields:
+                raise ValueError(f"unknown setting {key!r}")
+            if key == "fault_kinds":
+                kinds = tuple(value if isinstance(value, list) else str(value).split(","))
+                if not set(kinds) <= set(FAULT_KINDS):
+                    raise ValueError(f"fault kinds are {', '.join(FAULT_KINDS)}")
+                self.fault_kinds = kinds
+            elif key == "range_enabled":
+                self.range_enabled = bool(value)
+            elif key in ("rate_limit", "seed"):
+                setattr(self, key, int(value))
+            else:
+                number = float(value)
+                if number < 0 or (key == "fault_rate" and number > 1):
+                    raise ValueError(f"{key} out of range")
+                setattr(self, key, number)
+
+
+class Faults:
+    """Which requests get an injected fault: a seeded draw per request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._rng = random.Random(settings.seed)
+        self._seed = settings.seed
+
+    def draw(self) -> str | None:
+        """The fault for the next request, or None."""
+        settings = self.settings
+        if self._seed != settings.seed:
+            self._rng = random.Random(settings.seed)
+            self._seed = settings.seed
+        if settings.fault_rate <= 0 or not settings.fault_kinds:
+            return None
+        if self._rng.random() >= settings.fault_rate:
+            return None
+        return self._rng.choice(settings.fault_kinds)
+
+
+class RateLimited(Exception):
+    """A caller has spent its budget; `retry_after` seconds until the window ends."""
+
+    def __init__(self, retry_after: int, reset: int) -> None:
+        super().__init__("rate limited")
+        self.retry_after = retry_after
+        self.reset = reset
+
+
+class RateLimiter:
+    """A fixed-window request budget per caller (user and application, or application)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def spend(self, caller: str) -> tuple[int, int]:
+        """Count one request; returns (remaining, reset epoch) or raises RateLimited."""
+        now = time.time()
+        window = self.settings.rate_window_s
+        start, used = self._windows.get(caller, (now, 0))
+        if now - start >= window:
+            start, used = now, 0
+        reset = int(start + window)
+        if used >= self.settings.rate_limit:
+            raise RateLimited(max(1, int(reset - now + 0.999)), reset)
+        used += 1
+        self._windows[caller] = (start, used)
+        return self.settings.rate_limit - used, reset
+
+
+_KEYED = re.compile(r"/(user|node|album|image|folder|video)/[^/!?]+")
+
+
+def endpoint_of(path: str) -> str:
+    """A request path with its keys replaced, so that counts group by endpoint."""
+    if path.startswith("/photos/"):
+        return "/photos"
+    if path.startswith("/upload"):
+        return "/upload"
+    return _KEYED.sub(lambda m: f"/{m.group(1)}/{{key}}", path)
+
+
+class Stats:
+    """What the service has served since the last reset."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        self.total = 0
+        self.by_endpoint: collections.Counter[str] = collections.Counter()
+        self.faults: collections.Counter[str] = collections.Counter()
+        self.media_bytes = 0
+        self.media_requests = 0
+        self.upload_bytes = 0
+        self.started = time.time()
+
+    def count(self, method: str, path: str) -> None:
+        """Count one request."""
+        self.total += 1
+        self.by_endpoint[f"{method} {endpoint_of(path)}"] += 1
+
+    def public(self) -> dict[str, Any]:
+        """The counters as JSON."""
+        return {
+            "total": self.total,
+            "by_endpoint": dict(self.by_endpoint),
+            "faults": dict(self.faults),
+            "media_bytes": self.media_bytes,
+            "media_requests": self.media_requests,
+            "upload_bytes": self.upload_bytes,
+            "since": self.started,
+        }

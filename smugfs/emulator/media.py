@@ -1,0 +1,146 @@
+"""The media server: photo and video bytes at the URLs the API hands out.
+
+A media URL names an image, its serial and a token derived from its bytes
+(`/photos/<UrlPath>/i-<ImageKey>/<Serial>/<token>/<size>/<name>`), so once an image is replaced
+its old URLs answer 404 instead of new bytes. `D` is the archived original (not served for
+videos, as on the real service), a number such as `1920` is a video's MP4 rendition, and the
+other size codes are JPEG renditions made on demand. HTTP Range requests get 206 unless Range
+support is switched off, in which case the whole file is sent as a server that ignores Range
+would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from smugfs.emulator.model import Image
+from smugfs.emulator.store import Store
+from smugfs.emulator.views import SIZE_CODES, media_token
+
+MEDIA_PATH = re.compile(
+    r"/photos/(?:.*/)?i-(?P<key>[^/]+)/(?P<serial>\d+)/(?P<token>[^/]+)/(?P<size>[^/]+)/[^/]+"
+)
+CONTENT_TYPES = {
+    "JPG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "MP4": "video/mp4",
+}
+CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass
+class MediaFile:
+    """What a media URL resolves to: a file on disk or bytes made on demand."""
+
+    image: Image
+    content_type: str
+    etag: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """The length in bytes."""
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return self.path.stat().st_size
+
+
+class Renditions:
+    """JPEG renditions made on demand, the most recent few kept in memory."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._limit = limit
+
+    def get(self, store: Store, image: Image, size_code: str) -> bytes:
+        """The JPEG of `image` scaled to fit `size_code`."""
+        key = (image.blob, size_code)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        longest = SIZE_CODES[size_code]
+        with PILImage.open(store.blob_path(image.blob)) as picture:
+            picture.thumbnail((longest, longest))
+            out = io.BytesIO()
+            picture.convert("RGB").save(out, "JPEG", quality=85)
+        data = out.getvalue()
+        self._cache[key] = data
+        if len(self._cache) > self._limit:
+            self._cache.popitem(last=False)
+        return data
+
+
+def resolve(store: Store, renditions: Renditions, path: str) -> MediaFile | None:
+    """The media a path names, or None when it names nothing current."""
+    match = MEDIA_PATH.fullmatch(path)
+    if match is None:
+        return None
+    image = store.images.get(match["key"])
+    if image is None or int(match["serial"]) != image.serial:
+        return None
+    size = match["size"]
+    if size.isdigit():
+        if not image.is_video or image.video_blob is None:
+            return None
+        if match["token"] != media_token(image.video_blob, image.serial):
+            return None
+        return MediaFile(
+            image, "video/mp4", image.video_md5, path=store.blob_path(image.video_blob)
+        )
+    if match["token"] != media_token(image.blob, image.serial) or image.is_video:
+        return None
+    if size in ("D", "O"):
+        content_type = CONTENT_TYPES.get(image.format, "application/octet-stream")
+        return MediaFile(image, content_type, image.md5, path=store.blob_path(image.blob))
+    if size in SIZE_CODES:
+        data = renditions.get(store, image, size)
+        return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data=data)
+    return None
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """The byte range asked for as (first, last) inclusive; None for the whole file; False when
+    it cannot be satisfied (416). Only single ranges are honoured, as most servers do."""
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    first = int(match[1])
+    last = int(match[2]) if match[2] else size - 1
+    if first >= size or last < first:
+        return False
+    return first, min(last, size - 1)
+
+
+def read_chunk(fd: int, offset: int, length: int) -> bytes:
+    """Read from an open media file (a blocking call, kept out of async code's sight)."""
+    return os.pread(fd, length, offset)
+
+
+def open_file(path: Path) -> int:
+    """Open a media file for reading."""
+    return os.open(path, os.O_RDONLY)
+
+
+def close_file(fd: int) -> None:
+    """Close a media file opened by `open_file`."""
+    os.close(fd)

@@ -1,0 +1,146 @@
+"""The upload endpoint: raw bytes plus `X-Smug-*` headers in, an upload-style JSON reply out.
+
+The real uploader answers in its own legacy format, not the v2 envelope, and reports refusals
+as HTTP 200 with `"stat":"fail"` and a numeric code: a client that checks only the HTTP status
+misses them. `Content-MD5` is accepted as hex or base64, `X-Smug-ImageUri` replaces an image in
+place (same key, serial + 1), and several images may share a file name in one album.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from smugfs.emulator import store as store_module
+from smugfs.emulator.oauth import Principal
+from smugfs.emulator.store import Store, UploadRefused
+from smugfs.emulator.views import View, album_image_uri, image_uri
+
+METHOD = "smugmug.images.upload"
+UPLOAD_INVALID_IMAGE = 10
+_ALBUM_URI = re.compile(r"(?:https?://[^/]+)?/api/v2/album/([^/!?]+)")
+_IMAGE_URI = re.compile(r"(?:https?://[^/]+)?/api/v2/(?:album/[^/]+/)?image/([^/!?-]+)(?:-\d+)?")
+
+
+def fail(code: int, message: str) -> dict[str, Any]:
+    """An upload refusal body."""
+    return {"stat": "fail", "method": METHOD, "code": code, "message": message}
+
+
+def md5_matches(header: str, data: bytes) -> bool:
+    """Whether `Content-MD5` (hex or base64 of the digest) matches the body."""
+    digest = hashlib.md5(data).digest()
+    text = header.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        return text.lower() == digest.hex()
+    try:
+        return base64.b64decode(text, validate=True) == digest
+    except (binascii.Error, ValueError):
+        return False
+
+
+def upload(
+    store: Store,
+    view: View,
+    principal: Principal,
+    headers: Mapping[str, str],
+    data: bytes,
+    *,
+    path_name: str = "",
+    part_name: str = "",
+) -> dict[str, Any]:
+    """Handle one upload; returns the reply body (HTTP 200 whether it worked or not)."""
+    for required in ("X-Smug-Version", "X-Smug-ResponseType"):
+        if not headers.get(required):
+            return fail(store_module.UPLOAD_SYSTEM_ERROR, f"missing {required} header")
+    album_match = _ALBUM_URI.fullmatch(headers.get("X-Smug-AlbumUri", "").strip())
+    album = store.albums.get(album_match.group(1)) if album_match else None
+    if album is None:
+        return fail(store_module.UPLOAD_INVALID_ALBUM, "invalid album")
+    owner = store.album_node(album).owner
+    if principal.nick != owner or principal.access != "Full":
+        return fail(store_module.UPLOAD_INVALID_ALBUM, "invalid album (not yours)")
+    if not principal.may("Add"):
+        return fail(
+            store_module.UPLOAD_SYSTEM_ERROR, "The user has not granted the required permissions"
+        )
+    content_md5 = headers.get("Content-MD5")
+    if content_md5 and not md5_matches(content_md5, data):
+        return fail(store_module.UPLOAD_BAD_MD5, "MD5 sum mismatch")
+    replace = None
+    if headers.get("X-Smug-ImageUri"):
+        image_match = _IMAGE_URI.fullmatch(headers["X-Smug-ImageUri"].strip())
+        replace = store.images.get(image_match.group(1)) if image_match else None
+        if replace is None or replace.image_key not in album.image_keys:
+            return fail(UPLOAD_INVALID_IMAGE, "invalid image to replace")
+    file_name = headers.get("X-Smug-FileName", "") or part_name or path_name
+    if "%" in file_name:
+        file_name = unquote(file_name)
+    if not file_name:
+        file_name = replace.file_name if replace else "upload"
+    try:
+        image = store.add_image(
+            album,
+            data,
+            file_name=file_name,
+            replace=replace,
+            title=_header(headers, "X-Smug-Title"),
+            caption=_header(headers, "X-Smug-Caption"),
+            keywords=_keyword_header(headers.get("X-Smug-Keywords")),
+            hidden=_bool_header(headers.get("X-Smug-Hidden")),
+            latitude=_float_header(headers.get("X-Smug-Latitude")),
+            longitude=_float_header(headers.get("X-Smug-Longitude")),
+            altitude=_int_header(headers.get("X-Smug-Altitude")),
+        )
+    except UploadRefused as exc:
+        return fail(exc.code, exc.message)
+    node = store.album_node(album)
+    return {
+        "stat": "ok",
+        "method": METHOD,
+        "Image": {
+            "StatusImageReplaceUri": None,
+            "ImageUri": image_uri(image),
+            "AlbumImageUri": album_image_uri(album.album_key, image),
+            "URL": view.web(f"/{owner}{store.url_path(node)}/n-{node.node_id}/i-{image.image_key}"),
+        },
+        "Asset": {
+            "AssetComponentUri": f"/api/v2/library/asset/{image.image_key}/component/i/"
+            f"{image.image_key}",
+            "AssetUri": f"/api/v2/library/asset/{image.image_key}",
+        },
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    return unquote(value) if "%" in value else value
+
+
+def _keyword_header(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.replace(",", ";").split(";") if part.strip()]
+
+
+def _bool_header(value: str | None) -> bool | None:
+    return None if value is None else value.strip().lower() in ("1", "true", "yes")
+
+
+def _float_header(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def _int_header(value: str | None) -> int | None:
+    number = _float_header(value)
+    return None if number is None else int(number)
