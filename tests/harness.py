@@ -1,0 +1,184 @@
+"""Starting emulators for tests and benchmarks, and talking to them with plain httpx.
+
+An emulator runs as its own process (`python -m smugfs emulator`), exactly as a user starts it,
+on a free loopback port; its `--env-file` says how to reach it. Requests are signed with
+authlib's OAuth 1.0a signer, never with the smugfs client: the emulator is checked against an
+independent speaker of the protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+with warnings.catch_warnings():
+    # authlib announces a rename of its httpx integration on import; the signer is current.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import OAuth1Auth
+
+START_TIMEOUT = 60.0
+
+
+@dataclasses.dataclass
+class Emulator:
+    """A running emulator process and the credentials of its first user."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        return self.env["SMUGFS_ENDPOINT"]
+
+    @property
+    def upload_url(self) -> str:
+        """The upload endpoint."""
+        return self.env["SMUGFS_UPLOAD_URL"]
+
+    def auth(
+        self,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        token: str | None = None,
+        token_secret: str | None = None,
+        anonymous: bool = False,
+    ) -> OAuth1Auth:
+        """An OAuth 1.0a signer for the first user (or the credentials given)."""
+        # force_include_body: authlib otherwise drops JSON and binary bodies from the request.
+        return OAuth1Auth(
+            api_key or self.env["SMUGFS_API_KEY"],
+            api_secret or self.env["SMUGFS_API_SECRET"],
+            token=None if anonymous else (token or self.env["SMUGFS_ACCESS_TOKEN"]),
+            token_secret=None
+            if anonymous
+            else (token_secret or self.env["SMUGFS_ACCESS_TOKEN_SECRET"]),
+            force_include_body=True,
+        )
+
+    def client(self, **auth: Any) -> httpx.Client:
+        """A signed client asking for JSON, as every real API client does."""
+        return httpx.Client(
+            base_url=self.base_url,
+            auth=self.auth(**auth),
+            headers={"Accept": "application/json"},
+            timeout=30.0,
+        )
+
+    def plain(self) -> httpx.Client:
+        """An unsigned client (for `/emulator/` paths, public media and refusals)."""
+        return httpx.Client(base_url=self.base_url, timeout=30.0)
+
+    def stats(self) -> dict[str, Any]:
+        """`GET /emulator/stats`."""
+        with self.plain() as c:
+            result: dict[str, Any] = c.get("/emulator/stats").json()
+            return result
+
+    def reset_stats(self) -> None:
+        """`POST /emulator/stats/reset`."""
+        with self.plain() as c:
+            c.post("/emulator/stats/reset").raise_for_status()
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """`POST /emulator/config` with the given settings."""
+        with self.plain() as c:
+            response = c.post("/emulator/config", json=settings)
+            response.raise_for_status()
+            result: dict[str, Any] = response.json()
+            return result
+
+    def token(
+        self, *, nick: str | None = None, access: str = "Full", permissions: str = "Modify"
+    ) -> dict[str, str]:
+        """A new access token from `POST /emulator/tokens`."""
+        with self.plain() as c:
+            body: dict[str, Any] = {"access": access, "permissions": permissions}
+            if nick:
+                body["nick"] = nick
+            response = c.post("/emulator/tokens", json=body)
+            response.raise_for_status()
+            result: dict[str, str] = response.json()
+            return result
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not exit within 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_emulator(
+    workdir: Path, *args: str, sample: bool = False, data_dir: Path | None = None
+) -> Emulator:
+    """Start `smugfs emulator` on a free port and wait until it serves."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir or workdir / "data"
+    env_file = workdir / "emulator.env"
+    env_file.unlink(missing_ok=True)
+    log_path = workdir / "emulator.log"
+    command = [
+        sys.executable,
+        "-m",
+        "smugfs",
+        "emulator",
+        "--port",
+        "0",
+        "--data",
+        str(data_dir),
+        "--env-file",
+        str(env_file),
+        *args,
+    ]
+    if sample:
+        command.append("--sample")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not env_file.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"emulator exited: {log_path.read_text(errors='replace')}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("emulator did not start in time")
+        time.sleep(0.05)
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    return Emulator(process, env, data_dir, log_path)
+
+
+@contextlib.contextmanager
+def running_emulator(
+    workdir: Path, *args: str, sample: bool = False, data_dir: Path | None = None
+) -> Iterator[Emulator]:
+    """An emulator for the duration of a `with` block (stopped also on failure)."""
+    emulator = start_emulator(workdir, *args, sample=sample, data_dir=data_dir)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for child processes (the package importable from the checkout)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
