@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import authlib.deprecate  # noqa: F401  (installs authlib's own warning filter first)
 import httpx
 
 with warnings.catch_warnings():
     # authlib announces a rename of its httpx integration on import; the signer is current.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from authlib.integrations.httpx_client import OAuth1Auth
 
 START_TIMEOUT = 60.0
