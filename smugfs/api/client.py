@@ -1,0 +1,388 @@
+"""The SmugMug API v2 client over httpx: retries, errors, the envelope, paging and media.
+
+Every request goes through `_send`, the one place that knows which failures are temporary:
+429 (honouring `Retry-After`), 503, dropped connections and timeouts are retried for every
+request; 500/502/504 and unparseable replies only for reads, because a write that failed that
+way may already have been applied. Each request has a timeout and every loop is bounded.
+Status codes become the domain errors of `smugfs.errors`; messages name the path, never a
+credential.
+
+Lists are fetched page by page: the first page says how many there are, the rest are fetched
+concurrently (bounded by `concurrency`) and joined in order, with duplicates from offset paging
+dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import trio
+
+from smugfs import __version__
+from smugfs.api.models import RemoteImage, RemoteNode, uri_of
+from smugfs.auth import OAuth1Signer
+from smugfs.config import Settings
+from smugfs.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidRequest,
+    NotFound,
+    ProtocolError,
+    ServiceUnavailable,
+    SmugfsError,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 100_000
+MAX_RETRY_DELAY = 30.0
+IMAGE_FIELDS = (
+    "ImageKey,Serial,FileName,Format,IsVideo,ArchivedUri,ArchivedSize,ArchivedMD5,LastUpdated,"
+    "DateTimeUploaded,Date,DateTimeOriginal,Processing"
+)
+NODE_FIELDS = "NodeID,Type,Name,UrlName,DateAdded,DateModified"
+
+
+class RangeIgnored(SmugfsError):
+    """The media server answered a ranged GET with the whole file (200)."""
+
+
+@dataclasses.dataclass
+class RequestStats:
+    """What the client has sent, for `smugfs status` and benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    errors: int = 0
+    media_bytes: int = 0
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: int | None = None
+
+
+class SmugMugClient:
+    """One account's view of the service."""
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self.stats = RequestStats()
+        self._limit = trio.Semaphore(max(1, settings.concurrency))
+        self._http = httpx.AsyncClient(
+            auth=OAuth1Signer(settings.credentials),
+            timeout=httpx.Timeout(settings.request_timeout, connect=15.0),
+            headers={"Accept": "application/json", "User-Agent": f"smugfs/{__version__}"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=4 * max(1, settings.concurrency)),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    def url(self, uri: str) -> str:
+        """An absolute URL for an API URI (`/api/v2/...`) or an absolute one as given."""
+        return uri if "://" in uri else self.settings.endpoint + uri
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; returns the last response (any status) or raises."""
+        retries = max(0, self.settings.retries)
+        path = httpx.URL(url).path
+        for attempt in range(retries + 1):
+            self.stats.requests += 1
+            try:
+                response = await self._http.request(
+                    method, url, params=params, json=json, content=content, headers=headers
+                )
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                # A write may have been applied before the connection dropped; only a request
+                # that never connected is safe to send again.
+                safe = idempotent or isinstance(exc, httpx.ConnectError)
+                if not safe or attempt == retries:
+                    self.stats.errors += 1
+                    raise ServiceUnavailable(
+                        f"{method} {path}: {type(exc).__name__} after {attempt + 1} attempts"
+                    ) from exc
+                await self._pause(attempt, None, f"{method} {path}: {type(exc).__name__}")
+                continue
+            self._note_rate_limit(response)
+            status = response.status_code
+            temporary = status in (429, 503) or (idempotent and status in (500, 502, 504))
+            if temporary and attempt < retries:
+                await self._pause(attempt, response, f"{method} {path}: HTTP {status}")
+                continue
+            if status >= 400:
+                self.stats.errors += 1
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pause(self, attempt: int, response: httpx.Response | None, why: str) -> None:
+        self.stats.retries += 1
+        delay = min(MAX_RETRY_DELAY, 0.25 * 2**attempt) * (0.5 + random.random())
+        if response is not None:
+            retry_after = response.headers.get("retry-after", "")
+            if retry_after.isdigit():
+                delay = min(MAX_RETRY_DELAY, float(retry_after))
+        log.info("%s; retrying in %.1f s", why, delay)
+        await trio.sleep(delay)
+
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset = response.headers.get("x-ratelimit-reset")
+        if remaining and remaining.isdigit():
+            self.stats.rate_limit_remaining = int(remaining)
+        if reset and reset.isdigit():
+            self.stats.rate_limit_reset = int(reset)
+
+    @staticmethod
+    def raise_for(response: httpx.Response, what: str) -> None:
+        """Turn an error status into the domain error for it."""
+        status = response.status_code
+        if status < 400:
+            return
+        message = ""
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                message = str(body.get("Message") or "")
+        except ValueError:
+            pass
+        text = f"{what}: HTTP {status}" + (f" {message}" if message else "")
+        if status == 404:
+            raise NotFound(text)
+        if status in (401, 403):
+            raise AccessDenied(text)
+        if status == 409:
+            raise AlreadyExists(text)
+        if status == 400:
+            raise InvalidRequest(text)
+        raise ServiceUnavailable(text)
+
+    async def request_json(
+        self,
+        method: str,
+        uri: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        """An API request; returns the `Response` object of the envelope."""
+        idempotent = method in ("GET", "HEAD", "OPTIONS")
+        url = self.url(uri)
+        what = f"{method} {httpx.URL(url).path}"
+        retries = max(0, self.settings.retries) if idempotent else 0
+        for attempt in range(retries + 1):
+            response = await self._send(
+                method, url, idempotent=idempotent, params=params, json=json
+            )
+            self.raise_for(response, what)
+            try:
+                body = response.json()
+                envelope = body["Response"]
+                if not isinstance(envelope, dict):
+                    raise TypeError("Response is not an object")
+                return envelope
+            except (ValueError, KeyError, TypeError) as exc:
+                if attempt == retries:
+                    raise ProtocolError(f"{what}: malformed reply ({exc})") from exc
+                await self._pause(attempt, None, f"{what}: malformed reply")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ lists
+
+    async def list_all(
+        self,
+        uri: str,
+        locator: str,
+        params: Mapping[str, str | int] | None = None,
+        key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every item of a list endpoint: the first page, then the rest concurrently."""
+        page_size = max(1, self.settings.page_size)
+        base = dict(params or {})
+        first = await self.request_json("GET", uri, params={**base, "start": 1, "count": page_size})
+        items = _items(first, locator)
+        pages = first.get("Pages") or {}
+        total = min(int(pages.get("Total", len(items)) or 0), MAX_ITEMS)
+        per_page = int(pages.get("RequestedCount") or 0) or len(items) or page_size
+        if len(items) >= total or not items:
+            return _unique(items, key)
+        results: dict[int, list[dict[str, Any]]] = {1: items}
+        starts = [1 + per_page * n for n in range(1, math.ceil(total / per_page))]
+
+        async def fetch(start: int) -> None:
+            async with self._limit:
+                page = await self.request_json(
+                    "GET", uri, params={**base, "start": start, "count": per_page}
+                )
+            results[start] = _items(page, locator)
+
+        async with trio.open_nursery() as nursery:
+            for start in starts:
+                nursery.start_soon(fetch, start)
+        joined = [item for start in sorted(results) for item in results[start]]
+        return _unique(joined, key)
+
+    # ------------------------------------------------------------------ the account
+
+    async def root_node(self, user: str | None = None) -> RemoteNode:
+        """The root folder of `user`, or of the token's owner."""
+        if user is None:
+            me = await self.request_json("GET", "/api/v2!authuser")
+            obj = me.get("User") or {}
+        else:
+            found = await self.request_json("GET", f"/api/v2/user/{user}")
+            obj = found.get("User") or {}
+        node_uri = uri_of(obj, "Node")
+        if not node_uri:
+            raise ProtocolError("the user has no root node")
+        node = await self.request_json("GET", node_uri)
+        return RemoteNode.parse(_required_payload(node, "Node"))
+
+    async def node(self, uri: str) -> RemoteNode:
+        """One node."""
+        return RemoteNode.parse(_required_payload(await self.request_json("GET", uri), "Node"))
+
+    async def children(self, node: RemoteNode) -> list[RemoteNode]:
+        """A folder's child nodes, in the owner's order."""
+        assert node.children_uri is not None
+        items = await self.list_all(node.children_uri, "Node", key="NodeID")
+        return [RemoteNode.parse(item) for item in items]
+
+    async def album_images(self, album_uri: str) -> list[RemoteImage]:
+        """An album's images; videos get their largest rendition's URL and size."""
+        items = await self.list_all(
+            f"{album_uri}!images",
+            "AlbumImage",
+            params={"_filteruri": "Image,LargestVideo", "_filter": IMAGE_FIELDS},
+            key="ImageKey",
+        )
+        images = [RemoteImage.parse(item) for item in items]
+        videos = [i for i, image in enumerate(images) if image.is_video]
+        if videos:
+
+            async def complete(index: int) -> None:
+                async with self._limit:
+                    images[index] = await self.with_video(images[index])
+
+            async with trio.open_nursery() as nursery:
+                for index in videos:
+                    nursery.start_soon(complete, index)
+        return images
+
+    async def with_video(self, image: RemoteImage) -> RemoteImage:
+        """A video with its largest rendition filled in (unreadable if there is none yet)."""
+        uri = image.largest_video_uri or f"{image.image_uri}!largestvideo"
+        try:
+            found = await self.request_json("GET", uri)
+        except NotFound:
+            log.info("video %s has no downloadable rendition yet", image.file_name)
+            return image
+        return image.with_video(found.get("LargestVideo") or {})
+
+    # ------------------------------------------------------------------ media
+
+    async def get_range(self, url: str, start: int, length: int) -> bytes:
+        """`length` bytes of a media file from `start` (fewer at its end).
+
+        Raises `RangeIgnored` when the server sends the whole file instead.
+        """
+        headers = {"Range": f"bytes={start}-{start + length - 1}"}
+        path = httpx.URL(url).path
+        retries = max(0, self.settings.retries)
+        for attempt in range(retries + 1):
+            try:
+                return await self._get_range_once(url, headers, start, path)
+            except _Retry as exc:
+                if attempt == retries:
+                    raise ServiceUnavailable(f"GET {path}: {exc}") from exc
+                await self._pause(attempt, exc.response, f"GET {path}: {exc}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _get_range_once(
+        self, url: str, headers: dict[str, str], start: int, path: str
+    ) -> bytes:
+        self.stats.requests += 1
+        try:
+            async with self._http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 200:
+                    raise RangeIgnored(f"GET {path}: the server ignored Range")
+                if status in (429, 500, 502, 503, 504):
+                    raise _Retry(f"HTTP {status}", response)
+                if status == 416:
+                    return b""
+                self.raise_for(response, f"GET {path}")
+                content_range = response.headers.get("content-range", "")
+                if status != 206 or not content_range.startswith(f"bytes {start}-"):
+                    raise ProtocolError(f"GET {path}: unexpected reply to a ranged read")
+                data = await response.aread()
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise _Retry(type(exc).__name__, None) from exc
+        self.stats.media_bytes += len(data)
+        return data
+
+    def stream_whole(self, url: str) -> Any:
+        """An async context manager streaming a whole media file (one attempt; the caller
+        retries). Used when the media server ignores Range."""
+        self.stats.requests += 1
+        return self._http.stream("GET", url)
+
+
+class _Retry(Exception):
+    """A temporary failure of a media read."""
+
+    def __init__(self, why: str, response: httpx.Response | None) -> None:
+        super().__init__(why)
+        self.response = response
+
+
+def _items(response: dict[str, Any], locator: str) -> list[dict[str, Any]]:
+    """The payload list of a list reply (absent when empty, as the service sends it)."""
+    items = response.get(locator)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ProtocolError(f"{locator} is not a list")
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _unique(items: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    """Drop repeats that offset paging produces when the list changes while it is read."""
+    if key is None:
+        return items
+    seen: set[Any] = set()
+    out = []
+    for item in items:
+        value = item.get(key)
+        if value in seen:
+            continue
+        seen.add(value)
+        out.append(item)
+    return out
+
+
+def _required_payload(response: dict[str, Any], locator: str) -> dict[str, Any]:
+    payload = response.get(locator)
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"reply without {locator}")
+    return payload

@@ -1,0 +1,158 @@
+"""Records of the service as the client uses them, parsed leniently from API JSON.
+
+The service's JSON has traps: `Uris` entries are objects or plain strings, `Latitude` is a
+string or a number, unknown node types appear, keys go missing on public views. Parsing takes
+what is there, fills what is optional, and raises `ProtocolError` only when a field the
+filesystem cannot do without is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from smugfs.errors import ProtocolError
+
+FOLDER = "Folder"
+ALBUM = "Album"
+
+
+def uri_of(obj: dict[str, Any], name: str) -> str | None:
+    """The URI of link `name` in an object's `Uris`, in either of its shapes."""
+    entry = obj.get("Uris", {}).get(name)
+    if isinstance(entry, dict):
+        uri = entry.get("Uri")
+        return uri if isinstance(uri, str) else None
+    return entry if isinstance(entry, str) else None
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch of an API timestamp (ISO 8601; a zone-less one is UTC)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def _required(obj: dict[str, Any], key: str, kind: str) -> Any:
+    value = obj.get(key)
+    if value is None:
+        raise ProtocolError(f"{kind} without {key}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteNode:
+    """A folder or album node (pages and unknown types keep their `type` and are skipped)."""
+
+    node_id: str
+    type: str
+    name: str
+    url_name: str
+    uri: str
+    date_added: float | None
+    date_modified: float | None
+    album_uri: str | None
+    children_uri: str | None
+
+    @property
+    def is_folder(self) -> bool:
+        """Whether it holds other nodes."""
+        return self.type == FOLDER
+
+    @property
+    def is_album(self) -> bool:
+        """Whether it holds images."""
+        return self.type == ALBUM and self.album_uri is not None
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> RemoteNode:
+        """A node from its API JSON."""
+        node_id = str(_required(obj, "NodeID", "node"))
+        return cls(
+            node_id=node_id,
+            type=str(obj.get("Type", "")),
+            name=str(obj.get("Name") or ""),
+            url_name=str(obj.get("UrlName") or ""),
+            uri=str(obj.get("Uri") or f"/api/v2/node/{node_id}"),
+            date_added=timestamp(obj.get("DateAdded")),
+            date_modified=timestamp(obj.get("DateModified")),
+            album_uri=uri_of(obj, "Album"),
+            children_uri=uri_of(obj, "ChildNodes") or f"/api/v2/node/{node_id}!children",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteImage:
+    """A photo or video in an album, with what reading it needs.
+
+    For a photo, `size`/`md5`/`media_url` describe the archived original; for a video they
+    describe its largest MP4 rendition (filled in from `!largestvideo`).
+    """
+
+    image_key: str
+    serial: int
+    file_name: str
+    format: str
+    is_video: bool
+    uri: str
+    image_uri: str
+    size: int | None
+    md5: str | None
+    media_url: str | None
+    largest_video_uri: str | None
+    last_updated: float | None
+    uploaded: float | None
+    taken: float | None
+    processing: bool
+
+    @property
+    def version(self) -> str:
+        """What changes whenever the bytes do (the cache key of its content)."""
+        return f"{self.image_key}-{self.serial}-{self.md5 or ''}-{self.size}"
+
+    @property
+    def readable(self) -> bool:
+        """Whether its bytes can be fetched (size and URL known)."""
+        return self.size is not None and self.media_url is not None
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> RemoteImage:
+        """An image from its API JSON (`AlbumImage` or `Image`)."""
+        key = str(_required(obj, "ImageKey", "image"))
+        serial = int(obj.get("Serial") or 0)
+        is_video = bool(obj.get("IsVideo"))
+        size = obj.get("ArchivedSize")
+        return cls(
+            image_key=key,
+            serial=serial,
+            file_name=str(obj.get("FileName") or f"{key}.{str(obj.get('Format', 'jpg')).lower()}"),
+            format=str(obj.get("Format") or ""),
+            is_video=is_video,
+            uri=str(obj.get("Uri") or f"/api/v2/image/{key}-{serial}"),
+            image_uri=uri_of(obj, "Image") or f"/api/v2/image/{key}-{serial}",
+            size=None if is_video or size is None else int(size),
+            md5=None if is_video else (obj.get("ArchivedMD5") or None),
+            media_url=None if is_video else (obj.get("ArchivedUri") or None),
+            largest_video_uri=uri_of(obj, "LargestVideo") if is_video else None,
+            last_updated=timestamp(obj.get("LastUpdated")),
+            uploaded=timestamp(obj.get("DateTimeUploaded") or obj.get("Date")),
+            taken=timestamp(obj.get("DateTimeOriginal")),
+            processing=bool(obj.get("Processing")),
+        )
+
+    def with_video(self, largest: dict[str, Any]) -> RemoteImage:
+        """This video with its largest rendition's URL, size and MD5."""
+        size = largest.get("Size")
+        return dataclasses.replace(
+            self,
+            size=None if size is None else int(size),
+            md5=largest.get("MD5") or None,
+            media_url=largest.get("Url") or None,
+        )

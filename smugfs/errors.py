@@ -1,0 +1,70 @@
+"""The domain exceptions of the client and the one table that turns them into errno values.
+
+Lower layers raise these; only the FUSE adapter (`fuse_ops.py`) converts them, through
+`errno_of`, into the `FUSEError` the kernel sees. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+import errno
+
+
+class SmugfsError(Exception):
+    """Anything that went wrong talking to the service or keeping the filesystem's rules."""
+
+    errno = errno.EIO
+
+
+class NotFound(SmugfsError):
+    """The object does not exist (any more) on the service: 404."""
+
+    errno = errno.ENOENT
+
+
+class AccessDenied(SmugfsError):
+    """The credentials do not allow this: 401/403."""
+
+    errno = errno.EACCES
+
+
+class AlreadyExists(SmugfsError):
+    """A name is taken: 409."""
+
+    errno = errno.EEXIST
+
+
+class InvalidRequest(SmugfsError):
+    """The service refused the request as malformed: 400."""
+
+    errno = errno.EINVAL
+
+
+class ServiceUnavailable(SmugfsError):
+    """The service kept failing (5xx, 429, dropped connections) through every retry."""
+
+    errno = errno.EIO
+
+
+class ProtocolError(SmugfsError):
+    """The service answered something the client cannot parse."""
+
+    errno = errno.EIO
+
+
+class IntegrityError(SmugfsError):
+    """Downloaded bytes do not match the size or MD5 the service states."""
+
+    errno = errno.EIO
+
+
+class ConfigurationError(SmugfsError):
+    """Missing or unusable settings or credentials (reported to the user in one line)."""
+
+
+def errno_of(exc: BaseException) -> int:
+    """The errno a unix user expects for `exc` (EIO for anything unexpected)."""
+    if isinstance(exc, SmugfsError):
+        return exc.errno
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    return errno.EIO
