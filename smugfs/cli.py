@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import logging
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +77,35 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _mount_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="stay in the foreground (default: run in the background)",
+    )
+    parser.add_argument(
+        "-o",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="mount options, comma-separated: ro, allow_other, cache_dir=DIR, "
+        "cache_size=2G, listing_ttl=S, attr_timeout=S, entry_timeout=S, "
+        "negative_timeout=S, page_size=N, concurrency=N",
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="where a background mount logs (default: the user's log directory)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what it does (INFO)")
+    parser.add_argument("--debug", action="store_true", help="log everything (DEBUG)")
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -83,27 +114,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"smugfs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    emulator = sub.add_parser(
-        "emulator",
-        help="serve a SmugMug API v2 emulator on 127.0.0.1",
-        description="Serve a SmugMug API v2 emulator on 127.0.0.1.",
+    mount = sub.add_parser(
+        "mount",
+        help="mount a SmugMug account",
+        description="Mount the SmugMug account named by the SMUGFS_* variables at MOUNTPOINT.",
     )
-    _emulator_args(emulator)
+    _mount_args(mount)
+    mount.add_argument(
+        "--user",
+        metavar="NICK",
+        help="mount NICK's public galleries (read-only; an API key is enough)",
+    )
 
     demo = sub.add_parser(
         "demo",
-        help="serve the built-in sample library and mount it",
-        description="Serve the built-in sample library (kept in your data "
-        "directory) and mount it at MOUNTPOINT.",
+        help="mount the built-in demo library",
+        description="Serve the built-in sample library (kept in your data directory) with the "
+        "emulator and mount it at MOUNTPOINT; unmounting stops both.",
     )
-    demo.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
-    demo.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
+    _mount_args(demo)
     demo.add_argument(
         "--data",
         type=Path,
         metavar="DIR",
         help="where the demo library lives (default: your data directory)",
     )
+
+    unmount = sub.add_parser(
+        "unmount", help="unmount a smugfs mount", description="Unmount a smugfs mount cleanly."
+    )
+    unmount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+
+    emulator = sub.add_parser(
+        "emulator",
+        help="serve a SmugMug API v2 emulator on 127.0.0.1",
+        description="Serve a SmugMug API v2 emulator on 127.0.0.1.",
+    )
+    _emulator_args(emulator)
     return parser
 
 
@@ -112,9 +159,97 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
         return _run_emulator(args)
-    if args.command == "demo":
-        return _run_demo(args)
+    if args.command in ("mount", "demo"):
+        return _run_mount(args, list(argv if argv is not None else sys.argv[1:]))
+    if args.command == "unmount":
+        return _run_unmount(args.mountpoint)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _fail(message: str) -> int:
+    print(f"smugfs: {message}", file=sys.stderr)
+    return 1
+
+
+def _parse_options(values: list[str]) -> dict[str, str | None]:
+    options: dict[str, str | None] = {}
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if item:
+                name, eq, text = item.partition("=")
+                options[name.strip()] = text.strip() if eq else None
+    return options
+
+
+def _setup_logging(args: argparse.Namespace, *, to_file: Path | None) -> None:
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    handler: logging.Handler
+    if to_file is not None:
+        to_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(to_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s smugfs %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    # The HTTP libraries log every request line at INFO; keep them for --debug.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.WARNING)
+
+
+def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
+    from smugfs import config, mount
+    from smugfs.errors import SmugfsError
+
+    log_file = args.log_file or Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
+    try:
+        options = _parse_options(args.options)
+        if not args.foreground:
+            mount.check_mountpoint(args.mountpoint)
+            child_args = [a for a in argv if a not in ("-f", "--foreground")]
+            mount.run_background(child_args, log_file)
+            return 0
+        _setup_logging(args, to_file=log_file if args.ready_fd is not None else None)
+        report = mount.report_to(args.ready_fd)
+        try:
+            if args.command == "demo":
+                data_dir = args.data or Path(platformdirs.user_data_dir("smugfs")) / "demo"
+                with mount.demo_service(data_dir) as service:
+                    settings = config.from_environment(service.env, options)
+                    mount.run_foreground(settings, args.mountpoint, ready=report)
+            else:
+                settings = config.from_environment(None, options)
+                if args.user:
+                    import dataclasses
+
+                    settings = dataclasses.replace(settings, user=args.user, read_only=True)
+                mount.run_foreground(settings, args.mountpoint, ready=report)
+        except SmugfsError as exc:
+            report(f"{exc}")
+            raise
+    except SmugfsError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _run_unmount(mountpoint: Path) -> int:
+    from smugfs import mount
+
+    path = str(Path(mountpoint).absolute())
+    if path not in mount.mounted_paths():
+        return _fail(f"{path} is not mounted")
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    command = [tool, "-u", path] if tool else ["umount", path]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return _fail(result.stderr.strip() or f"could not unmount {path}")
+    return 0
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
@@ -152,21 +287,4 @@ def _run_emulator(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         pass
-    return 0
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from smugfs.emulator.conditions import Settings
-    from smugfs.emulator.server import serve
-
-    data_dir = args.data or Path(platformdirs.user_data_dir("smugfs")) / "demo"
-    print(
-        f"smugfs demo: the sample library is served below; mounting at {args.mountpoint} "
-        "is not available in this version yet.",
-        flush=True,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(
-            port=args.port, data_dir=data_dir, with_sample=True, settings=Settings(), env_file=None
-        )
     return 0

@@ -6,7 +6,9 @@ Lower layers raise these; only the FUSE adapter (`fuse_ops.py`) converts them, t
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
 
 
 class SmugfsError(Exception):
@@ -68,3 +70,28 @@ def errno_of(exc: BaseException) -> int:
     if isinstance(exc, OSError) and exc.errno:
         return exc.errno
     return errno.EIO
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out
+
+
+@contextlib.contextmanager
+def first_error() -> Iterator[None]:
+    """Turn the exception group of concurrent work into its first error, so callers (and the
+    errno table) see a NotFound as a NotFound. Groups holding anything that is not an
+    `Exception` (a cancellation, KeyboardInterrupt) pass unchanged."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        if not all(isinstance(leaf, Exception) for leaf in leaves):
+            raise
+        chosen = next((leaf for leaf in leaves if isinstance(leaf, SmugfsError)), leaves[0])
+        raise chosen from group

@@ -36,6 +36,7 @@ from smugfs.errors import (
     ProtocolError,
     ServiceUnavailable,
     SmugfsError,
+    first_error,
 )
 
 log = logging.getLogger(__name__)
@@ -236,9 +237,10 @@ class SmugMugClient:
                 )
             results[start] = _items(page, locator)
 
-        async with trio.open_nursery() as nursery:
-            for start in starts:
-                nursery.start_soon(fetch, start)
+        with first_error():
+            async with trio.open_nursery() as nursery:
+                for start in starts:
+                    nursery.start_soon(fetch, start)
         joined = [item for start in sorted(results) for item in results[start]]
         return _unique(joined, key)
 
@@ -284,9 +286,10 @@ class SmugMugClient:
                 async with self._limit:
                     images[index] = await self.with_video(images[index])
 
-            async with trio.open_nursery() as nursery:
-                for index in videos:
-                    nursery.start_soon(complete, index)
+            with first_error():
+                async with trio.open_nursery() as nursery:
+                    for index in videos:
+                        nursery.start_soon(complete, index)
         return images
 
     async def with_video(self, image: RemoteImage) -> RemoteImage:
@@ -331,7 +334,9 @@ class SmugMugClient:
                     raise _Retry(f"HTTP {status}", response)
                 if status == 416:
                     return b""
-                self.raise_for(response, f"GET {path}")
+                if status >= 400:
+                    await response.aread()
+                    self.raise_for(response, f"GET {path}")
                 content_range = response.headers.get("content-range", "")
                 if status != 206 or not content_range.startswith(f"bytes {start}-"):
                     raise ProtocolError(f"GET {path}: unexpected reply to a ranged read")

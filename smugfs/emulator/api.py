@@ -690,6 +690,7 @@ class Api:
     def _album_images_from(self, call: Call, uris: list[str]) -> list[tuple[Album, Image]]:
         """Resolve AlbumImage (or Image) URIs, all or nothing: a bad one is 400."""
         out = []
+        seen: set[tuple[str, str]] = set()
         for uri in uris:
             found = re.fullmatch(r"/api/v2/(?:album/([^/!?]+)/)?image/([^/!?-]+)(?:-\d+)?", uri)
             image = self.store.images.get(found.group(2)) if found else None
@@ -700,7 +701,11 @@ class Api:
             if album is None or image.image_key not in album.image_keys:
                 raise ServiceError(400, f"Invalid image URI {uri}")
             self._require(call, self.store.album_node(album).owner, "Modify")
-            out.append((album, image))
+            # The same image named twice in one batch is one move, not a second one that
+            # would find it gone.
+            if (album.album_key, image.image_key) not in seen:
+                seen.add((album.album_key, image.image_key))
+                out.append((album, image))
         if not out:
             raise ServiceError(400, "No image URIs given")
         return out

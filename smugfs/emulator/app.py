@@ -20,6 +20,7 @@ import contextlib
 import html
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,12 @@ class Service:
         """Save the state periodically while serving, and once more on the way out."""
         saver = asyncio.create_task(self._save_periodically())
         if self.env_file is not None and self.env_lines:
-            tmp = self.env_file.with_suffix(".tmp")
-            tmp.write_text("\n".join(self.env_lines) + "\n", encoding="utf-8")
-            tmp.chmod(0o600)
+            tmp = self.env_file.with_name(self.env_file.name + ".tmp")
+            tmp.unlink(missing_ok=True)
+            # Created private: the credentials are never readable by others, not even briefly.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write("\n".join(self.env_lines) + "\n")
             tmp.replace(self.env_file)
         try:
             yield
@@ -342,6 +346,9 @@ class Service:
         if checked is None or checked[0].nick is None:
             return JSONResponse(upload.fail(401, "oauth_problem=parameter_absent"), 401)
         view = View(self.store, self.base_url(request), checked[0].viewer)
+        # An upload made before any API request (or right after a run-time change) must see
+        # the listing delay now in force, not the one the last API request left behind.
+        self.store.listing_delay = self.settings.listing_delay_ms / 1000
         headers = {k: v for k, v in request.headers.items()}
         smug_headers = _canonical(headers)
         body = upload.upload(

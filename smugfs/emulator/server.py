@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -72,7 +74,6 @@ def env_lines(port: int, credentials: Credentials) -> list[str]:
         f"SMUGFS_API_SECRET={credentials.api_key.secret}",
         f"SMUGFS_ACCESS_TOKEN={credentials.token.token}",
         f"SMUGFS_ACCESS_TOKEN_SECRET={credentials.token.secret}",
-        f"SMUGFS_USER={credentials.token.nick}",
     ]
 
 
@@ -81,6 +82,11 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: end the process with exit status 0 (the state is saved on the way out)."""
+    raise SystemExit(0)
 
 
 def bind(port: int) -> socket.socket:
@@ -123,6 +129,11 @@ def serve(
             limit_concurrency=None,
         )
         server = uvicorn.Server(config)
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down cleanly on SIGTERM, then raises the signal once more with the
+            # handler that was in place before it started: without one of ours, the process
+            # would die of the signal instead of exiting with status 0.
+            signal.signal(signal.SIGTERM, _terminated)
         if announce:
             print(
                 f"SmugMug emulator serving on http://{HOST}:{actual_port} "

@@ -695,20 +695,26 @@ class Store:
 
     def update_image(self, image: Image, fields: dict[str, Any]) -> Image:
         """PATCH of an image. `FileName` is accepted and ignored, as on the real service."""
-        self._apply(
-            image,
-            fields,
-            {
-                "Title": ("title", str),
-                "Caption": ("caption", str),
-                "Keywords": ("keywords", _keyword_list),
-                "KeywordArray": ("keywords", _keyword_list),
-                "Hidden": ("hidden", _truthy),
-                "Latitude": ("latitude", float),
-                "Longitude": ("longitude", float),
-                "Altitude": ("altitude", lambda v: int(float(v))),
-            },
-        )
+        converters: dict[str, tuple[str, Any]] = {
+            "Title": ("title", str),
+            "Caption": ("caption", str),
+            "Keywords": ("keywords", _keyword_list),
+            "KeywordArray": ("keywords", _keyword_list),
+            "Hidden": ("hidden", _truthy),
+            "Latitude": ("latitude", float),
+            "Longitude": ("longitude", float),
+            "Altitude": ("altitude", lambda v: int(float(v))),
+        }
+        # Every value is checked before any is applied: a bad one is 400 and changes nothing.
+        converted: dict[str, Any] = {}
+        for wire_name, (attr, convert) in converters.items():
+            if wire_name in fields:
+                try:
+                    converted[attr] = convert(fields[wire_name])
+                except (TypeError, ValueError, OverflowError) as exc:
+                    raise ServiceError(400, f"Invalid value for {wire_name}") from exc
+        for attr, value in converted.items():
+            setattr(image, attr, value)
         image.last_updated = naming.iso(naming.now())
         self._touch_album(self.albums[image.album_key], image.last_updated)
         return image

@@ -1,0 +1,272 @@
+"""The pyfuse3 adapter: kernel requests in, `Filesystem` calls, kernel replies out.
+
+This module only translates: bytes names to str and back, `Attributes` to `EntryAttributes`,
+directory snapshots for readdir tokens, lookup counts, and the one exception boundary
+(`_answer`) where domain errors become `FUSEError` through `errors.errno_of`. Anything
+unexpected is logged and answered with EIO, so no kernel request is ever left unanswered.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import pyfuse3
+import trio
+
+from smugfs.errors import NotFound, SmugfsError, errno_of
+from smugfs.fs import Attributes, Filesystem
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+XATTR_PREFIX = "user.smugmug."
+BLOCK_SIZE = 128 * 1024
+
+
+def _answer(
+    handler: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """The exception boundary of a handler: only FUSEError leaves it."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await handler(*args, **kwargs)
+        except (pyfuse3.FUSEError, trio.Cancelled):
+            raise
+        except NotFound as exc:
+            # An expected answer, not a problem: debug level.
+            log.debug("%s: %s", handler.__name__, exc)
+            raise pyfuse3.FUSEError(errno_of(exc)) from None
+        except SmugfsError as exc:
+            log.warning("%s failed: %s", handler.__name__, exc)
+            raise pyfuse3.FUSEError(errno_of(exc)) from None
+        except Exception:
+            log.exception("%s failed unexpectedly", handler.__name__)
+            raise pyfuse3.FUSEError(errno.EIO) from None
+
+    return wrapper
+
+
+class FuseOperations(pyfuse3.Operations):
+    """pyfuse3 request handlers over a `Filesystem`."""
+
+    def __init__(self, fs: Filesystem) -> None:
+        super().__init__()
+        self.fs = fs
+        self._dirs: dict[int, list[tuple[bytes, Attributes]]] = {}
+        self._next_dir = 1
+
+    # ------------------------------------------------------------------ conversions
+
+    def entry_attributes(self, attrs: Attributes) -> pyfuse3.EntryAttributes:
+        """Attributes as the kernel takes them, with this mount's cache timeouts."""
+        settings = self.fs.settings
+        out = pyfuse3.EntryAttributes()
+        out.st_ino = attrs.inode
+        out.generation = 0
+        out.entry_timeout = settings.entry_timeout
+        out.attr_timeout = settings.attr_timeout
+        out.st_mode = attrs.mode
+        out.st_nlink = attrs.nlink
+        out.st_uid = attrs.uid
+        out.st_gid = attrs.gid
+        out.st_rdev = 0
+        out.st_size = attrs.size
+        out.st_blksize = BLOCK_SIZE
+        out.st_blocks = (attrs.size + 511) // 512
+        mtime_ns = int(attrs.mtime * 1e9)
+        out.st_mtime_ns = mtime_ns
+        out.st_atime_ns = mtime_ns
+        out.st_ctime_ns = int(attrs.ctime * 1e9)
+        out.st_birthtime_ns = int(attrs.crtime * 1e9)
+        return out
+
+    # ------------------------------------------------------------------ lookups
+
+    @_answer
+    async def lookup(
+        self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext | None = None
+    ) -> pyfuse3.EntryAttributes:
+        """A child by name; a miss is cached by the kernel for `negative_timeout`."""
+        text = os.fsdecode(name)
+        if text in (".", ".."):
+            inode = parent_inode
+            if text == "..":
+                inode = self.fs.table.entry(parent_inode).parent
+            attrs = await self.fs.getattr(inode)
+        else:
+            try:
+                attrs = await self.fs.lookup(parent_inode, text)
+            except NotFound:
+                negative = pyfuse3.EntryAttributes()
+                negative.st_ino = 0
+                negative.entry_timeout = self.fs.settings.negative_timeout
+                return negative
+        self.fs.remember(attrs.inode)
+        return self.entry_attributes(attrs)
+
+    @_answer
+    async def getattr(
+        self, inode: int, ctx: pyfuse3.RequestContext | None = None
+    ) -> pyfuse3.EntryAttributes:
+        """`stat`: from what was listed, never a network request."""
+        return self.entry_attributes(await self.fs.getattr(inode))
+
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        """The kernel dropped references; never raises (pyfuse3 rule 2)."""
+        for inode, count in inode_list:
+            try:
+                self.fs.forget(inode, count)
+            except Exception:  # forget must not fail
+                log.exception("forget(%d) failed", inode)
+
+    # ------------------------------------------------------------------ directories
+
+    @_answer
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        """Snapshot the listing for this handle so readdir can resume at any offset."""
+        entries = await self.fs.list_dir(inode)
+        handle = self._next_dir
+        self._next_dir += 1
+        self._dirs[handle] = [(os.fsencode(name), attrs) for name, attrs in entries]
+        return handle
+
+    @_answer
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        """Entries from `start_id` until the kernel's buffer is full."""
+        entries = self._dirs.get(fh, [])
+        for index in range(start_id, len(entries)):
+            name, attrs = entries[index]
+            if not pyfuse3.readdir_reply(token, name, self.entry_attributes(attrs), index + 1):
+                break
+            self.fs.remember(attrs.inode)
+
+    @_answer
+    async def releasedir(self, fh: int) -> None:
+        """Drop the handle's snapshot."""
+        self._dirs.pop(fh, None)
+
+    # ------------------------------------------------------------------ files
+
+    @_answer
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        """Open for reading (writing comes with uploads; until then it is refused)."""
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise pyfuse3.FUSEError(errno.EROFS)
+        handle, keep = await self.fs.open(inode)
+        return pyfuse3.FileInfo(fh=handle, keep_cache=keep)
+
+    @_answer
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        """Bytes of an open file."""
+        return await self.fs.read(fh, off, size)
+
+    @_answer
+    async def release(self, fh: int) -> None:
+        """Close an open file."""
+        await self.fs.release(fh)
+
+    # ------------------------------------------------------------------ the rest
+
+    @_answer
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        """Sizes for `df`: the service has no fixed capacity, so report a large, steady one."""
+        out = pyfuse3.StatvfsData()
+        out.f_bsize = BLOCK_SIZE
+        out.f_frsize = BLOCK_SIZE
+        total_blocks = (1 << 50) // BLOCK_SIZE
+        out.f_blocks = total_blocks
+        out.f_bfree = total_blocks
+        out.f_bavail = total_blocks
+        out.f_files = 1 << 32
+        out.f_ffree = 1 << 31
+        out.f_favail = 1 << 31
+        out.f_namemax = 255
+        return out
+
+    def _xattrs(self, inode: int) -> dict[str, str]:
+        entry = self.fs.table.entry(inode)
+        if entry.image is not None:
+            image = entry.image
+            values = {
+                "image_key": image.image_key,
+                "format": image.format,
+                "md5": image.md5 or "",
+                "uri": image.uri,
+            }
+        else:
+            assert entry.node is not None
+            values = {
+                "node_id": entry.node.node_id,
+                "type": entry.node.type,
+                "url_name": entry.node.url_name,
+                "uri": entry.node.uri,
+            }
+        return {XATTR_PREFIX + k: v for k, v in values.items() if v}
+
+    @_answer
+    async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
+        """`user.smugmug.*`: the service's key, MD5 and URI of a file or directory."""
+        value = self._xattrs(inode).get(os.fsdecode(name))
+        if value is None:
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        return value.encode()
+
+    @_answer
+    async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> Sequence[bytes]:
+        """The names `getxattr` answers."""
+        return [name.encode() for name in self._xattrs(inode)]
+
+    # Changing the library arrives with uploads; until then every change is refused as on a
+    # read-only filesystem rather than with ENOSYS, which tools report as a bug.
+
+    async def mkdir(
+        self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: pyfuse3.RequestContext,
+    ) -> None:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    async def setattr(
+        self,
+        inode: int,
+        attr: pyfuse3.EntryAttributes,
+        fields: pyfuse3.SetattrFields,
+        fh: int | None,
+        ctx: pyfuse3.RequestContext,
+    ) -> pyfuse3.EntryAttributes:
+        """Refused: read-only."""
+        raise pyfuse3.FUSEError(errno.EROFS)

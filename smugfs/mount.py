@@ -1,0 +1,312 @@
+"""A mount's lifecycle: check, build the objects, mount, serve, and always unmount.
+
+`run_foreground` does everything in this process: it checks the mountpoint, reaches the service
+(so bad credentials or an unreachable service fail before anything is mounted), mounts with
+`pyfuse3.init`, serves until SIGINT/SIGTERM or `fusermount3 -u`, and unmounts in a `finally`, so
+a crash does not leave a dead "Transport endpoint is not connected" mount behind.
+`run_background` starts the same in a detached child and returns once the child reports the
+mount is up (or prints why it is not). `smugfs demo` adds an emulator child that lives exactly
+as long as the mount.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from smugfs import config
+from smugfs.api.client import SmugMugClient
+from smugfs.cache_store import ContentCache
+from smugfs.errors import AccessDenied, ConfigurationError, ServiceUnavailable, SmugfsError
+from smugfs.fs import Filesystem
+from smugfs.fuse_ops import FuseOperations
+from smugfs.reader import ReadPath
+
+log = logging.getLogger(__name__)
+
+READY = "ready"
+START_TIMEOUT = 120.0
+READ_AHEAD_KB = 1024
+
+
+class MountError(SmugfsError):
+    """Why a mount could not start, in one line for the user."""
+
+
+def mounted_paths() -> dict[str, str]:
+    """Mount points of this system with their `major:minor` device numbers."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as info:
+        for line in info:
+            fields = line.split()
+            if len(fields) > 4:
+                # Mount points are octal-escaped in mountinfo (a space is \040).
+                path = fields[4].encode().decode("unicode_escape")
+                found[path] = fields[2]
+    return found
+
+
+def check_mountpoint(mountpoint: Path) -> Path:
+    """The absolute mountpoint, or a MountError that says what is wrong with it."""
+    path = Path(os.path.abspath(mountpoint))
+    if str(path) in mounted_paths():
+        raise MountError(f"{path} is already mounted (unmount it first: smugfs unmount {path})")
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise MountError(f"{path}: {exc.strerror}") from exc
+    if not path.exists():
+        raise MountError(f"mountpoint {path} does not exist")
+    if not is_dir:
+        raise MountError(f"mountpoint {path} is not a directory")
+    return path
+
+
+def check_credentials(settings: config.Settings) -> None:
+    """Refuse to start without credentials (one line that says what to do)."""
+    credentials = settings.credentials
+    if not credentials.api_key:
+        raise MountError(
+            "no SmugMug credentials: set SMUGFS_API_KEY (and SMUGFS_API_SECRET, "
+            "SMUGFS_ACCESS_TOKEN, SMUGFS_ACCESS_TOKEN_SECRET), or try `smugfs demo`"
+        )
+    if not credentials.has_token and settings.user is None:
+        raise MountError(
+            "an API key alone can only read another user's public galleries: "
+            "name them with --user NICK, or set an access token"
+        )
+
+
+def _tune_read_ahead(mountpoint: Path) -> None:
+    """Let the kernel send larger reads (fewer round trips, fewer GETs); root only."""
+    device = mounted_paths().get(str(mountpoint))
+    if device is None:
+        return
+    try:
+        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
+    except OSError as exc:
+        log.debug("read-ahead stays at the kernel default: %s", exc.strerror)
+
+
+def fuse_options(settings: config.Settings) -> set[str]:
+    """pyfuse3 mount options for these settings."""
+    options = set(pyfuse3.default_options)
+    options |= {"fsname=smugfs", "subtype=smugfs", "noatime"}
+    if settings.read_only:
+        options.add("ro")
+    if settings.allow_other:
+        options.add("allow_other")
+    return options
+
+
+def run_foreground(
+    settings: config.Settings,
+    mountpoint: Path,
+    *,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Mount and serve until unmounted or signalled; raises MountError if it cannot start."""
+    mountpoint = check_mountpoint(mountpoint)
+    check_credentials(settings)
+    mounted = False
+
+    async def serve() -> None:
+        nonlocal mounted
+        client = SmugMugClient(settings)
+        # Opening the cache scans its directory: blocking work, kept off the trio loop.
+        cache = await trio.to_thread.run_sync(
+            ContentCache, settings.cache_dir / "content", settings.cache_size
+        )
+        read_path = ReadPath(client, cache)
+        fs = Filesystem(client, settings, read_path)
+        try:
+            try:
+                await fs.start()
+            except AccessDenied as exc:
+                raise MountError(f"the service refused the credentials ({exc})") from exc
+            except ServiceUnavailable as exc:
+                raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
+            pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
+            mounted = True
+            await trio.to_thread.run_sync(_tune_read_ahead, mountpoint)
+            log.info("mounted %s at %s", settings.endpoint, mountpoint)
+            if ready is not None:
+                ready(READY)
+            async with trio.open_nursery() as nursery:
+                read_path.attach(nursery)
+                nursery.start_soon(_terminate_on_signal)
+                await pyfuse3.main()
+                nursery.cancel_scope.cancel()
+        finally:
+            await fs.close()
+            await cache.close()
+            await client.aclose()
+
+    try:
+        trio.run(serve)
+    finally:
+        if mounted:
+            pyfuse3.close(unmount=True)
+            log.info("unmounted %s", mountpoint)
+
+
+async def _terminate_on_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("signal %d: unmounting", signum)
+            pyfuse3.terminate()
+            return
+
+
+def run_background(child_args: list[str], log_file: Path | None) -> None:
+    """Start `smugfs ... --foreground` detached; return once it says the mount is up."""
+    read_end, write_end = os.pipe()
+    output: int | object = subprocess.DEVNULL
+    log_handle = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_handle = open(log_file, "ab")  # noqa: SIM115 - handed to the child
+        output = log_handle
+    try:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smugfs",
+                *child_args,
+                "--foreground",
+                "--ready-fd",
+                str(write_end),
+            ],
+            pass_fds=(write_end,),
+            stdin=subprocess.DEVNULL,
+            stdout=output,  # type: ignore[arg-type]
+            stderr=output,  # type: ignore[arg-type]
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_end)
+        if log_handle is not None:
+            log_handle.close()
+    message = _read_report(read_end, child)
+    if message != READY:
+        raise MountError(message or "the mount process ended without saying why")
+
+
+def _read_report(read_end: int, child: subprocess.Popen[bytes]) -> str:
+    """What the child wrote to its ready pipe (empty if it died first)."""
+    chunks = []
+    deadline = time.monotonic() + START_TIMEOUT
+    with os.fdopen(read_end, "rb") as pipe:
+        os.set_blocking(pipe.fileno(), False)
+        while time.monotonic() < deadline:
+            try:
+                chunk = pipe.read()
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+            elif chunk == b"" or child.poll() is not None:
+                break
+            time.sleep(0.02)
+        else:
+            child.terminate()
+            return f"the mount did not come up within {START_TIMEOUT:.0f} s"
+    return b"".join(chunks).decode(errors="replace").strip()
+
+
+def report_to(fd: int | None) -> Callable[[str], None]:
+    """A function that writes one line to the parent's ready pipe (then closes it)."""
+
+    def report(message: str) -> None:
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(fd, (message.replace("\n", " ") + "\n").encode())
+            os.close(fd)
+
+    return report
+
+
+# --------------------------------------------------------------------- the demo
+
+
+@dataclasses.dataclass
+class DemoService:
+    """The emulator child that serves the demo library for as long as the mount runs."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+
+def _die_with_parent() -> None:
+    """In the emulator child: end when the mount process ends, however it ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def demo_service(data_dir: Path) -> Iterator[DemoService]:
+    """Start the emulator with the sample library in `data_dir`; stop it afterwards."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="smugfs-demo-") as temp:
+        env_file = Path(temp) / "emulator.env"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smugfs",
+                "emulator",
+                "--sample",
+                "--port",
+                "0",
+                "--data",
+                str(data_dir),
+                "--env-file",
+                str(env_file),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,  # only prctl runs there: no locks involved
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not env_file.exists():
+                if process.poll() is not None:
+                    error = (process.stderr.read() if process.stderr else b"").decode()
+                    raise ConfigurationError(
+                        "the demo service did not start: "
+                        + (error.strip().splitlines() or ["no reason given"])[-1]
+                    )
+                if time.monotonic() > deadline:
+                    raise ConfigurationError("the demo service did not start in time")
+                time.sleep(0.05)
+            env = dict(
+                line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
+            )
+            yield DemoService(process, env)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

@@ -1,0 +1,128 @@
+"""The inode table: which inode is which remote object, under which name, and for how long.
+
+No I/O happens here. Inodes are handed out per remote identity (a node, or an image as shown
+in one album) and stay the same for the life of the mount, so the kernel's view never changes
+under it. Each directory's listing is kept with the time it was fetched; `fs.py` decides when
+that is too old. Lookup counts follow the kernel's (pyfuse3 rule 3): an entry that the kernel
+has forgotten and no listing shows any more is dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from smugfs.api.models import RemoteImage, RemoteNode
+from smugfs.errors import NotFound
+
+ROOT_INODE = 1
+
+
+@dataclasses.dataclass
+class Entry:
+    """A directory (folder or album) or a file (image) the kernel may know by inode."""
+
+    inode: int
+    parent: int
+    name: str
+    node: RemoteNode | None = None
+    image: RemoteImage | None = None
+    lookups: int = 0
+    listed: bool = True
+    identity: str = ""
+
+    @property
+    def is_dir(self) -> bool:
+        """Folders and albums are directories."""
+        return self.node is not None
+
+
+@dataclasses.dataclass
+class Listing:
+    """A directory's children by name, in listing order, and when they were fetched."""
+
+    children: dict[str, int]
+    fetched_at: float
+
+
+class InodeTable:
+    """Inodes, their entries and the listings of directories."""
+
+    def __init__(self, root: RemoteNode) -> None:
+        identity = f"node:{root.node_id}"
+        self._entries: dict[int, Entry] = {
+            ROOT_INODE: Entry(ROOT_INODE, ROOT_INODE, "", root, identity=identity)
+        }
+        self._by_identity: dict[str, int] = {identity: ROOT_INODE}
+        self._listings: dict[int, Listing] = {}
+        self._next_inode = ROOT_INODE + 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, inode: int) -> Entry:
+        """The entry of an inode, or NotFound."""
+        found = self._entries.get(inode)
+        if found is None:
+            raise NotFound(f"inode {inode} is not known")
+        return found
+
+    def listing(self, inode: int) -> Listing | None:
+        """The directory's last listing, if any."""
+        return self._listings.get(inode)
+
+    def expire(self, inode: int) -> None:
+        """Forget a directory's listing so that the next access fetches it again."""
+        self._listings.pop(inode, None)
+
+    def store_listing(
+        self,
+        parent: int,
+        children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]],
+        now: float,
+    ) -> list[Entry]:
+        """Record a directory's children: (name, identity, node, image) in listing order.
+
+        Existing identities keep their inodes (and get the new name and attributes); entries
+        no longer listed here are dropped once the kernel holds no reference to them.
+        """
+        previous = self._listings.get(parent)
+        entries = []
+        names: dict[str, int] = {}
+        for name, identity, node, image in children:
+            inode = self._by_identity.get(identity)
+            if inode is None:
+                inode = self._next_inode
+                self._next_inode += 1
+                self._by_identity[identity] = inode
+                self._entries[inode] = Entry(inode, parent, name, node, image, identity=identity)
+            entry = self._entries[inode]
+            entry.parent, entry.name, entry.node, entry.image = parent, name, node, image
+            entry.listed = True
+            names[name] = inode
+            entries.append(entry)
+        if previous is not None:
+            for inode in set(previous.children.values()) - set(names.values()):
+                gone = self._entries.get(inode)
+                if gone is not None and gone.parent == parent:
+                    gone.listed = False
+                    self._drop_if_unused(gone)
+        self._listings[parent] = Listing(names, now)
+        return entries
+
+    def remember(self, inode: int, count: int = 1) -> None:
+        """The kernel took `count` more references to `inode`."""
+        self.entry(inode).lookups += count
+
+    def forget(self, inode: int, count: int) -> None:
+        """The kernel dropped `count` references (unknown inodes are ignored)."""
+        found = self._entries.get(inode)
+        if found is None or inode == ROOT_INODE:
+            return
+        found.lookups = max(0, found.lookups - count)
+        self._drop_if_unused(found)
+
+    def _drop_if_unused(self, entry: Entry) -> None:
+        if entry.lookups == 0 and not entry.listed and entry.inode != ROOT_INODE:
+            self._entries.pop(entry.inode, None)
+            self._listings.pop(entry.inode, None)
+            self._by_identity.pop(entry.identity, None)

@@ -1,0 +1,134 @@
+"""Mounting for tests: `smugfs mount` as a real process on a real FUSE mountpoint.
+
+A `Mount` runs `python -m smugfs mount --foreground` against an emulator, waits until the kernel
+shows the mount, and is always unmounted in teardown (also when the test failed), with a lazy
+unmount as the last resort so no test leaves a mount behind. The mount's log is kept; tests fail
+when it holds a WARNING or ERROR they did not expect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tests.harness import Emulator, subprocess_env
+
+MOUNT_TIMEOUT = 60.0
+
+
+def is_mounted(path: Path) -> bool:
+    """Whether the kernel shows a mount at `path` (read from /proc: never stats the mount)."""
+    target = str(path)
+    with open("/proc/self/mountinfo", encoding="utf-8") as info:
+        for line in info:
+            fields = line.split()
+            if len(fields) > 4 and fields[4].encode().decode("unicode_escape") == target:
+                return True
+    return False
+
+
+@dataclasses.dataclass
+class Mount:
+    """A running mount process and where it is mounted."""
+
+    process: subprocess.Popen[bytes]
+    path: Path
+    log_path: Path
+    cache_dir: Path
+
+    def log(self) -> str:
+        """Everything the mount logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def problems(self) -> list[str]:
+        """Log lines at WARNING or above."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if " WARNING " in line or " ERROR " in line or "Traceback" in line
+        ]
+
+    def unmount(self) -> None:
+        """Unmount and wait for the process; escalate until both are gone."""
+        if is_mounted(self.path):
+            subprocess.run(["fusermount3", "-u", str(self.path)], check=False, capture_output=True)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if is_mounted(self.path):
+            subprocess.run(["fusermount3", "-uz", str(self.path)], check=False, capture_output=True)
+
+
+def start_mount(
+    emulator: Emulator,
+    workdir: Path,
+    *,
+    options: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Mount:
+    """Mount the emulator's first user at `workdir/mnt` and wait until it is up."""
+    path = workdir / "mnt"
+    path.mkdir(parents=True, exist_ok=True)
+    cache_dir = workdir / "cache"
+    log_path = workdir / "mount.log"
+    child_env = subprocess_env()
+    child_env.update(emulator.env)
+    child_env.update(env or {})
+    command = [
+        sys.executable,
+        "-m",
+        "smugfs",
+        "mount",
+        str(path),
+        "--foreground",
+        "-v",
+        "-o",
+        ",".join([f"cache_dir={cache_dir}", *options]),
+        *extra_args,
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=child_env, stdin=subprocess.DEVNULL
+        )
+    mount = Mount(process, path, log_path, cache_dir)
+    deadline = time.monotonic() + MOUNT_TIMEOUT
+    while not is_mounted(path):
+        if process.poll() is not None:
+            raise RuntimeError(f"mount exited with {process.returncode}: {mount.log()}")
+        if time.monotonic() > deadline:
+            mount.unmount()
+            raise RuntimeError(f"mount did not come up: {mount.log()}")
+        time.sleep(0.05)
+    return mount
+
+
+@contextlib.contextmanager
+def mounted(emulator: Emulator, workdir: Path, **kwargs: object) -> Iterator[Mount]:
+    """A mount for the duration of a `with` block, unmounted also on failure."""
+    mount = start_mount(emulator, workdir, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield mount
+    finally:
+        mount.unmount()
+
+
+def run(
+    *command: str | os.PathLike[str], check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a real tool (ls, cp, find, md5sum...) and capture what it says."""
+    return subprocess.run(
+        [os.fspath(c) for c in command],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+    )

@@ -1,0 +1,350 @@
+"""Browsing and reading a SmugMug account through a real FUSE mount with real tools.
+
+Each test mounts an emulator account with `smugfs mount`, drives the mount with `find`, `stat`,
+`ls`, `md5sum`, `cp`, `head`, `dd` and `cat`, and checks what they show against the emulator's
+own API and request counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import Emulator, running_emulator
+from tests.library import SLASH, album_uri_by_name, list_all, walk
+from tests.mounting import Mount, mounted, run
+
+pytestmark = pytest.mark.fuse
+
+PAGE_SIZE = 100
+
+
+@pytest.fixture(scope="module")
+def sample_mount(
+    sample_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mount]:
+    """The sample library mounted once for the read-only tests of this module."""
+    with mounted(sample_emulator, tmp_path_factory.mktemp("sample-mount")) as mount:
+        yield mount
+        assert mount.problems() == []
+
+
+def _paths(root: Path, kind: str) -> set[str]:
+    listing = run("find", root, "-mindepth", "1", "-type", kind, "-printf", "%P\\n").stdout
+    return set(filter(None, listing.split("\n")))
+
+
+def test_find_shows_the_service_tree(sample_emulator: Emulator, sample_mount: Mount) -> None:
+    with sample_emulator.client() as client:
+        dirs, files = walk(client)
+    assert _paths(sample_mount.path, "d") == dirs
+    found_files = _paths(sample_mount.path, "f")
+    assert set(files) <= found_files
+    extra = found_files - set(files)
+    assert {p.split("/")[-1] for p in extra} >= {"IMG_0001.JPG", "waterfall.mp4"}
+    assert all(p.startswith(("Camera Dumps/", "Travel/2024/Iceland")) for p in extra)
+    assert "About Me" not in _paths(sample_mount.path, "d") | found_files
+
+
+def test_sizes_and_md5_of_every_image_match_the_service(
+    sample_emulator: Emulator, sample_mount: Mount
+) -> None:
+    with sample_emulator.client() as client:
+        _, files = walk(client)
+    sizes = run("find", sample_mount.path, "-type", "f", "-printf", "%s\\t%P\\n").stdout
+    for line in filter(None, sizes.split("\n")):
+        size, path = line.split("\t", 1)
+        if path in files:
+            assert int(size) == files[path].size, path
+    result = subprocess_md5(sample_mount.path)
+    for path, remote in files.items():
+        assert result[path] == remote.md5, path
+
+
+def subprocess_md5(root: Path) -> dict[str, str]:
+    """md5sum of every file under `root`, by relative path."""
+    completed = subprocess.run(
+        ["bash", "-c", "find . -type f -print0 | xargs -0 md5sum"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    out = {}
+    for line in completed.stdout.splitlines():
+        digest, path = line.split("  ", 1)
+        out[path.removeprefix("./")] = digest
+    return out
+
+
+def test_times_come_from_the_service_and_stay_stable(
+    sample_emulator: Emulator, sample_mount: Mount
+) -> None:
+    album = sample_mount.path / "Travel" / "2024" / "Lisbon"
+    first = os.stat(album / "IMG_0001.jpg")
+    second = os.stat(album / "IMG_0001.jpg")
+    assert first.st_mtime == second.st_mtime
+    assert first.st_uid == os.getuid()
+    with sample_emulator.client() as client:
+        uri = album_uri_by_name(client, "Lisbon")
+        images = list_all(client, uri + "!images", "AlbumImage")
+    image = next(i for i in images if i["FileName"] == "IMG_0001.jpg")
+    expected = api_time(image["LastUpdated"])
+    assert first.st_mtime == expected
+    directory = os.stat(album)
+    assert directory.st_mtime > 0
+
+
+def api_time(text: str) -> float:
+    """Seconds since the epoch of an API timestamp."""
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def test_duplicate_file_names_both_appear_and_keep_their_names(
+    sample_emulator: Emulator, sample_mount: Mount
+) -> None:
+    album = sample_mount.path / "Camera Dumps"
+    names = sorted(os.listdir(album))
+    assert len(names) == 3
+    assert "IMG_0001.JPG" in names
+    duplicate = next(n for n in names if n.startswith("IMG_0001 ("))
+    with sample_emulator.client() as client:
+        images = list_all(
+            client, album_uri_by_name(client, "Camera Dumps") + "!images", "AlbumImage"
+        )
+    by_key = {i["ImageKey"]: i for i in images}
+    key = duplicate.removeprefix("IMG_0001 (").removesuffix(").JPG")
+    assert by_key[key]["FileName"] == "IMG_0001.JPG"
+    digest = hashlib.md5((album / duplicate).read_bytes()).hexdigest()
+    assert digest == by_key[key]["ArchivedMD5"]
+    plain = hashlib.md5((album / "IMG_0001.JPG").read_bytes()).hexdigest()
+    assert plain != digest
+    assert sorted(os.listdir(album)) == names
+
+
+def test_a_name_with_a_slash_is_escaped(sample_mount: Mount) -> None:
+    album = sample_mount.path / f"5{SLASH}6 Lax vs Scarsdale"
+    assert album.is_dir()
+    assert len(os.listdir(album)) == 4
+
+
+def test_an_empty_album_is_an_empty_directory(sample_mount: Mount) -> None:
+    album = sample_mount.path / "Empty Album"
+    assert album.is_dir()
+    assert os.listdir(album) == []
+
+
+def test_a_missing_name_is_enoent(sample_mount: Mount) -> None:
+    result = run("ls", sample_mount.path / "No Such Album", check=False)
+    assert result.returncode != 0
+    assert "No such file or directory" in result.stderr
+    result = run("stat", sample_mount.path / "Empty Album" / "nothing.jpg", check=False)
+    assert "No such file or directory" in result.stderr
+
+
+def test_cp_r_copies_an_album_out_exactly(
+    sample_emulator: Emulator, sample_mount: Mount, tmp_path: Path
+) -> None:
+    run("cp", "-r", sample_mount.path / "Travel" / "2025" / "Kyoto", tmp_path)
+    copied = sorted((tmp_path / "Kyoto").iterdir())
+    assert len(copied) == 30
+    with sample_emulator.client() as client:
+        images = list_all(client, album_uri_by_name(client, "Kyoto") + "!images", "AlbumImage")
+    expected = {i["FileName"]: i["ArchivedMD5"] for i in images}
+    for path in copied:
+        assert hashlib.md5(path.read_bytes()).hexdigest() == expected[path.name]
+
+
+def test_head_and_dd_read_exact_ranges(sample_emulator: Emulator, sample_mount: Mount) -> None:
+    with sample_emulator.client() as client:
+        images = list_all(
+            client, album_uri_by_name(client, "Large Originals") + "!images", "AlbumImage"
+        )
+        image = next(i for i in images if i["FileName"] == "large-2.jpg")
+        original = client.get(image["ArchivedUri"]).content
+    path = sample_mount.path / "Large Originals" / "large-2.jpg"
+    head = run_bytes(["head", "-c", "1000", str(path)])
+    assert head == original[:1000]
+    for skip in (0, 3, 1000, len(original) // 4096 - 2):
+        chunk = run_bytes(["dd", f"if={path}", "bs=4096", f"skip={skip}", "count=3", "status=none"])
+        assert chunk == original[skip * 4096 : (skip + 3) * 4096], skip
+    tail = run_bytes(["tail", "-c", "777", str(path)])
+    assert tail == original[-777:]
+
+
+def run_bytes(command: list[str]) -> bytes:
+    """Run a tool and return its standard output as bytes."""
+    return subprocess.run(command, capture_output=True, check=True, timeout=120).stdout
+
+
+def test_a_video_is_its_largest_rendition(sample_emulator: Emulator, sample_mount: Mount) -> None:
+    path = sample_mount.path / "Travel" / "2024" / "Iceland & the Ring Road" / "waterfall.mp4"
+    with sample_emulator.client() as client:
+        images = list_all(
+            client,
+            album_uri_by_name(client, "Iceland & the Ring Road") + "!images",
+            "AlbumImage",
+        )
+        video = next(i for i in images if i["FileName"] == "waterfall.mp4")
+        largest = client.get(video["Uris"]["LargestVideo"]["Uri"]).json()["Response"][
+            "LargestVideo"
+        ]
+    assert path.stat().st_size == largest["Size"]
+    assert hashlib.md5(path.read_bytes()).hexdigest() == largest["MD5"]
+
+
+def test_ls_l_of_a_1200_image_album_costs_one_request_per_page(
+    sample_emulator: Emulator, tmp_path: Path
+) -> None:
+    with mounted(sample_emulator, tmp_path) as mount:
+        run("ls", mount.path / "Archive")
+        sample_emulator.reset_stats()
+        listing = run("ls", "-l", mount.path / "Archive" / "Scans 1990-2010").stdout
+        stats = sample_emulator.stats()
+    assert len(listing.strip().splitlines()) == 1200 + 1  # "total" line
+    pages = stats["by_endpoint"].get("GET /api/v2/album/{key}!images", 0)
+    assert pages == math.ceil(1200 / PAGE_SIZE)
+    assert stats["total"] == pages
+    assert stats["media_requests"] == 0
+
+
+def test_a_second_read_is_served_from_the_cache_even_after_a_remount(
+    sample_emulator: Emulator, tmp_path: Path
+) -> None:
+    relative = Path("Large Originals") / "large-1.jpg"
+    with mounted(sample_emulator, tmp_path) as mount:
+        first = (mount.path / relative).read_bytes()
+    sample_emulator.reset_stats()
+    with mounted(sample_emulator, tmp_path) as mount:
+        second = (mount.path / relative).read_bytes()
+        stats = sample_emulator.stats()
+    assert first == second
+    assert stats["media_requests"] == 0
+    assert stats["media_bytes"] == 0
+
+
+def test_reading_the_start_of_a_photo_fetches_about_that_much(
+    sample_emulator: Emulator, tmp_path: Path
+) -> None:
+    with mounted(sample_emulator, tmp_path) as mount:
+        path = mount.path / "Large Originals" / "large-3.jpg"
+        size = path.stat().st_size
+        sample_emulator.reset_stats()
+        with open(path, "rb") as photo:
+            assert len(photo.read(64 * 1024)) == 64 * 1024
+        stats = sample_emulator.stats()
+    assert stats["media_bytes"] <= 256 * 1024 < size
+
+
+def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> dict[str, str]:
+    headers = {
+        "X-Smug-AlbumUri": album_uri,
+        "X-Smug-FileName": name,
+        "X-Smug-Version": "v2",
+        "X-Smug-ResponseType": "JSON",
+        "Content-MD5": hashlib.md5(data).hexdigest(),
+    }
+    response = httpx.post(
+        emulator.upload_url, content=data, headers=headers, auth=emulator.auth(), timeout=30
+    )
+    body: dict[str, dict[str, str]] = response.json()
+    assert body["stat"] == "ok", body
+    return body["Image"]
+
+
+def _photo(seed: int, size: int = 300_000) -> bytes:
+    """JPEG-looking bytes (the service recognises photos by their first bytes)."""
+    rng = random.Random(seed)
+    return b"\xff\xd8\xff\xe0" + bytes(rng.getrandbits(8) for _ in range(size))
+
+
+def _album(emulator: Emulator, name: str) -> str:
+    with emulator.client() as client:
+        root = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
+        node = client.post(root + "!children", json={"Type": "Album", "Name": name})
+        assert node.status_code == 201, node.text
+        uri: str = node.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
+        return uri
+
+
+def test_changes_on_the_service_show_once_the_ttl_has_passed(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    album_uri = _album(emulator, "Changing")
+    kept = _upload(emulator, album_uri, "kept.jpg", _photo(1))
+    gone = _upload(emulator, album_uri, "gone.jpg", _photo(2))
+    replaced = _upload(emulator, album_uri, "replaced.jpg", _photo(3))
+    options = ["listing_ttl=1", "attr_timeout=1", "entry_timeout=1", "negative_timeout=1"]
+    with mounted(emulator, tmp_path, options=options) as mount:
+        album = mount.path / "Changing"
+        assert sorted(os.listdir(album)) == ["gone.jpg", "kept.jpg", "replaced.jpg"]
+        with emulator.client() as client:
+            client.delete(gone["AlbumImageUri"]).raise_for_status()
+        new_bytes = _photo(4, 200_000)
+        response = httpx.post(
+            emulator.upload_url,
+            content=new_bytes,
+            headers={
+                "X-Smug-AlbumUri": album_uri,
+                "X-Smug-FileName": "replaced.jpg",
+                "X-Smug-Version": "v2",
+                "X-Smug-ResponseType": "JSON",
+                "X-Smug-ImageUri": replaced["ImageUri"],
+            },
+            auth=emulator.auth(),
+            timeout=30,
+        )
+        assert response.json()["stat"] == "ok"
+        # Until the listing is refreshed the deleted photo is still listed, but reading it
+        # answers ENOENT rather than old bytes.
+        result = run("cat", album / "gone.jpg", check=False)
+        assert result.returncode != 0
+        assert "No such file or directory" in result.stderr
+        _album(emulator, "New Album")
+        time.sleep(2.5)
+        assert sorted(os.listdir(album)) == ["kept.jpg", "replaced.jpg"]
+        assert (album / "replaced.jpg").stat().st_size == len(new_bytes)
+        assert (album / "replaced.jpg").read_bytes() == new_bytes
+        assert (album / "kept.jpg").read_bytes() == _photo(1)
+        assert "New Album" in os.listdir(mount.path)
+        assert kept["ImageUri"]
+
+
+@pytest.mark.parametrize("flag", ["--no-range"])
+def test_reads_work_when_the_media_server_ignores_range(flag: str, tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emulator", flag) as emulator:
+        album_uri = _album(emulator, "Whole")
+        photos = {f"p{n}.jpg": _photo(10 + n, 500_000) for n in range(3)}
+        for name, data in photos.items():
+            _upload(emulator, album_uri, name, data)
+        with mounted(emulator, tmp_path) as mount:
+            for name, data in photos.items():
+                assert (mount.path / "Whole" / name).read_bytes() == data
+            assert mount.problems() == []
+
+
+def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emulator", "--no-range") as emulator:
+        album_uri = _album(emulator, "Damaged")
+        data = _photo(42, 400_000)
+        _upload(emulator, album_uri, "bad.jpg", data)
+        blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
+        damaged = bytearray(blob.read_bytes())
+        damaged[1000] ^= 0xFF
+        blob.write_bytes(bytes(damaged))
+        with mounted(emulator, tmp_path) as mount:
+            result = run("cat", mount.path / "Damaged" / "bad.jpg", check=False)
+            assert result.returncode != 0
+            assert "Input/output error" in result.stderr
+            assert result.stdout == ""
