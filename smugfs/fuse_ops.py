@@ -61,7 +61,8 @@ class FuseOperations(pyfuse3.Operations):
     def __init__(self, fs: Filesystem) -> None:
         super().__init__()
         self.fs = fs
-        self._dirs: dict[int, list[tuple[bytes, Attributes]]] = {}
+        # Per open directory: (name, attributes, whether the kernel takes a reference to it).
+        self._dirs: dict[int, list[tuple[bytes, Attributes, bool]]] = {}
         self._next_dir = 1
 
     # ------------------------------------------------------------------ conversions
@@ -134,9 +135,16 @@ class FuseOperations(pyfuse3.Operations):
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
         """Snapshot the listing for this handle so readdir can resume at any offset."""
         entries = await self.fs.list_dir(inode)
+        own = await self.fs.getattr(inode)
+        parent = await self.fs.getattr(self.fs.table.entry(inode).parent)
         handle = self._next_dir
         self._next_dir += 1
-        self._dirs[handle] = [(os.fsencode(name), attrs) for name, attrs in entries]
+        # `.` and `..` come first, as `ls -a` expects; the kernel takes no reference for them.
+        self._dirs[handle] = [
+            (b".", own, False),
+            (b"..", parent, False),
+            *((os.fsencode(name), attrs, True) for name, attrs in entries),
+        ]
         return handle
 
     @_answer
@@ -144,10 +152,11 @@ class FuseOperations(pyfuse3.Operations):
         """Entries from `start_id` until the kernel's buffer is full."""
         entries = self._dirs.get(fh, [])
         for index in range(start_id, len(entries)):
-            name, attrs = entries[index]
+            name, attrs, counted = entries[index]
             if not pyfuse3.readdir_reply(token, name, self.entry_attributes(attrs), index + 1):
                 break
-            self.fs.remember(attrs.inode)
+            if counted:
+                self.fs.remember(attrs.inode)
 
     @_answer
     async def releasedir(self, fh: int) -> None:

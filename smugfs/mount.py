@@ -104,7 +104,7 @@ def _tune_read_ahead(mountpoint: Path) -> None:
 def fuse_options(settings: config.Settings) -> set[str]:
     """pyfuse3 mount options for these settings."""
     options = set(pyfuse3.default_options)
-    options |= {"fsname=smugfs", "subtype=smugfs", "noatime"}
+    options |= {"fsname=smugfs", "subtype=smugfs", "noatime", "auto_unmount"}
     if settings.read_only:
         options.add("ro")
     if settings.allow_other:

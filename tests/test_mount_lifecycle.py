@@ -1,0 +1,218 @@
+"""Starting and ending a mount the ways a user does, and the one-line errors when it can't start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Emulator, subprocess_env
+from tests.mounting import is_mounted, mounted, run, start_mount
+
+pytestmark = pytest.mark.fuse
+
+
+def smugfs(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the `smugfs` command line as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "smugfs", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def env_for(emulator: Emulator, **overrides: str) -> dict[str, str]:
+    """The environment through which `smugfs mount` reaches the emulator."""
+    env = subprocess_env()
+    env.update(emulator.env)
+    env.update(overrides)
+    return env
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def wait_until(condition: object, timeout: float = 20.0) -> bool:
+    """Poll `condition()` until it is true or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error a failed command printed, checked to be one line without a traceback."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("smugfs: ")
+    return lines[0]
+
+
+def test_background_mount_and_smugfs_unmount(emulator: Emulator, tmp_path: Path) -> None:
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    env = env_for(emulator)
+    options = f"cache_dir={tmp_path / 'cache'}"
+    try:
+        result = smugfs(
+            "mount", str(mountpoint), "-o", options, "--log-file", str(tmp_path / "log"), env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert is_mounted(mountpoint)
+        assert processes_mentioning(str(mountpoint))
+        assert run("ls", "-a", mountpoint).stdout.split() == [".", ".."]
+        result = smugfs("unmount", str(mountpoint), env=env)
+        assert result.returncode == 0, result.stderr
+        assert not is_mounted(mountpoint)
+        assert wait_until(lambda: not processes_mentioning(str(mountpoint)))
+    finally:
+        if is_mounted(mountpoint):
+            subprocess.run(["fusermount3", "-uz", str(mountpoint)], check=False)
+
+
+def test_fusermount3_u_ends_the_mount_process(emulator: Emulator, tmp_path: Path) -> None:
+    mount = start_mount(emulator, tmp_path)
+    try:
+        run("fusermount3", "-u", mount.path)
+        assert mount.process.wait(timeout=20) == 0
+    finally:
+        mount.unmount()
+    assert mount.problems() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_unmounts_cleanly(emulator: Emulator, tmp_path: Path, signum: int) -> None:
+    mount = start_mount(emulator, tmp_path)
+    try:
+        mount.process.send_signal(signum)
+        assert mount.process.wait(timeout=20) == 0
+        assert not is_mounted(mount.path)
+    finally:
+        mount.unmount()
+
+
+def test_a_killed_mount_leaves_no_dead_mountpoint(emulator: Emulator, tmp_path: Path) -> None:
+    mount = start_mount(emulator, tmp_path)
+    try:
+        mount.process.kill()
+        mount.process.wait(timeout=20)
+        assert wait_until(lambda: not is_mounted(mount.path), timeout=10)
+        assert os.listdir(mount.path) == []
+    finally:
+        mount.unmount()
+
+
+def test_a_missing_mountpoint_is_one_clear_line(emulator: Emulator, tmp_path: Path) -> None:
+    line = one_line_error(smugfs("mount", str(tmp_path / "absent"), env=env_for(emulator)))
+    assert "does not exist" in line
+
+
+def test_an_already_mounted_mountpoint_is_one_clear_line(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with mounted(emulator, tmp_path) as mount:
+        line = one_line_error(smugfs("mount", str(mount.path), env=env_for(emulator)))
+    assert "already mounted" in line
+
+
+def test_missing_credentials_are_one_clear_line(emulator: Emulator, tmp_path: Path) -> None:
+    env = env_for(emulator)
+    del env["SMUGFS_API_KEY"]
+    line = one_line_error(smugfs("mount", str(tmp_path), env=env))
+    assert "SMUGFS_API_KEY" in line
+
+
+def test_rejected_credentials_are_one_clear_line(emulator: Emulator, tmp_path: Path) -> None:
+    secret = emulator.env["SMUGFS_ACCESS_TOKEN_SECRET"]
+    env = env_for(emulator, SMUGFS_ACCESS_TOKEN_SECRET="wrong-secret")
+    line = one_line_error(smugfs("mount", str(tmp_path), env=env))
+    assert "refused the credentials" in line
+    assert secret not in line
+    assert "wrong-secret" not in line
+    assert not is_mounted(tmp_path)
+
+
+def test_an_unreachable_service_is_one_clear_line(emulator: Emulator, tmp_path: Path) -> None:
+    env = env_for(emulator, SMUGFS_ENDPOINT="http://127.0.0.1:9")
+    line = one_line_error(smugfs("mount", str(tmp_path), env=env))
+    assert "cannot reach http://127.0.0.1:9" in line
+
+
+def test_read_only_mount_refuses_changes(emulator: Emulator, tmp_path: Path) -> None:
+    with mounted(emulator, tmp_path, options=["ro"]) as mount:
+        result = run("mkdir", mount.path / "New", check=False)
+        assert "Read-only file system" in result.stderr
+        with open("/proc/self/mountinfo", encoding="utf-8") as info:
+            line = next(line for line in info if f" {mount.path} " in line)
+        assert " ro," in line or " ro " in line
+
+
+def test_a_second_find_within_the_ttl_costs_no_request(
+    sample_emulator: Emulator, tmp_path: Path
+) -> None:
+    with mounted(sample_emulator, tmp_path) as mount:
+        first = run("find", mount.path).stdout
+        sample_emulator.reset_stats()
+        second = run("find", mount.path).stdout
+        du = run("du", "-s", mount.path).stdout
+        stats = sample_emulator.stats()
+    assert first == second
+    assert int(du.split()[0]) > 0
+    assert stats["total"] == 0
+
+
+def test_demo_mounts_the_sample_library_and_unmount_stops_it(tmp_path: Path) -> None:
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    data = tmp_path / "demo-data"
+    env = subprocess_env()
+    try:
+        result = smugfs(
+            "demo",
+            str(mountpoint),
+            "--data",
+            str(data),
+            "-o",
+            f"cache_dir={tmp_path / 'cache'}",
+            "--log-file",
+            str(tmp_path / "log"),
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        names = set(os.listdir(mountpoint))
+        assert {"Travel", "Archive", "Empty Album", "Camera Dumps"} <= names
+        assert processes_mentioning(str(data))
+        assert smugfs("unmount", str(mountpoint), env=env).returncode == 0
+        assert wait_until(lambda: not processes_mentioning(str(data)))
+    finally:
+        if is_mounted(mountpoint):
+            subprocess.run(["fusermount3", "-uz", str(mountpoint)], check=False)
+        for pid in processes_mentioning(str(data)):
+            os.kill(pid, signal.SIGKILL)
