@@ -188,7 +188,9 @@ class Filesystem:
         children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]] = []
         if node.is_album:
             assert node.album_uri is not None
-            images = await self.client.album_images(node.album_uri)
+            images = [
+                i for i in await self.client.album_images(node.album_uri) if self._readable(i)
+            ]
             names = assign_names(
                 [Named(i.file_name, i.image_key, age=i.uploaded or 0.0) for i in images]
             )
@@ -217,6 +219,19 @@ class Filesystem:
                 "leaving out %r: a %s node is not a folder or album",
                 node.name,
                 node.type or "typeless",
+            )
+        return False
+
+    def _readable(self, image: RemoteImage) -> bool:
+        """Images whose bytes cannot be had (a video still processing, an original the account
+        may not download) are left out (logged once), rather than shown as empty files."""
+        if image.readable:
+            return True
+        if image.image_key not in self._skipped:
+            self._skipped.add(image.image_key)
+            log.info(
+                "leaving out %r: the service offers no downloadable file for it yet",
+                image.file_name,
             )
         return False
 

@@ -161,6 +161,44 @@ def test_creating_an_album_answers_201_created_with_the_node_and_its_album_link(
     assert [n["NodeID"] for n in children(c, folder["Uri"])] == [node["NodeID"]]
 
 
+def test_create_reply_answers_as_the_new_node_like_the_recorded_one(
+    c: httpx.Client, folder: dict[str, Any]
+) -> None:
+    # Recorded (bzimmer node_create): Response.Uri is the new node, Locator Node,
+    # LocatorType Object, EndpointType Node, and Options describe only POST.
+    response = c.post(folder["Uri"] + "!children", json={"Name": "Shape", "Type": "Album"})
+    assert response.status_code == 201
+    body = response.json()
+    envelope = body["Response"]
+    node = envelope["Node"]
+    assert envelope["Uri"] == node["Uri"] == f"/api/v2/node/{node['NodeID']}"
+    assert envelope["Locator"] == "Node"
+    assert envelope["LocatorType"] == "Object"
+    assert envelope["EndpointType"] == "Node"
+    assert isinstance(node, dict)
+    assert "Pages" not in envelope
+    options = body["Options"]
+    assert options["Methods"] == ["POST"]
+    assert list(options["Parameters"]) == ["POST"]
+    names = {p["Name"] for p in options["Parameters"]["POST"]}
+    assert {"Name", "Type", "UrlName", "AutoRename", "Privacy"} <= names
+    name_param = next(p for p in options["Parameters"]["POST"] if p["Name"] == "Name")
+    assert name_param["Required"] is True
+
+
+def test_delete_reply_carries_only_the_delete_method_in_its_options(
+    c: httpx.Client, folder: dict[str, Any]
+) -> None:
+    node = create(c, folder["Uri"], "Short Lived", "Album")
+    body = c.delete(node["Uri"]).json()
+    assert body["Code"] == 200
+    assert body["Message"] == "Ok"
+    assert body["Response"]["Uri"] == node["Uri"]
+    assert "Node" not in body["Response"]
+    assert body["Options"]["Methods"] == ["DELETE"]
+    assert body["Options"]["Parameters"] == {"DELETE": []}
+
+
 def test_create_accepts_a_signed_form_encoded_body(c: httpx.Client, folder: dict[str, Any]) -> None:
     # The body as smugcli sends it: form-encoded, no UrlName.
     form = {

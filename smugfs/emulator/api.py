@@ -426,7 +426,12 @@ class Api:
             if entry is None:
                 continue
             uri = entry["Uri"] if isinstance(entry, dict) else str(entry)
-            sub_query = Query("GET", uri, "", {})
+            # Expanded objects are rendered like the main one: gallery-dl reads the `Uris` of
+            # an expanded node as plain strings when it asked for `_verbosity=1`.
+            carried = {
+                k: v for k, v in call.query.params.items() if k in ("_verbosity", "_shorturis")
+            }
+            sub_query = Query("GET", uri, "", carried)
             reply = self.handle(dataclasses.replace(call, query=sub_query), expand=False)
             if reply.status != 200:
                 continue

@@ -10,6 +10,7 @@ of those differ from the uploaded bytes.
 from __future__ import annotations
 
 import colorsys
+import datetime as dt
 import hashlib
 import io
 import re
@@ -365,10 +366,12 @@ def exif_summary(data: bytes) -> dict[str, str]:
     if image is None:
         return {}
     out: dict[str, str] = {}
+    modified: str | None = None
     with image, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             exif = image.getexif()
+            modified = _exif_text(exif.get(_TAG_DATETIME))
             sub = exif.get_ifd(_EXIF_IFD)
             for name, tag in _METADATA_TAGS.items():
                 text = _exif_text(exif.get(tag))
@@ -383,4 +386,35 @@ def exif_summary(data: bytes) -> dict[str, str]:
     if taken:
         date, _, clock = taken.partition(" ")
         out["DateTimeCreated"] = f"{date.replace(':', '-')}T{clock}"
+    if modified and _EXIF_DATE_RE.fullmatch(modified) and not modified.startswith("0000"):
+        date, _, clock = modified.partition(" ")
+        out["DateTimeModified"] = f"{date.replace(':', '-')}T{clock}"
+    return out
+
+
+_QUICKTIME_EPOCH = dt.datetime(1904, 1, 1)
+
+
+def video_summary(data: bytes) -> dict[str, str]:
+    """The dates `!metadata` shows for a video: its container's creation and modification times.
+
+    They come from the 'mvhd' box (seconds since 1904, UTC) and are reported in UTC without a
+    zone, unlike a photo's EXIF wall-clock times. Unset (zero) times are left out.
+    """
+    moov = _find_box(data, 0, len(data), b"moov")
+    mvhd = _find_box(data, *moov, b"mvhd") if moov is not None else None
+    if mvhd is None:
+        return {}
+    start, end = mvhd
+    if end - start >= 20 and data[start] == 1:
+        created, modified = struct.unpack(">QQ", data[start + 4 : start + 20])
+    elif end - start >= 12:
+        created, modified = struct.unpack(">II", data[start + 4 : start + 12])
+    else:
+        return {}
+    out: dict[str, str] = {}
+    for name, seconds in (("DateTimeCreated", created), ("DateTimeModified", modified)):
+        if 0 < seconds < 2**40:
+            stamp = _QUICKTIME_EPOCH + dt.timedelta(seconds=seconds)
+            out[name] = stamp.strftime("%Y-%m-%dT%H:%M:%S")
     return out

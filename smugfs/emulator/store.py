@@ -55,6 +55,10 @@ ALBUM_SORT_METHODS = (
     "Date Modified",
     "Date Taken",
 )
+# Image field names the service also takes as an album SortMethod, stored as the option they
+# name: `FileName` is echoed back as `Filename`, and smugcli's `DateTimeOriginal` (sent after
+# every album it creates, against the real service) is accepted as `Date Taken`.
+ALBUM_SORT_ALIASES = {"FileName": "Filename", "DateTimeOriginal": "Date Taken"}
 STATE_FILE = "state.json"
 
 
@@ -494,7 +498,8 @@ class Store:
         """PATCH of an album: node fields go to its node, album fields stay here."""
         node = self.album_node(album)
         if "SortMethod" in fields:
-            method = "Filename" if fields["SortMethod"] == "FileName" else fields["SortMethod"]
+            method = str(fields["SortMethod"])
+            method = ALBUM_SORT_ALIASES.get(method, method)
             if method not in ALBUM_SORT_METHODS:
                 raise ServiceError(400, "Invalid SortMethod")
             fields = {**fields, "SortMethod": method}
@@ -639,7 +644,7 @@ class Store:
             date, _, clock = taken.partition(" ")
             # The service reads EXIF local time as if it were UTC.
             original = f"{date.replace(':', '-')}T{clock}+00:00"
-        exif = media_kinds.exif_summary(data) if not is_video else {}
+        exif = media_kinds.video_summary(data) if is_video else media_kinds.exif_summary(data)
         if replace is not None:
             image = replace
             image.serial += 1

@@ -151,7 +151,7 @@ def paginate(query: Query, items: Sequence[Any], max_count: int) -> Page:
 
 
 def shape(obj: dict[str, Any], query: Query) -> dict[str, Any]:
-    """Apply `_filter`, `_filteruri` and `_shorturis` to one payload object."""
+    """Apply `_filter`, `_filteruri` and `_shorturis` (or `_verbosity=1`) to one payload object."""
     keep = query.names("_filter")
     if keep is not None:
         wanted = set(keep) | {"Uri", "UriDescription", "Uris"}
@@ -161,7 +161,9 @@ def shape(obj: dict[str, Any], query: Query) -> dict[str, Any]:
         keep_uris = query.names("_filteruri")
         if keep_uris is not None:
             uris = {k: v for k, v in uris.items() if k in keep_uris}
-        if query.flag("_shorturis"):
+        # `_verbosity=1` also collapses each link to its URI string: lean clients (gallery-dl,
+        # the Rust `smugmug` crate) send only `_verbosity=1` and read `Uris.Node` etc. as strings.
+        if query.flag("_shorturis") or query.verbosity == 1:
             uris = {k: (v["Uri"] if isinstance(v, dict) else v) for k, v in uris.items()}
         obj = {**obj, "Uris": uris}
     return obj
