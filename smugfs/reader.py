@@ -48,6 +48,7 @@ class ReadPath:
         self._inflight: dict[tuple[str, int], trio.Event] = {}
         self._whole: dict[str, trio.Event] = {}
         self._whole_errors: dict[str, BaseException] = {}
+        self._verified: set[str] = set()
         self._nursery: trio.Nursery | None = None
 
     def attach(self, nursery: trio.Nursery) -> None:
@@ -121,6 +122,8 @@ class ReadPath:
                     f"{image.file_name}: got {len(data)} bytes at {offset}, expected {length}"
                 )
             await cached.write_blocks(offset, data)
+            if cached.complete and image.md5:
+                self._check_complete(image, cached)
         finally:
             for key in keys:
                 if self._inflight.get(key) is done:
@@ -200,6 +203,26 @@ class ReadPath:
                 f"{image.size} and MD5 the service states"
             )
         self.client.stats.media_bytes += total
+
+    def _check_complete(self, image: RemoteImage, cached: CachedFile) -> None:
+        """Once every block of a file is cached, check it against the service's MD5 (in the
+        background); a mismatch is logged and the content dropped, so it is fetched again."""
+        if self._nursery is None or image.version in self._verified:
+            return
+        self._verified.add(image.version)
+        self._nursery.start_soon(self._verify, image, cached)
+
+    async def _verify(self, image: RemoteImage, cached: CachedFile) -> None:
+        try:
+            digest = await cached.md5()
+        except (LookupError, ValueError, OSError):
+            return  # discarded or closed meanwhile: nothing left to check
+        if digest != image.md5:
+            log.error(
+                "%s: cached bytes do not match the service's MD5; dropping them", image.file_name
+            )
+            await cached.discard()
+            self._verified.discard(image.version)
 
     def prefetch(self, image: RemoteImage, cached: CachedFile, first: int, last: int) -> None:
         """Fetch blocks in the background (errors are left for the reader that needs them)."""

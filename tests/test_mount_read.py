@@ -348,3 +348,29 @@ def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> 
             assert result.returncode != 0
             assert "Input/output error" in result.stderr
             assert result.stdout == ""
+
+
+def test_a_ranged_file_that_fails_its_md5_is_dropped_from_the_cache(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    album_uri = _album(emulator, "Checked")
+    data = _photo(43, 300_000)
+    _upload(emulator, album_uri, "checked.jpg", data)
+    blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
+    damaged = bytearray(data)
+    damaged[5000] ^= 0xFF
+    blob.write_bytes(bytes(damaged))
+    with mounted(emulator, tmp_path) as mount:
+        path = mount.path / "Checked" / "checked.jpg"
+        path.read_bytes()
+        deadline = time.monotonic() + 10
+        while "do not match the service's MD5" not in mount.log():
+            assert time.monotonic() < deadline, mount.log()
+            time.sleep(0.1)
+        blob.write_bytes(data)
+        emulator.reset_stats()
+        with open(path, "rb") as again:
+            # The kernel may still hold pages; a direct read past them must refetch.
+            os.posix_fadvise(again.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        run("dd", f"if={path}", "of=/dev/null", "iflag=direct", "bs=128k", "status=none")
+        assert emulator.stats()["media_requests"] > 0
