@@ -127,6 +127,16 @@ E_CHILDREN = Endpoint(
     parameters={"GET": _CHILDREN_GET, "POST": _CHILDREN_POST},
     permissions={"POST": "Add"},
 )
+# What a create on `!children` answers as: the new node itself.
+E_NODE_CREATED = Endpoint(
+    "Node",
+    "Node",
+    "Object",
+    "Node with the given id.",
+    ("POST",),
+    parameters={"POST": _CHILDREN_POST},
+    permissions={"POST": "Add"},
+)
 E_PARENTS = Endpoint(
     "ParentNodes",
     "Node",
@@ -224,6 +234,10 @@ class Outcome:
     items: Sequence[Any] | None = None
     render: Callable[[Any], dict[str, Any]] | None = None
     with_options: bool = False
+    # The endpoint and URI the reply speaks for when they are not the request's: a create
+    # answers as the new object (`Response.Uri` is the new node, `LocatorType` `Object`).
+    answer_as: Endpoint | None = None
+    uri: str | None = None
 
 
 @dataclasses.dataclass
@@ -373,6 +387,18 @@ class Api:
         pages = None
         payload: Any = outcome.obj
         listed = 0
+        if outcome.answer_as is not None:
+            endpoint = outcome.answer_as
+        if outcome.uri is not None:
+            query = dataclasses.replace(query, path=outcome.uri, raw_query="")
+        if query.method in ("POST", "PATCH", "DELETE"):
+            # The `Options` of a change's reply describe only the method used (recorded
+            # create and delete replies: `"Methods": ["DELETE"], "Parameters": {"DELETE": []}`).
+            endpoint = dataclasses.replace(
+                endpoint,
+                methods=(query.method,),
+                parameters={query.method: endpoint.parameters.get(query.method, ())},
+            )
         if outcome.items is not None:
             assert outcome.render is not None
             page = wire.paginate(query, outcome.items, endpoint.max_count)
@@ -630,7 +656,13 @@ class Api:
             password=str(body.get("Password", "")),
             password_hint=str(body.get("PasswordHint", "")),
         )
-        return Outcome(status=201, obj=call.view.node(node), with_options=True)
+        return Outcome(
+            status=201,
+            obj=call.view.node(node),
+            with_options=True,
+            answer_as=E_NODE_CREATED,
+            uri=f"/api/v2/node/{node.node_id}",
+        )
 
     def patch_node(self, call: Call, match: re.Match[str]) -> Outcome:
         """PATCH `node/{id}`."""
