@@ -142,6 +142,8 @@ E_PARENTS = Endpoint(
     "Node",
     "Objects",
     "Hierarchy of nodes from the given node (inclusive) to the root node.",
+    # Recorded: `!parents?count=100` and `!parents` alike answer RequestedCount 7.
+    max_count=7,
 )
 E_PARENT = Endpoint("ParentNode", "Node", "Object", "Parent node of the given node.")
 E_MOVE_NODES = Endpoint(
@@ -168,6 +170,7 @@ E_ALBUM_IMAGES = Endpoint(
     "Images from album",
     max_count=1000,
     parameters={"GET": _FILENAMES_GET},
+    default_count=100,
 )
 E_MOVE_IMAGES = Endpoint(
     "MoveAlbumImages",
@@ -234,6 +237,9 @@ class Outcome:
     items: Sequence[Any] | None = None
     render: Callable[[Any], dict[str, Any]] | None = None
     with_options: bool = False
+    # The payload's key when it is not the endpoint's (`!urlpathlookup` answers an `Album`,
+    # a `Folder` or a `Page`).
+    locator: str | None = None
     # The endpoint and URI the reply speaks for when they are not the request's: a create
     # answers as the new object (`Response.Uri` is the new node, `LocatorType` `Object`).
     answer_as: Endpoint | None = None
@@ -387,6 +393,8 @@ class Api:
         pages = None
         payload: Any = outcome.obj
         listed = 0
+        if outcome.locator is not None:
+            endpoint = dataclasses.replace(endpoint, locator=outcome.locator)
         if outcome.answer_as is not None:
             endpoint = outcome.answer_as
         if outcome.uri is not None:
@@ -401,7 +409,13 @@ class Api:
             )
         if outcome.items is not None:
             assert outcome.render is not None
-            page = wire.paginate(query, outcome.items, endpoint.max_count)
+            page = wire.paginate(
+                query,
+                outcome.items,
+                endpoint.max_count,
+                default_count=endpoint.default_count,
+                filters=[p["Name"] for p in endpoint.parameters.get("GET", ())],
+            )
             payload = [outcome.render(item) for item in page.items]
             pages = page.pages
             listed = len(page.items)
@@ -551,7 +565,11 @@ class Api:
         return Outcome(items=albums, render=call.view.album)
 
     def path_lookup(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`user/{nick}!urlpathlookup?urlpath=/A/B`: the folder or album at a path."""
+        """`user/{nick}!urlpathlookup?urlpath=/A/B`: the folder, album or page at a path.
+
+        The reply's `Locator` names what was found (`Album`, `Folder` or `Page`) and the object
+        sits under that key, as clients of the real service read it.
+        """
         user = self._user(match["nick"])
         wanted = [p for p in call.query.params.get("urlpath", "/").split("/") if p]
         node = self.store.nodes[user.root_node_id]
@@ -569,7 +587,7 @@ class Api:
             node = found
         self._visible_node(call, node)
         if node.type == ALBUM and node.album_key:
-            return Outcome(obj=call.view.album(self.store.albums[node.album_key]))
+            return Outcome(obj=call.view.album(self.store.albums[node.album_key]), locator=ALBUM)
         rendered = call.view.node(node)
         folder = {
             k: rendered[k]
@@ -593,7 +611,7 @@ class Api:
                 "EndpointType": "Node",
             }
         }
-        return Outcome(obj=folder)
+        return Outcome(obj=folder, locator=PAGE if node.type == PAGE else FOLDER)
 
     # ------------------------------------------------------------------ nodes
 
@@ -864,7 +882,10 @@ def _file_names(query: Query) -> set[str] | None:
             raw = value
     if raw is None:
         return None
+    names: set[str] = set()
     if "," not in raw and "%2c" in raw.lower():
-        # The whole list was encoded once more on top of each name's own encoding.
+        # Either one name holding a comma, encoded as the endpoint asks, or a whole list
+        # encoded once more on top of each name's own encoding: the filter honours both.
+        names.add(unquote_plus(raw))
         raw = unquote_plus(raw)
-    return {unquote(unquote_plus(part)) for part in raw.split(",") if part}
+    return names | {unquote(unquote_plus(part)) for part in raw.split(",") if part}

@@ -175,26 +175,32 @@ class Service:
             "_accept", ""
         ).startswith("application/json")
         self.store.listing_delay = self.settings.listing_delay_ms / 1000
+        # Refusals made before the handler runs still describe the endpoint asked for.
+        found = self.api.route(query.path)
+        endpoint = found[0].endpoint if found else None
         try:
             body, form = await _read_body(request)
         except ValueError as exc:
             return self._api_response(
-                Reply(400, wire.error_envelope(query, None, 400, str(exc))), query, wants_json, {}
+                Reply(400, wire.error_envelope(query, endpoint, 400, str(exc))),
+                query,
+                wants_json,
+                {},
             )
         try:
             principal = await self.authenticate(request, form)
         except OAuthProblem as exc:
-            reply = Reply(exc.status, wire.error_envelope(query, None, exc.status, exc.message))
+            reply = Reply(exc.status, wire.error_envelope(query, endpoint, exc.status, exc.message))
             return self._api_response(reply, query, wants_json, {})
         if principal is None:
             problem = OAuthProblem("parameter_absent")
-            reply = Reply(401, wire.error_envelope(query, None, 401, problem.message))
+            reply = Reply(401, wire.error_envelope(query, endpoint, 401, problem.message))
             return self._api_response(reply, query, wants_json, {})
         caller = f"{principal.api_key}:{principal.nick or ''}"
         try:
             remaining, reset = self.rate_limiter.spend(caller)
         except RateLimited as exc:
-            reply = Reply(429, wire.error_envelope(query, None, 429, "Too Many Requests"))
+            reply = Reply(429, wire.error_envelope(query, endpoint, 429, "Too Many Requests"))
             headers = {
                 "Retry-After": str(exc.retry_after),
                 "X-RateLimit-Remaining": "0",

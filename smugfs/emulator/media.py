@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 
 from smugfs.emulator.model import Image
 from smugfs.emulator.store import Store
-from smugfs.emulator.views import SIZE_CODES, media_token
+from smugfs.emulator.views import SIZE_CODES, media_token, rendition_size
 
 MEDIA_PATH = re.compile(
     r"/photos/(?:.*/)?i-(?P<key>[^/]+)/(?P<serial>\d+)/(?P<token>[^/]+)/(?P<size>[^/]+)/[^/]+"
@@ -70,9 +70,12 @@ class Renditions:
             return self._cache[key]
         longest = SIZE_CODES[size_code]
         with PILImage.open(store.blob_path(image.blob)) as picture:
-            picture.thumbnail((longest, longest))
+            # Exactly the size `!sizedetails` states (Pillow's own thumbnail rounding differs).
+            size = rendition_size(picture.width, picture.height, longest)
+            picture.draft("RGB", size)
+            scaled = picture.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
             out = io.BytesIO()
-            picture.convert("RGB").save(out, "JPEG", quality=85)
+            scaled.save(out, "JPEG", quality=85)
         data = out.getvalue()
         self._cache[key] = data
         if len(self._cache) > self._limit:

@@ -87,6 +87,13 @@ def media_token(blob: str, serial: int) -> str:
     return hashlib.sha1(f"{blob}/{serial}".encode()).hexdigest()[:10]
 
 
+def rendition_size(width: int, height: int, limit: int) -> tuple[int, int]:
+    """The pixel size of a rendition whose longest side fits `limit` (never enlarged): what
+    `!sizedetails` states and exactly what the media server makes."""
+    scale = min(1.0, limit / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 @dataclasses.dataclass
 class View:
     """Who is looking (the owner sees `Full` records, anyone else `Public` ones) and from where."""
@@ -481,15 +488,14 @@ class View:
     def size_details(self, image: Image) -> dict[str, Any]:
         """`!sizedetails`: every rendition with its URL and pixel size."""
         out: dict[str, Any] = {}
-        longest = max(image.width, image.height, 1)
         for code, limit in SIZE_CODES.items():
             if image.is_video:
                 break
-            scale = min(1.0, limit / longest)
+            width, height = rendition_size(image.width, image.height, limit)
             out[SIZE_NAMES[code]] = {
                 "Url": self.media_url(image, code),
-                "Width": max(1, round(image.width * scale)),
-                "Height": max(1, round(image.height * scale)),
+                "Width": width,
+                "Height": height,
                 "Ext": "jpg",
                 "Usable": True,
                 "Watermarked": False,
@@ -527,11 +533,11 @@ class View:
                 "Uri": f"{image_uri(image)}!largestimage",
                 "UriDescription": "Largest size available for image",
             }
-        scale = min(1.0, SIZE_CODES["X3"] / max(image.width, image.height, 1))
+        width, height = rendition_size(image.width, image.height, SIZE_CODES["X3"])
         return {
             "Url": self.media_url(image, "X3"),
-            "Width": max(1, round(image.width * scale)),
-            "Height": max(1, round(image.height * scale)),
+            "Width": width,
+            "Height": height,
             "Usable": True,
             "Watermarked": False,
             "Uri": f"{image_uri(image)}!largestimage",

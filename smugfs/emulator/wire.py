@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 DEFAULT_COUNT = 10
 HTTP_MESSAGES = {
@@ -55,6 +55,8 @@ class Endpoint:
     max_count: int = 100
     parameters: dict[str, tuple[dict[str, Any], ...]] = dataclasses.field(default_factory=dict)
     permissions: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The page size of a list asked for without `count` (100 for `!images` in the recordings).
+    default_count: int = DEFAULT_COUNT
 
 
 @dataclasses.dataclass
@@ -104,27 +106,41 @@ class Page:
     pages: dict[str, Any]
 
 
-def paginate(query: Query, items: Sequence[Any], max_count: int) -> Page:
-    """Cut the page `start`/`count` asks for; `count` is clamped to `max_count`."""
+def paginate(
+    query: Query,
+    items: Sequence[Any],
+    max_count: int,
+    *,
+    default_count: int = DEFAULT_COUNT,
+    filters: Sequence[str] = (),
+) -> Page:
+    """Cut the page `start`/`count` asks for; `count` is clamped to `max_count`.
+
+    The page links carry `count` and `start` plus the endpoint's own GET `filters` as the
+    request sent them (still percent-encoded, so a `FileNames` list keeps the commas inside
+    its names apart from the ones between them); `_expand` and every other parameter is left
+    out.
+    """
     try:
         start = int(query.params.get("start", "1"))
-        requested = int(query.params.get("count", str(DEFAULT_COUNT)))
+        requested = int(query.params.get("count", str(default_count)))
     except ValueError as exc:
         raise BadRequest("start and count must be integers") from exc
     start = max(1, start)
     if requested <= 0:
-        requested = DEFAULT_COUNT
+        requested = default_count
     requested = min(requested, max_count)
     total = len(items)
     chosen = items[start - 1 : start - 1 + requested]
-    filters = [
-        (k, v)
-        for k, v in query.params.items()
-        if not k.startswith(("_", "oauth_")) and k not in ("start", "count", "APIKey")
+    kept = [
+        pair
+        for pair in query.raw_query.split("&")
+        if pair and unquote_plus(pair.partition("=")[0]) in filters
     ]
 
     def link(at: int) -> str:
-        return f"{query.path}?{urlencode([*filters, ('count', requested), ('start', at)])}"
+        paging = urlencode([("count", requested), ("start", at)])
+        return f"{query.path}?{'&'.join([*kept, paging])}"
 
     misaligned = (start - 1) % requested != 0
     if total == 0:
