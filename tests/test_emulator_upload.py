@@ -14,6 +14,7 @@ import io
 import itertools
 import os
 import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from authlib.integrations.httpx_client import OAuth1Auth
 
 import smugfs.emulator
 from tests.harness import Emulator, running_emulator
@@ -299,6 +304,49 @@ def test_title_caption_and_keywords_headers_are_applied(
     assert got["KeywordArray"] == ["sea", "sky", "red"]
 
 
+def test_hidden_and_location_headers_are_applied(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
+    headers = {
+        "X-Smug-Hidden": "true",
+        "X-Smug-Latitude": "12.5",
+        "X-Smug-Longitude": "-3.25",
+        "X-Smug-Altitude": "100",
+    }
+    image = upload_ok(emu, album, jpeg(), "where.jpg", **headers)
+    got = c.get(image["ImageUri"]).json()["Response"]["Image"]
+    assert got["Hidden"] is True
+    assert float(got["Latitude"]) == pytest.approx(12.5)
+    assert float(got["Longitude"]) == pytest.approx(-3.25)
+    assert got["Altitude"] == 100
+
+
+def test_percent_encoded_file_name_header_is_decoded(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
+    upload_ok(emu, album, jpeg(), "caf%C3%A9%20au%20lait.jpg")
+    assert [i["FileName"] for i in listed(c, album)] == ["caf\u00e9 au lait.jpg"]
+
+
+def test_file_name_header_sent_twice_arrives_joined(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
+    # The real uploader named such an image "foo.jpg, foo.jpg" (phpSmug#19).
+    headers = [(k, v) for k, v in smug_headers(album, None).items()]
+    headers += [("X-Smug-FileName", "twice.jpg"), ("X-Smug-FileName", "twice.jpg")]
+    with httpx.Client(auth=emu.auth(), timeout=30) as client:
+        response = client.post(emu.upload_url, content=jpeg(), headers=headers)
+    assert response.json()["stat"] == "ok"
+    assert [i["FileName"] for i in listed(c, album)] == ["twice.jpg, twice.jpg"]
+
+
+def test_absolute_album_uri_header_is_accepted(emu: Emulator, c: httpx.Client, album: str) -> None:
+    headers = smug_headers(album, "abs.jpg")
+    headers["X-Smug-AlbumUri"] = f"https://api.smugmug.com/api/v2/album/{album}"
+    assert post_upload(emu, jpeg(), headers).json()["stat"] == "ok"
+    assert [i["FileName"] for i in listed(c, album)] == ["abs.jpg"]
+
+
 def test_duplicate_file_names_in_one_album_are_both_accepted(
     emu: Emulator, c: httpx.Client, album: str
 ) -> None:
@@ -359,6 +407,8 @@ def test_image_uri_header_replaces_in_place(emu: Emulator, c: httpx.Client, albu
     assert image_count(c, album) == 1
     with httpx.Client(auth=emu.auth(), timeout=30) as media:
         assert media.get(after["ArchivedUri"]).content == new_data
+        # The old bytes' URL does not serve the new bytes.
+        assert media.get(before["ArchivedUri"]).status_code == 404
 
 
 def test_replacement_with_new_headers_updates_title_and_caption(
@@ -457,6 +507,36 @@ def test_unsigned_upload_is_refused_and_stores_nothing(
     assert response.status_code in (200, 401)
     assert response.json()["stat"] == "fail"
     assert image_count(c, album) == 0
+
+
+def test_upload_signed_in_the_query_string_is_refused(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
+    # The uploader reads OAuth parameters from the Authorization header only.
+    auth = OAuth1Auth(
+        emu.env["SMUGFS_API_KEY"],
+        emu.env["SMUGFS_API_SECRET"],
+        token=emu.env["SMUGFS_ACCESS_TOKEN"],
+        token_secret=emu.env["SMUGFS_ACCESS_TOKEN_SECRET"],
+        signature_type="QUERY",
+        force_include_body=True,
+    )
+    with httpx.Client(auth=auth, timeout=30) as client:
+        response = client.post(emu.upload_url, content=jpeg(), headers=smug_headers(album, "q.jpg"))
+    assert "oauth_signature=" in str(response.request.url)
+    assert response.json()["stat"] == "fail"
+    assert "oauth_problem=" in response.json()["message"]
+    assert image_count(c, album) == 0
+
+
+def test_header_signed_upload_to_a_url_with_a_query_string_works(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
+    response = post_upload(
+        emu, jpeg(), smug_headers(album, "qs.jpg"), url=emu.upload_url + "?source=test"
+    )
+    assert response.json()["stat"] == "ok"
+    assert [i["FileName"] for i in listed(c, album)] == ["qs.jpg"]
 
 
 def test_upload_with_a_tampered_signature_is_refused(

@@ -336,6 +336,11 @@ class Service:
         """The upload endpoint (POST or PUT of the raw bytes, or a multipart form)."""
         data, part_name = await _upload_body(request)
         self.stats.upload_bytes += len(data)
+        authorization = request.headers.get("authorization")
+        if not oauth.parse_authorization(authorization):
+            # The uploader takes its OAuth parameters from the Authorization header only: an
+            # upload signed in the query string (or not at all) is refused.
+            return JSONResponse(upload.fail(401, "oauth_problem=parameter_absent"), 401)
         try:
             # Only the Authorization header signs an upload; the body is not part of it.
             checked = oauth.verify(
@@ -345,7 +350,7 @@ class Service:
                 base_url=self.signed_url(request),
                 query=parse_qsl(request.url.query, keep_blank_values=True),
                 form=[],
-                authorization=request.headers.get("authorization"),
+                authorization=authorization,
             )
         except OAuthProblem as exc:
             return JSONResponse(upload.fail(401, exc.message), status_code=401)
@@ -355,7 +360,9 @@ class Service:
         # An upload made before any API request (or right after a run-time change) must see
         # the listing delay now in force, not the one the last API request left behind.
         self.store.listing_delay = self.settings.listing_delay_ms / 1000
-        headers = {k: v for k, v in request.headers.items()}
+        # A header sent twice arrives joined, as the real uploader sees it: `X-Smug-FileName`
+        # sent twice named an image "foo.jpg, foo.jpg" (phpSmug#19).
+        headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers}
         smug_headers = _canonical(headers)
         body = upload.upload(
             self.store,
