@@ -22,6 +22,7 @@ import os
 import stat
 
 import trio
+from cachetools import TTLCache
 
 from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
@@ -70,6 +71,14 @@ class Filesystem:
         self._handles: dict[int, tuple[int, OpenFile]] = {}
         self._next_handle = 1
         self._seen_versions: dict[int, str] = {}
+        # Which directory listings are fresh, and which names were just found missing. The
+        # timer is trio's clock, so tests can drive it with trio's MockClock.
+        self._fresh: TTLCache[int, bool] = TTLCache(
+            maxsize=1_000_000, ttl=settings.listing_ttl, timer=trio.current_time
+        )
+        self._missing: TTLCache[tuple[int, str], bool] = TTLCache(
+            maxsize=100_000, ttl=settings.negative_timeout, timer=trio.current_time
+        )
 
     @property
     def table(self) -> InodeTable:
@@ -134,9 +143,12 @@ class Filesystem:
 
     async def lookup(self, parent: int, name: str) -> Attributes:
         """The child `name` of directory `parent`; NotFound if there is none."""
+        if (parent, name) in self._missing:
+            raise NotFound(f"no {name!r} here")
         children = await self._children(parent)
         inode = children.get(name)
         if inode is None:
+            self._missing[(parent, name)] = True
             raise NotFound(f"no {name!r} here")
         return self.attributes(self.table.entry(inode))
 
@@ -162,9 +174,7 @@ class Filesystem:
             raise NotADirectory(f"{entry.name} is not a directory")
         for _ in range(3):
             listing = self.table.listing(inode)
-            if listing is not None and (
-                trio.current_time() - listing.fetched_at < self.settings.listing_ttl
-            ):
+            if listing is not None and inode in self._fresh:
                 return listing.children
             pending = self._fetching.get(inode)
             if pending is not None:
@@ -208,6 +218,7 @@ class Filesystem:
             for name, child in zip(names, nodes, strict=True):
                 children.append((name, f"node:{child.node_id}", child, None))
         self.table.store_listing(entry.inode, children, trio.current_time())
+        self._fresh[entry.inode] = True
 
     def _shown(self, node: RemoteNode) -> bool:
         """Folders and albums are shown; pages and unknown types are left out (logged once)."""
@@ -238,7 +249,9 @@ class Filesystem:
     def expire_parent(self, inode: int) -> None:
         """Drop the listing that showed `inode`, so the next access sees the service's state."""
         with contextlib.suppress(NotFound):
-            self.table.expire(self.table.entry(inode).parent)
+            parent = self.table.entry(inode).parent
+            self.table.expire(parent)
+            self._fresh.pop(parent, None)
 
     # ------------------------------------------------------------------ files
 

@@ -213,16 +213,25 @@ class ReadPath:
         self._nursery.start_soon(self._verify, image, cached)
 
     async def _verify(self, image: RemoteImage, cached: CachedFile) -> None:
+        # A background task of the mount: it must never raise. It holds its own pin, so the
+        # content stays open while it is checked even if every reader has closed it.
         try:
-            digest = await cached.md5()
-        except (LookupError, ValueError, OSError):
-            return  # discarded or closed meanwhile: nothing left to check
-        if digest != image.md5:
-            log.error(
-                "%s: cached bytes do not match the service's MD5; dropping them", image.file_name
-            )
-            await cached.discard()
-            self._verified.discard(image.version)
+            pin = await self.cache.open(image.version, cached.size)
+        except (ValueError, OSError) as exc:
+            log.debug("could not check %s: %s", image.file_name, exc)
+            return
+        try:
+            if await pin.md5() != image.md5:
+                log.error(
+                    "%s: cached bytes do not match the service's MD5; dropping them",
+                    image.file_name,
+                )
+                await pin.discard()
+                self._verified.discard(image.version)
+        except (LookupError, ValueError, OSError) as exc:
+            log.debug("could not check %s: %s", image.file_name, exc)
+        finally:
+            await pin.close()
 
     def prefetch(self, image: RemoteImage, cached: CachedFile, first: int, last: int) -> None:
         """Fetch blocks in the background (errors are left for the reader that needs them)."""
