@@ -142,6 +142,7 @@ def test_state_and_credentials_survive_a_restart_on_the_same_data(tmp_path: Path
         )
         assert reply.json()["stat"] == "ok"
         first_env = dict(first.env)
+        reader = first.token(permissions="Read")
     with running_emulator(tmp_path / "second", data_dir=data_dir) as second:
         for name in ENV_NAMES - {"SMUGFS_ENDPOINT", "SMUGFS_UPLOAD_URL"}:
             assert second.env[name] == first_env[name], name
@@ -152,10 +153,47 @@ def test_state_and_credentials_survive_a_restart_on_the_same_data(tmp_path: Path
             images = c.get(f"/api/v2/album/{key}!images").json()["Response"]["AlbumImage"]
             assert [i["FileName"] for i in images] == ["kept.jpg"]
             assert c.get(images[0]["ArchivedUri"]).content == payload
+        with second.client(
+            token=reader["access_token"], token_secret=reader["access_token_secret"]
+        ) as c:
+            assert c.get(album["Uri"]).status_code == 200
+            assert c.delete(album["Uri"]).status_code == 401
+        with second.client() as c:
             # New keys made after the restart do not collide with the old ones.
             fresh = c.post(root + "!children", json={"Name": "Fresh", "Type": "Album"})
             assert fresh.status_code == 201
             assert fresh.json()["Response"]["Node"]["NodeID"] != album["NodeID"]
+
+
+def test_keys_of_deleted_objects_are_not_reissued_after_restarts(tmp_path: Path) -> None:
+    # A client may still remember a deleted node's key; the service never hands it out again.
+    data_dir = tmp_path / "data"
+
+    def create_album(emu: Emulator, name: str) -> dict[str, str]:
+        with emu.client() as c:
+            user = c.get("/api/v2!authuser").json()["Response"]["User"]
+            reply = c.post(
+                user["Uris"]["Node"]["Uri"] + "!children", json={"Name": name, "Type": "Album"}
+            )
+            assert reply.status_code == 201
+            node = reply.json()["Response"]["Node"]
+            return {
+                "node": node["NodeID"],
+                "uri": node["Uri"],
+                "album": node["Uris"]["Album"]["Uri"],
+            }
+
+    with running_emulator(tmp_path / "one", data_dir=data_dir) as emu:
+        create_album(emu, "Kept")
+    with running_emulator(tmp_path / "two", data_dir=data_dir) as emu:
+        gone = create_album(emu, "Deleted")
+        with emu.client() as c:
+            assert c.delete(gone["uri"]).status_code == 200
+    # The library now looks exactly as it did before the second start.
+    with running_emulator(tmp_path / "three", data_dir=data_dir) as emu:
+        fresh = create_album(emu, "Fresh")
+    assert fresh["node"] != gone["node"]
+    assert fresh["album"] != gone["album"]
 
 
 def test_sigterm_ends_the_emulator_promptly_with_exit_code_0(tmp_path: Path) -> None:

@@ -470,8 +470,16 @@ def test_callback_login_flow_redirects_with_token_and_verifier(emu: Emulator) ->
     sent = parse_qs(urlsplit(location).query)
     assert sent["oauth_token"] == [token["oauth_token"]]
     verifier = sent["oauth_verifier"][0]
-    granted = access_token(emu, token, verifier)
-    assert granted.status_code == 200
+    # smugcli exchanges the token with a GET too, OAuth parameters in the query string.
+    exchange = OAuth1Auth(
+        *consumer(emu),
+        token=token["oauth_token"],
+        token_secret=token["oauth_token_secret"],
+        verifier=verifier,
+        signature_type="QUERY",
+    )
+    granted = httpx.get(emu.base_url + f"{OAUTH}/getAccessToken", auth=exchange)
+    assert granted.status_code == 200, granted.text
     access_pair = dict(parse_qsl(granted.text))
     with emu.client(
         token=access_pair["oauth_token"], token_secret=access_pair["oauth_token_secret"]
@@ -541,6 +549,16 @@ def login(emu: Emulator, **grant: str) -> tuple[str, str]:
     assert response.status_code == 200
     granted = dict(parse_qsl(response.text))
     return granted["oauth_token"], granted["oauth_token_secret"]
+
+
+def test_authorize_for_a_named_user_gives_that_users_token(emu: Emulator) -> None:
+    with emu.plain() as plain:
+        assert plain.post("/emulator/users", json={"nick": "bob"}).status_code == 201
+    token, secret = login(emu, Access="Full", Permissions="Modify", username="bob")
+    with emu.client(token=token, token_secret=secret) as c:
+        user = c.get("/api/v2!authuser").json()["Response"]["User"]
+    assert user["NickName"] == "bob"
+    assert user["ResponseLevel"] == "Full"
 
 
 def test_public_access_grant_cannot_see_private_albums(emu: Emulator) -> None:

@@ -377,6 +377,53 @@ def test_folders_nest_five_deep_below_the_root_and_albums_do_not_count(
     assert parents["Pages"]["Total"] == 7
 
 
+def test_keywords_description_and_privacy_sent_on_create_are_kept(
+    c: httpx.Client, folder: dict[str, Any]
+) -> None:
+    node = create(
+        c,
+        folder["Uri"],
+        "Tagged",
+        "Album",
+        Keywords=["sea", "sky"],
+        Description="By the sea",
+        Privacy="Private",
+    )
+    fetched = c.get(node["Uri"]).json()["Response"]["Node"]
+    assert fetched["Keywords"] == ["sea", "sky"]
+    assert fetched["Description"] == "By the sea"
+    assert fetched["Privacy"] == "Private"
+    album = c.get(node["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
+    assert album["Keywords"] == "sea; sky"  # a string on albums
+    assert album["Privacy"] == "Private"
+
+
+def test_private_folder_makes_a_public_album_inside_effectively_private(
+    c: httpx.Client, folder: dict[str, Any]
+) -> None:
+    private = create(c, folder["Uri"], "Closed", Privacy="Private")
+    inside = create(c, private["Uri"], "Open Inside", "Album", Privacy="Public")
+    unlisted = create(c, folder["Uri"], "Half Open", Privacy="Unlisted")
+    public_inside = create(c, unlisted["Uri"], "Public Inside", "Album", Privacy="Public")
+    node = c.get(inside["Uri"]).json()["Response"]["Node"]
+    assert node["Privacy"] == "Public"
+    assert node["EffectivePrivacy"] == "Private"
+    # The album reports the privacy that applies, not its own setting.
+    album = c.get(inside["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
+    assert album["Privacy"] == "Private"
+    # An Unlisted folder does not cap a Public album.
+    node = c.get(public_inside["Uri"]).json()["Response"]["Node"]
+    assert node["EffectivePrivacy"] == "Public"
+
+
+def test_has_children_follows_creates_and_deletes(c: httpx.Client, folder: dict[str, Any]) -> None:
+    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
+    child = create(c, folder["Uri"], "Only Child", "Album")
+    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is True
+    assert c.delete(child["Uri"]).status_code == 200
+    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
+
+
 def test_children_can_only_be_created_under_folders(c: httpx.Client, album: dict[str, Any]) -> None:
     response = c.post(album["Uri"] + "!children", json={"Name": "Inside", "Type": "Album"})
     assert response.status_code == 400
@@ -637,6 +684,17 @@ def test_date_modified_of_ancestors_moves_on_after_a_change_below_them(
         assert now["DateAdded"] == old["DateAdded"]
     root = c.get(root_uri(c)).json()["Response"]["Node"]
     assert root["DateModified"] >= before[folder["Uri"]]["DateModified"]
+    key = album_key(album)
+    after_upload = c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
+    stamp = c.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"]
+    time.sleep(1.1)
+    assert c.delete(album["Uri"]).status_code == 200
+    assert c.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"] > stamp
+    assert (
+        after_upload["ImagesLastUpdated"]
+        >= after_upload["LastUpdated"]
+        >= (before[sub["Uri"]]["DateModified"])
+    )
 
 
 # --------------------------------------------------------------------- moving and collecting

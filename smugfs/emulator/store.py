@@ -116,6 +116,7 @@ class Store:
         self.api_keys: dict[str, ApiKey] = {}
         self.tokens: dict[str, Token] = {}
         self._rng = random.Random(seed)
+        self.generation = 0
         self.dirty = False
         # Eventual consistency, kept in memory only: when each new image may first be listed,
         # and deleted images that listings still show.
@@ -141,8 +142,14 @@ class Store:
         self.images = {i["image_key"]: from_plain(Image, i) for i in state.get("images", [])}
         self.api_keys = {k["key"]: from_plain(ApiKey, k) for k in state.get("api_keys", [])}
         self.tokens = {t["token"]: from_plain(Token, t) for t in state.get("tokens", [])}
-        # Keys made after a restart must not repeat the ones made before it.
-        self._rng = random.Random(f"{self.seed}/{len(self.nodes)}/{len(self.images)}")
+        # Keys made after a restart must not repeat the ones made before it, not even those
+        # of deleted objects (a client may still remember them): each start of a data
+        # directory is a new generation with its own key sequence.
+        self.generation = int(state.get("generation", 0)) + 1
+        self.dirty = True
+        self._rng = random.Random(
+            f"{self.seed}/{self.generation}/{len(self.nodes)}/{len(self.images)}"
+        )
 
     def save(self) -> None:
         """Write the state file atomically (a crash leaves the old or the new one)."""
@@ -153,6 +160,7 @@ class Store:
             "images": [to_plain(i) for i in self.images.values()],
             "api_keys": [to_plain(k) for k in self.api_keys.values()],
             "tokens": [to_plain(t) for t in self.tokens.values() if t.kind == "access"],
+            "generation": self.generation,
         }
         tmp = self.data_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
