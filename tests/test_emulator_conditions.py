@@ -202,6 +202,31 @@ def test_item_cost_flag_delays_a_listing_by_the_items_returned(tmp_path: Path) -
     assert none < 0.2
 
 
+def test_runtime_config_with_one_bad_key_changes_nothing(emu: Emulator) -> None:
+    before = emu.configure()
+    with emu.plain() as plain:
+        for bad in (
+            {"latency_ms": 500, "no_such_setting": 1},
+            {"rate_limit": 1, "fault_rate": 7},
+            {"range_enabled": False, "fault_kinds": ["500", "explode"]},
+        ):
+            assert plain.post("/emulator/config", json=bad).status_code == 400, bad
+    assert emu.configure() == before
+
+
+@pytest.mark.parametrize("off", [False, "false", 0])
+def test_range_can_be_switched_off_at_run_time(emu: Emulator, off: object) -> None:
+    data = jpeg((200, 100))
+    with emu.client() as c:
+        image = upload(emu, new_album(c), data)
+        url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+        assert c.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        assert emu.configure(range_enabled=off)["range_enabled"] is False
+        whole = c.get(url, headers={"Range": "bytes=0-9"})
+    assert whole.status_code == 200
+    assert whole.content == data
+
+
 def test_runtime_config_changes_settings_and_rejects_unknown_keys(emu: Emulator) -> None:
     settings = emu.configure(latency_ms=150)
     assert settings["latency_ms"] == 150

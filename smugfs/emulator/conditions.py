@@ -41,7 +41,14 @@ class Settings:
         return out
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Apply a `POST /emulator/config` body; unknown keys or bad values raise ValueError."""
+        """Apply a `POST /emulator/config` body; unknown keys or bad values raise ValueError
+        and change nothing, not even the valid settings sent with them."""
+        candidate = dataclasses.replace(self)
+        candidate._apply(changes)
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(candidate, field.name))
+
+    def _apply(self, changes: dict[str, Any]) -> None:
         fields = {f.name: f for f in dataclasses.fields(self)}
         for key, value in changes.items():
             if key not in fields:
@@ -52,6 +59,12 @@ class Settings:
                     raise ValueError(f"fault kinds are {', '.join(FAULT_KINDS)}")
                 self.fault_kinds = kinds
             elif key == "range_enabled":
+                if isinstance(value, str):
+                    # "false" is false, as a flag in a shell script would mean it.
+                    text = value.strip().lower()
+                    if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                        raise ValueError("range_enabled is true or false")
+                    value = text in ("true", "1", "yes", "on")
                 self.range_enabled = bool(value)
             elif key in ("rate_limit", "seed"):
                 setattr(self, key, int(value))
