@@ -221,14 +221,21 @@ def test_content_md5_as_hex_or_base64_is_accepted(
     assert [i["ArchivedMD5"] for i in listed(c, album)] == [digest.hexdigest()]
 
 
-def test_upload_needs_no_accept_header(emu: Emulator, c: httpx.Client, album: str) -> None:
+def test_upload_needs_no_accept_or_content_type_header(
+    emu: Emulator, c: httpx.Client, album: str
+) -> None:
     data = jpeg()
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
     with httpx.Client(auth=emu.auth(), timeout=30) as client:
         del client.headers["accept"]
         request = client.build_request(
-            "POST", emu.upload_url, content=data, headers=smug_headers(album, "bare.jpg")
+            "POST",
+            emu.upload_url,
+            content=data,
+            headers=smug_headers(album, "bare.jpg", **{"Content-MD5": md5}),
         )
         assert "accept" not in request.headers
+        assert "content-type" not in request.headers  # as smugcli sends it
         response = client.send(request)
     assert response.status_code == 200
     assert response.json()["stat"] == "ok"
