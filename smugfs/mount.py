@@ -30,7 +30,13 @@ import trio
 from smugfs import config
 from smugfs.api.client import SmugMugClient
 from smugfs.cache_store import ContentCache
-from smugfs.errors import AccessDenied, ConfigurationError, ServiceUnavailable, SmugfsError
+from smugfs.errors import (
+    AccessDenied,
+    ConfigurationError,
+    ServiceUnavailable,
+    SmugfsError,
+    first_error,
+)
 from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.reader import ReadPath
@@ -126,33 +132,41 @@ def run_foreground(
     async def serve() -> None:
         nonlocal mounted
         client = SmugMugClient(settings)
-        # Opening the cache scans its directory: blocking work, kept off the trio loop.
-        cache = await trio.to_thread.run_sync(
-            ContentCache, settings.cache_dir / "content", settings.cache_size
-        )
-        read_path = ReadPath(client, cache)
-        fs = Filesystem(client, settings, read_path)
+        cache: ContentCache | None = None
+        fs: Filesystem | None = None
         try:
-            try:
-                await fs.start()
-            except AccessDenied as exc:
-                raise MountError(f"the service refused the credentials ({exc})") from exc
-            except ServiceUnavailable as exc:
-                raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
-            pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
-            mounted = True
-            await trio.to_thread.run_sync(_tune_read_ahead, mountpoint)
-            log.info("mounted %s at %s", settings.endpoint, mountpoint)
-            if ready is not None:
-                ready(READY)
-            async with trio.open_nursery() as nursery:
-                read_path.attach(nursery)
-                nursery.start_soon(_terminate_on_signal)
-                await pyfuse3.main()
-                nursery.cancel_scope.cancel()
+            with first_error():
+                async with trio.open_nursery() as nursery:
+                    # Signals are handled from the start: one that arrives before the mount
+                    # serves cancels the start-up (the `finally` below still unmounts).
+                    serving = await nursery.start(_stop_on_signal, nursery.cancel_scope)
+                    # Opening the cache scans its directory: blocking work, kept off the loop.
+                    cache = await trio.to_thread.run_sync(
+                        ContentCache, settings.cache_dir / "content", settings.cache_size
+                    )
+                    read_path = ReadPath(client, cache)
+                    fs = Filesystem(client, settings, read_path)
+                    try:
+                        await fs.start()
+                    except AccessDenied as exc:
+                        raise MountError(f"the service refused the credentials ({exc})") from exc
+                    except ServiceUnavailable as exc:
+                        raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
+                    pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
+                    mounted = True
+                    await trio.to_thread.run_sync(_tune_read_ahead, mountpoint)
+                    log.info("mounted %s at %s", settings.endpoint, mountpoint)
+                    if ready is not None:
+                        ready(READY)
+                    read_path.attach(nursery)
+                    serving.set()
+                    await pyfuse3.main()
+                    nursery.cancel_scope.cancel()
         finally:
-            await fs.close()
-            await cache.close()
+            if fs is not None:
+                await fs.close()
+            if cache is not None:
+                await cache.close()
             await client.aclose()
 
     try:
@@ -163,11 +177,19 @@ def run_foreground(
             log.info("unmounted %s", mountpoint)
 
 
-async def _terminate_on_signal() -> None:
+async def _stop_on_signal(
+    startup: trio.CancelScope, task_status: trio.TaskStatus[trio.Event] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """On SIGINT, SIGTERM or SIGHUP: end `pyfuse3.main` if it serves, else cancel start-up."""
+    serving = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        task_status.started(serving)
         async for signum in signals:
             log.info("signal %d: unmounting", signum)
-            pyfuse3.terminate()
+            if serving.is_set():
+                pyfuse3.terminate()
+            else:
+                startup.cancel()
             return
 
 
