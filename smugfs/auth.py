@@ -28,7 +28,10 @@ class OAuth1Signer(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, *, needs_body: bool = True) -> None:
+        # Form bodies are part of the signature; an upload's raw body is not, and need not be
+        # held in memory to sign it.
+        self.requires_request_body = needs_body
         self._credentials = credentials
         self._signer: ClientAuth | None = None
         if credentials.has_token:
@@ -55,7 +58,7 @@ class OAuth1Signer(httpx.Auth):
             return
         content_type = request.headers.get("content-type", "")
         is_form = content_type.split(";")[0].strip().lower() == FORM
-        body = request.content.decode("utf-8") if is_form else ""
+        body = request.content.decode("utf-8") if is_form and self.requires_request_body else ""
         headers = {"Content-Type": FORM} if is_form else {}
         _, signed_headers, _ = self._signer.sign(request.method, str(request.url), headers, body)
         request.headers["Authorization"] = signed_headers["Authorization"]

@@ -59,8 +59,80 @@ class IntegrityError(SmugfsError):
     errno = errno.EIO
 
 
+class NotEmpty(SmugfsError):
+    """A directory that still holds something cannot be removed."""
+
+    errno = errno.ENOTEMPTY
+
+
+class NotPermitted(SmugfsError):
+    """The service cannot represent this (a photo in a folder, a folder in an album with
+    photos, a bookkeeping file of a desktop tool)."""
+
+    errno = errno.EPERM
+
+
+class TooDeep(SmugfsError):
+    """Folders nest at most five deep on the service."""
+
+    errno = errno.EMLINK
+
+
+class IsADirectory(SmugfsError):
+    """A file operation on a directory."""
+
+    errno = errno.EISDIR
+
+
+class NotADirectory(SmugfsError):
+    """A directory operation on a file."""
+
+    errno = errno.ENOTDIR
+
+
+class ReadOnly(SmugfsError):
+    """A change on a read-only mount."""
+
+    errno = errno.EROFS
+
+
+# Upload fault codes of the service and what a unix user sees for each.
+UPLOAD_ERRNOS = {
+    6: errno.EINVAL,  # a format the service refuses (BMP, TIFF, RAW without the add-on)
+    7: errno.EINVAL,  # an empty file
+    64: errno.EINVAL,  # an unknown file type
+    72: errno.EINVAL,  # a video too small
+    14: errno.EFBIG,  # over the size limit
+    63: errno.ENOSPC,  # the album is full
+    9: errno.ENOENT,  # the album is gone
+    10: errno.ENOENT,  # the image to replace is gone
+}
+
+
+class UploadRefused(SmugfsError):
+    """The service refused an upload (`"stat": "fail"` with a code)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"upload refused: {message} (code {code})")
+        self.code = code
+        self.errno = UPLOAD_ERRNOS.get(code, errno.EIO)
+
+
 class ConfigurationError(SmugfsError):
     """Missing or unusable settings or credentials (reported to the user in one line)."""
+
+
+# Answers a unix user expects in the normal course of things: worth a debug line, not a warning.
+EXPECTED = (
+    NotFound,
+    AlreadyExists,
+    NotEmpty,
+    NotPermitted,
+    IsADirectory,
+    NotADirectory,
+    ReadOnly,
+    TooDeep,
+)
 
 
 def errno_of(exc: BaseException) -> int:

@@ -20,19 +20,35 @@ import dataclasses
 import logging
 import os
 import stat
+import time
 
 import trio
 from cachetools import TTLCache
 
 from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
+from smugfs.changes import Changes
 from smugfs.config import Settings
-from smugfs.errors import NotFound
+from smugfs.errors import IsADirectory, NotADirectory, NotFound, NotPermitted
 from smugfs.names import Named, assign_names
 from smugfs.reader import OpenFile, ReadPath
+from smugfs.staging import Staging
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 
 log = logging.getLogger(__name__)
+
+# How long changes made through the mount are laid over the service's listings, which show
+# new and deleted images only after a while.
+LISTING_LAG_GRACE = 600.0
+
+
+@dataclasses.dataclass
+class Handle:
+    """An open file: its inode, whether it writes, and its reader of the service's bytes."""
+
+    inode: int
+    writable: bool
+    reader: OpenFile | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,16 +75,19 @@ class Attributes:
 class Filesystem:
     """The filesystem's meaning: lookup, list, stat, open, read."""
 
-    def __init__(self, client: SmugMugClient, settings: Settings, read_path: ReadPath) -> None:
+    def __init__(
+        self, client: SmugMugClient, settings: Settings, read_path: ReadPath, staging: Staging
+    ) -> None:
         self.client = client
         self.settings = settings
         self.read_path = read_path
+        self.staging = staging
         self.uid = os.getuid()
         self.gid = os.getgid()
         self._table: InodeTable | None = None
         self._fetching: dict[int, trio.Event] = {}
         self._skipped: set[str] = set()
-        self._handles: dict[int, tuple[int, OpenFile]] = {}
+        self._handles: dict[int, Handle] = {}
         self._next_handle = 1
         self._seen_versions: dict[int, str] = {}
         # Which directory listings are fresh, and which names were just found missing. The
@@ -79,12 +98,19 @@ class Filesystem:
         self._missing: TTLCache[tuple[int, str], bool] = TTLCache(
             maxsize=100_000, ttl=settings.negative_timeout, timer=trio.current_time
         )
+        # Changes made through this mount, per directory, until the service's listings show
+        # them: identity -> (until, inode) for additions, identity -> until for removals.
+        self._added: dict[int, dict[str, tuple[float, int]]] = {}
+        self._removed: dict[int, dict[str, float]] = {}
+        self.changes = Changes(self)
 
     @property
     def table(self) -> InodeTable:
         """The inode table (available after `start`)."""
         assert self._table is not None, "Filesystem.start() has not run"
         return self._table
+
+        self.changes = Changes(self)
 
     async def start(self) -> None:
         """Find the root folder (and so check that the service and credentials work)."""
@@ -119,6 +145,21 @@ class Filesystem:
                 uid=self.uid,
                 gid=self.gid,
             )
+        local = entry.local
+        if local is not None and (entry.image is None or not local.uploaded):
+            # Bytes in this mount: their own size and the time they were last written.
+            return Attributes(
+                inode=entry.inode,
+                mode=stat.S_IFREG | 0o444 | writable,
+                nlink=1,
+                size=local.size,
+                mtime=local.mtime,
+                ctime=local.mtime,
+                crtime=local.mtime,
+                uid=self.uid,
+                gid=self.gid,
+                version=f"local:{id(local)}:{local.size}",
+            )
         image = entry.image
         assert image is not None
         mtime = image.last_updated or image.uploaded or 0.0
@@ -145,7 +186,7 @@ class Filesystem:
         """The child `name` of directory `parent`; NotFound if there is none."""
         if (parent, name) in self._missing:
             raise NotFound(f"no {name!r} here")
-        children = await self._children(parent)
+        children = await self.children_of(parent)
         inode = children.get(name)
         if inode is None:
             self._missing[(parent, name)] = True
@@ -154,7 +195,7 @@ class Filesystem:
 
     async def list_dir(self, inode: int) -> list[tuple[str, Attributes]]:
         """A directory's entries with their attributes, in listing order."""
-        children = await self._children(inode)
+        children = await self.children_of(inode)
         return [
             (name, self.attributes(self.table.entry(child))) for name, child in children.items()
         ]
@@ -167,7 +208,7 @@ class Filesystem:
         """The kernel dropped references to `inode`."""
         self.table.forget(inode, count)
 
-    async def _children(self, inode: int) -> dict[str, int]:
+    async def children_of(self, inode: int) -> dict[str, int]:
         """A directory's current listing, fetched if missing or older than the TTL."""
         entry = self.table.entry(inode)
         if entry.node is None:
@@ -217,8 +258,55 @@ class Filesystem:
             )
             for name, child in zip(names, nodes, strict=True):
                 children.append((name, f"node:{child.node_id}", child, None))
+        children = self._with_own_changes(entry.inode, children)
         self.table.store_listing(entry.inode, children, trio.current_time())
         self._fresh[entry.inode] = True
+
+    def _with_own_changes(
+        self,
+        parent: int,
+        fetched: list[tuple[str, str, RemoteNode | None, RemoteImage | None]],
+    ) -> list[tuple[str, str, RemoteNode | None, RemoteImage | None]]:
+        """A fetched listing with the changes made through this mount that the service's
+        listing does not show yet (its listings lag behind creates and deletes), and with the
+        files that exist only in this mount."""
+        now = trio.current_time()
+        removed = {
+            identity for identity, until in self._removed.get(parent, {}).items() if until > now
+        }
+        out = [child for child in fetched if child[1] not in removed]
+        shown = {child[1] for child in out}
+        names = {child[0] for child in out}
+        added = self._added.get(parent, {})
+        for identity, (until, entry_inode) in list(added.items()):
+            try:
+                own = self.table.entry(entry_inode)
+            except NotFound:
+                del added[identity]
+                continue
+            if identity in shown:
+                if own.local is None:
+                    del added[identity]  # the service caught up
+                continue
+            if (until > now or own.local is not None) and own.name not in names:
+                out.append((own.name, identity, own.node, own.image))
+                names.add(own.name)
+            elif own.local is None:
+                del added[identity]
+        return out
+
+    def note_added(self, parent: int, entry: Entry) -> None:
+        """Remember a child made through the mount until the service's listing shows it."""
+        self._added.setdefault(parent, {})[entry.identity] = (
+            trio.current_time() + LISTING_LAG_GRACE,
+            entry.inode,
+        )
+        self._removed.get(parent, {}).pop(entry.identity, None)
+
+    def note_removed(self, parent: int, identity: str) -> None:
+        """Remember a child deleted through the mount until the service's listing drops it."""
+        self._removed.setdefault(parent, {})[identity] = trio.current_time() + LISTING_LAG_GRACE
+        self._added.get(parent, {}).pop(identity, None)
 
     def _shown(self, node: RemoteNode) -> bool:
         """Folders and albums are shown; pages and unknown types are left out (logged once)."""
@@ -246,6 +334,10 @@ class Filesystem:
             )
         return False
 
+    def mark_fresh(self, inode: int) -> None:
+        """A directory's listing is known to be current (just made through the mount)."""
+        self._fresh[inode] = True
+
     def expire_parent(self, inode: int) -> None:
         """Drop the listing that showed `inode`, so the next access sees the service's state."""
         with contextlib.suppress(NotFound):
@@ -255,43 +347,91 @@ class Filesystem:
 
     # ------------------------------------------------------------------ files
 
-    async def open(self, inode: int) -> tuple[int, bool]:
-        """Open a file for reading; returns the handle and whether the kernel may keep the
-        pages it cached from an earlier open (only while the content is unchanged)."""
+    async def open(self, inode: int, *, write: bool = False, truncate: bool = False) -> int:
+        """Open a file; writing stages it (see `changes.py`). Returns the handle."""
         entry = self.table.entry(inode)
-        if entry.image is None:
+        if entry.is_dir:
             raise IsADirectory(f"{entry.name} is a directory")
-        try:
-            opened = await self.read_path.open(entry.image)
-        except NotFound:
-            self.expire_parent(inode)
-            raise
+        if write:
+            local = await self.changes.prepare_write(entry, truncate=truncate)
+            local.writers += 1
         handle = self._next_handle
         self._next_handle += 1
-        self._handles[handle] = (inode, opened)
+        self._handles[handle] = Handle(inode, write)
+        return handle
+
+    def keep_cache(self, inode: int) -> bool:
+        """Whether the kernel may keep the pages it cached of this file from an earlier open:
+        only while its content is the same version (never for bytes that exist only here)."""
+        entry = self.table.entry(inode)
+        if entry.local is not None or entry.image is None:
+            self._seen_versions.pop(inode, None)
+            return False
         version = entry.image.version
         keep = self._seen_versions.get(inode) == version
         self._seen_versions[inode] = version
-        return handle, keep
+        return keep
 
     async def read(self, handle: int, offset: int, size: int) -> bytes:
-        """Bytes of an open file."""
+        """Bytes of an open file: staged bytes while there are any, else the service's."""
+        opened = self._handle(handle)
+        entry = self.table.entry(opened.inode)
+        local = entry.local
+        if local is not None and (entry.image is None or not local.uploaded or opened.writable):
+            data: bytes = await self.staging.read(local, offset, size)
+            return data
+        if entry.image is None:
+            raise NotFound(f"{entry.name} has no content")
+        if opened.reader is None or opened.reader.image.version != entry.image.version:
+            if opened.reader is not None:
+                await opened.reader.close()
+                opened.reader = None
+            try:
+                opened.reader = await self.read_path.open(entry.image)
+            except NotFound:
+                self.expire_parent(opened.inode)
+                raise
+        try:
+            return await opened.reader.read(offset, size)
+        except NotFound:
+            # Deleted or replaced on the service since it was listed.
+            self.expire_parent(opened.inode)
+            raise
+
+    async def write(self, handle: int, offset: int, data: bytes) -> int:
+        """Write to an open file's staging copy."""
+        opened = self._handle(handle)
+        local = self.table.entry(opened.inode).local
+        if not opened.writable or local is None:
+            raise NotPermitted("the file is not open for writing")
+        written = await self.staging.write(local, offset, data)
+        local.mtime = time.time()
+        return written
+
+    async def flush(self, handle: int) -> None:
+        """`close()` of a written file: returns once the service has confirmed the upload."""
+        opened = self._handle(handle)
+        if opened.writable:
+            await self.changes.upload_if_needed(self.table.entry(opened.inode))
+
+    async def release(self, handle: int) -> None:
+        """The last close of a handle."""
+        opened = self._handles.pop(handle, None)
+        if opened is None:
+            return
+        if opened.reader is not None:
+            await opened.reader.close()
+        if opened.writable:
+            with contextlib.suppress(NotFound):
+                local = self.table.entry(opened.inode).local
+                if local is not None:
+                    local.writers = max(0, local.writers - 1)
+
+    def _handle(self, handle: int) -> Handle:
         found = self._handles.get(handle)
         if found is None:
             raise NotFound("the file is not open")
-        inode, opened = found
-        try:
-            return await opened.read(offset, size)
-        except NotFound:
-            # Deleted or replaced on the service since it was listed.
-            self.expire_parent(inode)
-            raise
-
-    async def release(self, handle: int) -> None:
-        """Close an open file."""
-        found = self._handles.pop(handle, None)
-        if found is not None:
-            await found[1].close()
+        return found
 
     async def close(self) -> None:
         """Close every open file (at unmount)."""
@@ -301,15 +441,3 @@ class Filesystem:
     def root_inode(self) -> int:
         """The inode of the mount's root."""
         return ROOT_INODE
-
-
-class NotADirectory(NotFound):
-    """A directory operation on a file."""
-
-    errno = 20  # ENOTDIR
-
-
-class IsADirectory(NotFound):
-    """A file operation on a directory."""
-
-    errno = 21  # EISDIR

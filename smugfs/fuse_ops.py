@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 import pyfuse3
 import trio
 
-from smugfs.errors import NotFound, SmugfsError, errno_of
+from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
 from smugfs.fs import Attributes, Filesystem
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _answer(
             return await handler(*args, **kwargs)
         except (pyfuse3.FUSEError, trio.Cancelled):
             raise
-        except NotFound as exc:
+        except EXPECTED as exc:
             # An expected answer, not a problem: debug level.
             log.debug("%s: %s", handler.__name__, exc)
             raise pyfuse3.FUSEError(errno_of(exc)) from None
@@ -167,16 +167,43 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        """Open for reading (writing comes with uploads; until then it is refused)."""
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
-            raise pyfuse3.FUSEError(errno.EROFS)
-        handle, keep = await self.fs.open(inode)
-        return pyfuse3.FileInfo(fh=handle, keep_cache=keep)
+        """Open a file; opening for writing stages it for upload at close."""
+        write = bool(flags & (os.O_WRONLY | os.O_RDWR))
+        handle = await self.fs.open(inode, write=write, truncate=bool(flags & os.O_TRUNC))
+        # Written files go around the page cache, so every write reaches the staging copy.
+        keep = False if write else self.fs.keep_cache(inode)
+        return pyfuse3.FileInfo(fh=handle, keep_cache=keep, direct_io=write)
+
+    @_answer
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        """A new file in an album, staged until it is closed."""
+        entry = await self.fs.changes.create(parent_inode, os.fsdecode(name))
+        handle = await self.fs.open(entry.inode, write=True, truncate=False)
+        self.fs.remember(entry.inode)
+        attrs = self.entry_attributes(await self.fs.getattr(entry.inode))
+        return pyfuse3.FileInfo(fh=handle, keep_cache=False, direct_io=True), attrs
 
     @_answer
     async def read(self, fh: int, off: int, size: int) -> bytes:
         """Bytes of an open file."""
         return await self.fs.read(fh, off, size)
+
+    @_answer
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        """Bytes into an open file's staging copy."""
+        return await self.fs.write(fh, off, buf)
+
+    @_answer
+    async def flush(self, fh: int) -> None:
+        """`close()`: a written file is uploaded before this returns."""
+        await self.fs.flush(fh)
+
+    @_answer
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        """`fsync()`: the same promise as `close()`."""
+        await self.fs.flush(fh)
 
     @_answer
     async def release(self, fh: int) -> None:
@@ -234,23 +261,28 @@ class FuseOperations(pyfuse3.Operations):
         """The names `getxattr` answers."""
         return [name.encode() for name in self._xattrs(inode)]
 
-    # Changing the library arrives with uploads; until then every change is refused as on a
-    # read-only filesystem rather than with ENOSYS, which tools report as a bug.
+    # ------------------------------------------------------------------ changes
 
+    @_answer
     async def mkdir(
         self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
+        """A new album (see `changes.Changes.mkdir`)."""
+        attrs = await self.fs.changes.mkdir(parent_inode, os.fsdecode(name))
+        self.fs.remember(attrs.inode)
+        return self.entry_attributes(attrs)
 
+    @_answer
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
+        """Delete an empty album or folder."""
+        await self.fs.changes.rmdir(parent_inode, os.fsdecode(name))
 
+    @_answer
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
+        """Delete a photo."""
+        await self.fs.changes.unlink(parent_inode, os.fsdecode(name))
 
+    @_answer
     async def rename(
         self,
         parent_inode_old: int,
@@ -260,15 +292,18 @@ class FuseOperations(pyfuse3.Operations):
         flags: int,
         ctx: pyfuse3.RequestContext,
     ) -> None:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
+        """`mv` within the mount."""
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        await self.fs.changes.rename(
+            parent_inode_old,
+            os.fsdecode(name_old),
+            parent_inode_new,
+            os.fsdecode(name_new),
+            no_replace=bool(flags & pyfuse3.RENAME_NOREPLACE),
+        )
 
-    async def create(
-        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
-    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
-
+    @_answer
     async def setattr(
         self,
         inode: int,
@@ -277,5 +312,12 @@ class FuseOperations(pyfuse3.Operations):
         fh: int | None,
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
-        """Refused: read-only."""
-        raise pyfuse3.FUSEError(errno.EROFS)
+        """Size changes truncate; modes, owners and times are accepted and kept as the
+        service's (so `cp -a` and `rsync -a` work)."""
+        self.fs.changes.require_writable()
+        entry = self.fs.table.entry(inode)
+        if fields.update_size:
+            await self.fs.changes.truncate(entry, attr.st_size)
+        if fields.update_mtime and entry.local is not None:
+            entry.local.mtime = attr.st_mtime_ns / 1e9
+        return self.entry_attributes(await self.fs.getattr(inode))

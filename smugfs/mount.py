@@ -40,6 +40,7 @@ from smugfs.errors import (
 from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.reader import ReadPath
+from smugfs.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ def run_foreground(
                         ContentCache, settings.cache_dir / "content", settings.cache_size
                     )
                     read_path = ReadPath(client, cache)
-                    fs = Filesystem(client, settings, read_path)
+                    staging = await trio.to_thread.run_sync(Staging, settings.cache_dir / "staging")
+                    fs = Filesystem(client, settings, read_path, staging)
                     try:
                         await fs.start()
                     except AccessDenied as exc:

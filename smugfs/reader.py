@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 import trio
 
@@ -204,6 +205,30 @@ class ReadPath:
             )
         self.client.stats.media_bytes += total
 
+    async def prime(self, image: RemoteImage, path: Path) -> None:
+        """Put the bytes of a just-uploaded file into the cache, so reading the new photo
+        makes no request. Best effort: a failure only means the bytes are fetched later."""
+        if image.size is None or image.size > self.cache.budget // 4:
+            return
+        try:
+            cached = await self.cache.open(image.version, image.size)
+        except (ValueError, OSError) as exc:
+            log.debug("not caching %s: %s", image.file_name, exc)
+            return
+        try:
+            block = cached.block_size * 64
+            offset = 0
+            while offset < image.size:
+                data = await trio.to_thread.run_sync(_read_file, path, offset, block)
+                if not data:
+                    break
+                await cached.write_blocks(offset, data)
+                offset += len(data)
+        except (ValueError, OSError) as exc:
+            log.debug("not caching %s: %s", image.file_name, exc)
+        finally:
+            await cached.close()
+
     def _check_complete(self, image: RemoteImage, cached: CachedFile) -> None:
         """Once every block of a file is cached, check it against the service's MD5 (in the
         background); a mismatch is logged and the content dropped, so it is fetched again."""
@@ -249,6 +274,12 @@ class ReadPath:
             await self.ensure(image, cached, first, last)
         except Exception as exc:  # a later read of these blocks reports the error
             log.debug("read-ahead of %s failed: %s", image.file_name, exc)
+
+
+def _read_file(path: Path, offset: int, size: int) -> bytes:
+    with open(path, "rb") as source:
+        source.seek(offset)
+        return source.read(size)
 
 
 class OpenFile:

@@ -10,6 +10,7 @@ has forgotten and no listing shows any more is dropped.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.errors import NotFound
@@ -29,11 +30,19 @@ class Entry:
     lookups: int = 0
     listed: bool = True
     identity: str = ""
+    # A file with bytes in this mount that the service does not have (yet): being written,
+    # waiting to be uploaded, or a desktop tool's bookkeeping file that is never uploaded.
+    local: Any = None
 
     @property
     def is_dir(self) -> bool:
         """Folders and albums are directories."""
         return self.node is not None
+
+    @property
+    def is_album(self) -> bool:
+        """Whether the entry is an album (holds files)."""
+        return self.node is not None and self.node.is_album
 
 
 @dataclasses.dataclass
@@ -109,6 +118,72 @@ class InodeTable:
         self._listings[parent] = Listing(names, now)
         return entries
 
+    def add(
+        self,
+        parent: int,
+        name: str,
+        identity: str,
+        *,
+        node: RemoteNode | None = None,
+        image: RemoteImage | None = None,
+        local: Any = None,
+    ) -> Entry:
+        """Put a new child into a listed directory (after a change made through the mount)."""
+        listing = self._listings.get(parent)
+        inode = self._by_identity.get(identity)
+        if inode is None:
+            inode = self._next_inode
+            self._next_inode += 1
+            self._by_identity[identity] = inode
+            self._entries[inode] = Entry(inode, parent, name, identity=identity)
+        entry = self._entries[inode]
+        entry.parent, entry.name, entry.node, entry.image, entry.local = (
+            parent,
+            name,
+            node,
+            image,
+            local,
+        )
+        entry.listed = True
+        if listing is not None:
+            listing.children[name] = inode
+        return entry
+
+    def remove(self, parent: int, name: str) -> None:
+        """Take a child out of a directory's listing (deleted through the mount)."""
+        listing = self._listings.get(parent)
+        inode = listing.children.pop(name, None) if listing is not None else None
+        if inode is not None and inode in self._entries:
+            entry = self._entries[inode]
+            entry.listed = False
+            self._drop_if_unused(entry)
+
+    def move(self, entry: Entry, parent: int, name: str) -> None:
+        """Give an entry a new place (renamed or moved through the mount); whatever had that
+        name there before is taken out."""
+        old = self._listings.get(entry.parent)
+        if old is not None and old.children.get(entry.name) == entry.inode:
+            del old.children[entry.name]
+        target = self._listings.get(parent)
+        if target is not None:
+            replaced = target.children.get(name)
+            if replaced is not None and replaced != entry.inode:
+                self.remove(parent, name)
+            target.children[name] = entry.inode
+        entry.parent, entry.name, entry.listed = parent, name, True
+
+    def rebind(self, entry: Entry, identity: str) -> None:
+        """Let an inode stand for another remote object (an upload that became an image, an
+        album turned into a folder), keeping the inode the kernel knows."""
+        self._by_identity.pop(entry.identity, None)
+        other = self._by_identity.get(identity)
+        if other is not None and other != entry.inode:
+            stale = self._entries.get(other)
+            if stale is not None:
+                stale.identity = ""
+        self._by_identity[identity] = entry.inode
+        entry.identity = identity
+
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took `count` more references to `inode`."""
         self.entry(inode).lookups += count
@@ -125,4 +200,5 @@ class InodeTable:
         if entry.lookups == 0 and not entry.listed and entry.inode != ROOT_INODE:
             self._entries.pop(entry.inode, None)
             self._listings.pop(entry.inode, None)
-            self._by_identity.pop(entry.identity, None)
+            if self._by_identity.get(entry.identity) == entry.inode:
+                del self._by_identity[entry.identity]

@@ -14,12 +14,17 @@ dropped.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import math
+import os
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import trio
@@ -36,6 +41,7 @@ from smugfs.errors import (
     ProtocolError,
     ServiceUnavailable,
     SmugfsError,
+    UploadRefused,
     first_error,
 )
 
@@ -50,6 +56,35 @@ IMAGE_FIELDS = (
 NODE_FIELDS = "NodeID,Type,Name,UrlName,DateAdded,DateModified"
 
 
+@dataclasses.dataclass(frozen=True)
+class UploadSource:
+    """A staged file to upload: where it is, its size and its MD5 (hex)."""
+
+    path: Path
+    size: int
+    md5: str
+
+
+UPLOAD_CHUNK = 1024 * 1024
+
+
+async def _file_chunks(source: UploadSource) -> AsyncIterator[bytes]:
+    """The staged file's bytes, read off the trio loop."""
+    fd = await trio.to_thread.run_sync(os.open, source.path, os.O_RDONLY)
+    try:
+        offset = 0
+        while offset < source.size:
+            chunk = await trio.to_thread.run_sync(
+                os.pread, fd, min(UPLOAD_CHUNK, source.size - offset), offset
+            )
+            if not chunk:
+                raise ProtocolError(f"{source.path} shrank while it was uploaded")
+            offset += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
+
+
 class RangeIgnored(SmugfsError):
     """The media server answered a ranged GET with the whole file (200)."""
 
@@ -62,6 +97,7 @@ class RequestStats:
     retries: int = 0
     errors: int = 0
     media_bytes: int = 0
+    upload_bytes: int = 0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
 
@@ -75,6 +111,8 @@ class SmugMugClient:
         self.settings = settings
         self.stats = RequestStats()
         self._limit = trio.Semaphore(max(1, settings.concurrency))
+        # Uploads are signed without their body, so it need not be read into memory.
+        self._upload_signer = OAuth1Signer(settings.credentials, needs_body=False)
         self._http = httpx.AsyncClient(
             auth=OAuth1Signer(settings.credentials),
             timeout=httpx.Timeout(settings.request_timeout, connect=15.0),
@@ -345,6 +383,178 @@ class SmugMugClient:
             raise _Retry(type(exc).__name__, None) from exc
         self.stats.media_bytes += len(data)
         return data
+
+    # ------------------------------------------------------------------ changes
+
+    async def create_node(self, parent: RemoteNode, name: str, type_: str) -> RemoteNode:
+        """A new album or folder named `name` under the folder `parent` (UrlName derived by the
+        service)."""
+        assert parent.children_uri is not None
+        created = await self.request_json(
+            "POST", parent.children_uri, json={"Type": type_, "Name": name}
+        )
+        return RemoteNode.parse(_required_payload(created, "Node"))
+
+    async def patch_node(self, node: RemoteNode, fields: dict[str, Any]) -> RemoteNode:
+        """Change fields of a node (409 on a UrlName clash becomes AlreadyExists)."""
+        patched = await self.request_json("PATCH", node.uri, json=fields)
+        return RemoteNode.parse(_required_payload(patched, "Node"))
+
+    async def delete(self, uri: str) -> None:
+        """DELETE an object; one already gone counts as deleted."""
+        try:
+            await self.request_json("DELETE", uri)
+        except NotFound:
+            log.info("%s was already gone", httpx.URL(self.url(uri)).path)
+
+    async def move_nodes(self, target: RemoteNode, nodes: list[RemoteNode]) -> None:
+        """Move nodes into the folder `target` (`!movenodes`)."""
+        await self.request_json(
+            "POST", f"{target.uri}!movenodes", json={"MoveUris": ",".join(n.uri for n in nodes)}
+        )
+
+    async def move_images(self, album_uri: str, images: list[RemoteImage]) -> None:
+        """Move images (by their AlbumImage URIs) into an album (`!moveimages`)."""
+        await self.request_json(
+            "POST", f"{album_uri}!moveimages", json={"MoveUris": ",".join(i.uri for i in images)}
+        )
+
+    async def album_image(self, uri: str) -> RemoteImage:
+        """One image of an album, with a video's rendition filled in."""
+        found = await self.request_json("GET", uri)
+        payload = found.get("AlbumImage") or found.get("Image")
+        if not isinstance(payload, dict):
+            raise ProtocolError("reply without AlbumImage")
+        image = RemoteImage.parse(payload)
+        return await self.with_video(image) if image.is_video else image
+
+    async def image_texts(self, image: RemoteImage) -> dict[str, str]:
+        """An image's Title, Caption and Keywords (kept when it is re-uploaded)."""
+        found = await self.request_json("GET", image.image_uri)
+        payload = found.get("Image") or {}
+        return {k: str(payload.get(k) or "") for k in ("Title", "Caption", "Keywords")}
+
+    async def image_count(self, album_uri: str) -> int:
+        """How many images an album holds, asked afresh."""
+        found = await self.request_json("GET", album_uri)
+        return int((found.get("Album") or {}).get("ImageCount") or 0)
+
+    async def upload(
+        self,
+        album_uri: str,
+        file_name: str,
+        source: UploadSource,
+        *,
+        replace: RemoteImage | None = None,
+        texts: dict[str, str] | None = None,
+    ) -> str:
+        """Upload a staged file into an album (or over `replace`); returns the new AlbumImage
+        URI once the service has confirmed it.
+
+        The upload lands exactly once: a connection that breaks after the body was sent may
+        have been applied, so before sending again the album is checked for it.
+        """
+        headers = {
+            "X-Smug-AlbumUri": album_uri,
+            "X-Smug-FileName": file_name,
+            "X-Smug-ResponseType": "JSON",
+            "X-Smug-Version": "v2",
+            "Content-MD5": base64.b64encode(bytes.fromhex(source.md5)).decode(),
+            "Content-Length": str(source.size),
+            "Content-Type": "application/octet-stream",
+        }
+        if replace is not None:
+            headers["X-Smug-ImageUri"] = replace.image_uri
+        for name, value in (texts or {}).items():
+            if value:
+                headers[f"X-Smug-{name}"] = value
+        retries = max(0, self.settings.retries)
+        started = time.time()
+        for attempt in range(retries + 1):
+            self.stats.requests += 1
+            try:
+                response = await self._http.post(
+                    self.settings.upload_url,
+                    content=_file_chunks(source),
+                    headers=headers,
+                    auth=self._upload_signer,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == retries:
+                    raise ServiceUnavailable(f"upload of {file_name}: {exc}") from exc
+                await self._pause(attempt, None, f"upload of {file_name}: cannot connect")
+                continue
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                landed = await self._landed(album_uri, file_name, source, replace, started)
+                if landed is not None:
+                    return landed
+                if attempt == retries:
+                    raise ServiceUnavailable(f"upload of {file_name}: {exc}") from exc
+                await self._pause(attempt, None, f"upload of {file_name}: {type(exc).__name__}")
+                continue
+            status = response.status_code
+            if status in (429, 503) or status >= 500:
+                if status not in (429, 503):
+                    landed = await self._landed(album_uri, file_name, source, replace, started)
+                    if landed is not None:
+                        return landed
+                if attempt == retries:
+                    raise ServiceUnavailable(f"upload of {file_name}: HTTP {status}")
+                await self._pause(attempt, response, f"upload of {file_name}: HTTP {status}")
+                continue
+            if status in (401, 403):
+                raise AccessDenied(f"upload of {file_name}: HTTP {status}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise ProtocolError(f"upload of {file_name}: malformed reply") from exc
+            if body.get("stat") == "ok":
+                uri = (body.get("Image") or {}).get("AlbumImageUri")
+                if not isinstance(uri, str):
+                    raise ProtocolError(f"upload of {file_name}: reply without AlbumImageUri")
+                self.stats.upload_bytes += source.size
+                return uri
+            code = int(body.get("code") or 0)
+            message = str(body.get("message") or "refused")
+            # A system error or an MD5 that did not survive the trip is worth another try.
+            if code in (5, 12) and attempt < retries:
+                await self._pause(attempt, None, f"upload of {file_name}: {message}")
+                continue
+            raise UploadRefused(code, message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _landed(
+        self,
+        album_uri: str,
+        file_name: str,
+        source: UploadSource,
+        replace: RemoteImage | None,
+        started: float,
+    ) -> str | None:
+        """The AlbumImage URI of an upload that did land after all, or None."""
+        try:
+            if replace is not None:
+                current = await self.album_image(replace.uri)
+                return current.uri if current.md5 == source.md5 else None
+            found = await self.request_json(
+                "GET",
+                f"{album_uri}!images",
+                params={
+                    "FileNames": quote(file_name, safe=""),
+                    "count": 100,
+                    "_filter": IMAGE_FIELDS,
+                },
+            )
+        except (NotFound, ServiceUnavailable, ProtocolError):
+            return None
+        for item in _items(found, "AlbumImage"):
+            image = RemoteImage.parse(item)
+            fresh = (image.uploaded or 0) >= started - 60
+            if image.file_name == file_name and (
+                image.md5 == source.md5 or (image.is_video and fresh)
+            ):
+                return image.uri
+        return None
 
     def stream_whole(self, url: str) -> Any:
         """An async context manager streaming a whole media file (one attempt; the caller

@@ -1,0 +1,489 @@
+"""Changing the library through the mount: mkdir, rmdir, rename, unlink and uploads.
+
+The rules, and why:
+
+- A new directory is an album, because that is where photos go. A directory made inside an
+  album that holds no photos turns that album into a folder (the service cannot change a node's
+  type, so the empty album is replaced by a folder of the same name), so `mkdir -p A/B/C` gives
+  folders A and B and the album C. A folder cannot hold photos and an album with photos cannot
+  hold directories (EPERM); folders nest at most five deep (EMLINK).
+- `rmdir` asks the service afresh whether a directory is empty and refuses otherwise
+  (ENOTEMPTY): the service deletes a folder with everything in it, so a stale listing must never
+  decide.
+- A file written through the mount is staged locally and uploaded when it is closed; `close()`
+  returns only once the service has confirmed it, or reports why not. Writing over an existing
+  photo replaces it in place (same image key, captions and links). Names that desktop tools and
+  editors use for themselves, and temporary names, stay local until renamed to a real name
+  (rsync's temp-file-then-rename), which then uploads.
+- The service ignores a change of `FileName`, so renaming an uploaded photo uploads its bytes
+  under the new name (with its title, caption and keywords) and deletes the old image. Moving a
+  photo to another album uses `!moveimages` (same image key).
+- Every change is laid over the service's listings until they show it (`fs.note_added`,
+  `fs.note_removed`), because the service lists new and deleted images late.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import trio
+
+from smugfs.api.client import SmugMugClient, UploadSource
+from smugfs.api.models import ALBUM, FOLDER, RemoteImage, RemoteNode
+from smugfs.config import Settings
+from smugfs.errors import (
+    AlreadyExists,
+    IsADirectory,
+    NotADirectory,
+    NotEmpty,
+    NotFound,
+    NotPermitted,
+    ReadOnly,
+    SmugfsError,
+    TooDeep,
+)
+from smugfs.names import unescape
+from smugfs.staging import LocalFile, Staging, is_bookkeeping_dir, is_local_only
+from smugfs.tree import ROOT_INODE, Entry, InodeTable
+
+if TYPE_CHECKING:
+    from smugfs.fs import Attributes, Filesystem
+    from smugfs.reader import ReadPath
+
+log = logging.getLogger(__name__)
+
+MAX_FOLDER_DEPTH = 5
+# Attempts to read back a just-uploaded image (the service may list it only after a while).
+READ_BACK_ATTEMPTS = 3
+
+
+class Changes:
+    """The changing half of the filesystem, working on the state of a `Filesystem`."""
+
+    def __init__(self, fs: Filesystem) -> None:
+        self.fs = fs
+        self.client: SmugMugClient = fs.client
+        self.settings: Settings = fs.settings
+        self.staging: Staging = fs.staging
+        self.read_path: ReadPath = fs.read_path
+
+    @property
+    def table(self) -> InodeTable:
+        """The inode table of the filesystem."""
+        return self.fs.table
+
+    async def _children(self, inode: int) -> dict[str, int]:
+        return await self.fs.children_of(inode)
+
+    def attributes(self, entry: Entry) -> Attributes:
+        """What `stat` shows for an entry."""
+        return self.fs.attributes(entry)
+
+    def note_added(self, parent: int, entry: Entry) -> None:
+        """See `Filesystem.note_added`."""
+        self.fs.note_added(parent, entry)
+
+    def note_removed(self, parent: int, identity: str) -> None:
+        """See `Filesystem.note_removed`."""
+        self.fs.note_removed(parent, identity)
+
+    def mark_fresh(self, inode: int) -> None:
+        """See `Filesystem.mark_fresh`."""
+        self.fs.mark_fresh(inode)
+
+    # ------------------------------------------------------------------ helpers
+
+    def require_writable(self) -> None:
+        """Refuse every change on a read-only mount."""
+        if self.settings.read_only:
+            raise ReadOnly("the mount is read-only")
+
+    async def child(self, parent: int, name: str) -> Entry | None:
+        """The entry called `name` in directory `parent`, if any."""
+        inode = (await self._children(parent)).get(name)
+        return None if inode is None else self.table.entry(inode)
+
+    def _node(self, inode: int) -> RemoteNode:
+        node = self.table.entry(inode).node
+        if node is None:
+            raise NotADirectory("not a directory")
+        return node
+
+    def _folder_depth(self, inode: int) -> int:
+        """How many folders below the root a directory is (the root is 0)."""
+        depth = 0
+        while inode != ROOT_INODE:
+            inode = self.table.entry(inode).parent
+            depth += 1
+        return depth
+
+    # ------------------------------------------------------------------ directories
+
+    async def mkdir(self, parent: int, name: str) -> Attributes:
+        """A new album (turning an empty parent album into a folder first)."""
+        self.require_writable()
+        if is_bookkeeping_dir(name):
+            raise NotPermitted(f"{name!r} is a desktop tool's directory; it is not kept")
+        children = await self._children(parent)
+        if name in children:
+            raise AlreadyExists(f"{name!r} exists")
+        entry = self.table.entry(parent)
+        node = self._node(parent)
+        if node.is_album:
+            if children:
+                raise NotPermitted(f"{entry.name!r} is an album with photos: no directories")
+            node = await self._album_to_folder(entry)
+        created = await self.client.create_node(node, unescape(name), ALBUM)
+        new = self.table.add(parent, name, f"node:{created.node_id}", node=created)
+        self.table.store_listing(new.inode, [], trio.current_time())
+        self.mark_fresh(new.inode)
+        self.note_added(parent, new)
+        log.info("created album %r", created.name)
+        return self.attributes(new)
+
+    async def _album_to_folder(self, entry: Entry) -> RemoteNode:
+        """Replace an empty album by a folder of the same name (a node cannot change type)."""
+        album = entry.node
+        assert album is not None
+        assert album.album_uri is not None
+        if self._folder_depth(entry.inode) > MAX_FOLDER_DEPTH:
+            raise TooDeep(f"folders nest at most {MAX_FOLDER_DEPTH} deep")
+        if await self.client.image_count(album.album_uri) > 0:
+            raise NotPermitted(f"{entry.name!r} is an album with photos: no directories")
+        parent = self._node(entry.parent)
+        await self.client.delete(album.uri)
+        folder = await self.client.create_node(parent, album.name, FOLDER)
+        old_identity = entry.identity
+        self.table.rebind(entry, f"node:{folder.node_id}")
+        entry.node = folder
+        self.table.store_listing(entry.inode, [], trio.current_time())
+        self.note_removed(entry.parent, old_identity)
+        self.note_added(entry.parent, entry)
+        log.info("turned the empty album %r into a folder", folder.name)
+        return folder
+
+    async def rmdir(self, parent: int, name: str) -> None:
+        """Delete an empty album or folder; anything in it (on the service, now) refuses."""
+        self.require_writable()
+        entry = await self.child(parent, name)
+        if entry is None:
+            raise NotFound(f"no {name!r}")
+        node = entry.node
+        if node is None:
+            raise NotADirectory(f"{name!r} is not a directory")
+        listing = self.table.listing(entry.inode)
+        if listing is not None and listing.children:
+            raise NotEmpty(f"{name!r} is not empty")
+        # Ask the service afresh: it deletes a folder with its whole subtree.
+        if node.is_album and node.album_uri is not None:
+            if await self.client.image_count(node.album_uri) > 0:
+                raise NotEmpty(f"{name!r} still holds photos on the service")
+        elif node.is_folder and await self.client.children(node):
+            raise NotEmpty(f"{name!r} still holds albums or folders on the service")
+        await self.client.delete(node.uri)
+        self.note_removed(parent, entry.identity)
+        self.table.remove(parent, name)
+        log.info("deleted %s %r", node.type.lower(), node.name)
+
+    # ------------------------------------------------------------------ files
+
+    async def unlink(self, parent: int, name: str) -> None:
+        """Delete a photo from its album (or drop a file that exists only here)."""
+        self.require_writable()
+        entry = await self.child(parent, name)
+        if entry is None:
+            raise NotFound(f"no {name!r}")
+        if entry.is_dir:
+            raise IsADirectory(f"{name!r} is a directory")
+        if entry.image is not None:
+            await self.client.delete(entry.image.uri)
+            log.info("deleted %r", entry.image.file_name)
+        if entry.local is not None:
+            await self.staging.discard(entry.local)
+            entry.local = None
+        self.note_removed(parent, entry.identity)
+        self.table.remove(parent, name)
+
+    async def create(self, parent: int, name: str) -> Entry:
+        """A new, empty file in an album, staged until it is closed."""
+        self.require_writable()
+        directory = self.table.entry(parent)
+        if directory.node is None or not directory.node.is_album:
+            raise NotPermitted("photos go into albums; a folder holds only albums and folders")
+        existing = await self.child(parent, name)
+        if existing is not None:
+            await self.prepare_write(existing, truncate=True)
+            return existing
+        local = await self.staging.new(_now())
+        entry = self.table.add(parent, name, f"local:{uuid.uuid4().hex}", local=local)
+        self.note_added(parent, entry)
+        return entry
+
+    async def prepare_write(self, entry: Entry, *, truncate: bool) -> LocalFile:
+        """Make sure a file has a staging copy to write to (its current bytes unless the file
+        is truncated); writing over a photo replaces that photo when the file is closed."""
+        self.require_writable()
+        if entry.is_dir:
+            raise IsADirectory(f"{entry.name!r} is a directory")
+        local: LocalFile | None = entry.local
+        if local is None or local.uploaded:
+            if local is not None:
+                await self.staging.discard(local)
+            local = await self.staging.new(_now())
+            local.replace = entry.image
+            if entry.image is not None and not truncate:
+                await self._copy_content(entry.image, local)
+                local.dirty = False
+            entry.local = local
+        if truncate and local.size:
+            await self.staging.truncate(local, 0)
+        return local
+
+    async def _copy_content(self, image: RemoteImage, local: LocalFile) -> None:
+        """Bring a photo's current bytes into a staging file (through the content cache)."""
+        opened = await self.read_path.open(image)
+        try:
+            offset = 0
+            size = image.size or 0
+            while offset < size:
+                chunk = await opened.read(offset, min(4 * 1024 * 1024, size - offset))
+                if not chunk:
+                    break
+                await self.staging.write(local, offset, chunk)
+                offset += len(chunk)
+        finally:
+            await opened.close()
+
+    async def truncate(self, entry: Entry, size: int) -> None:
+        """Set a file's size (`truncate`, `O_TRUNC`); uploads it if nothing has it open."""
+        local = await self.prepare_write(entry, truncate=size == 0)
+        if local.size != size:
+            await self.staging.truncate(local, size)
+        local.mtime = _now()
+        if local.writers == 0:
+            await self.upload_if_needed(entry)
+
+    async def upload_if_needed(self, entry: Entry) -> None:
+        """Upload a staged file that has new bytes and a real name; returns once the service
+        confirmed it. A refusal leaves nothing behind: a new file is dropped, a replacement
+        leaves the photo it would have replaced as it was."""
+        local = entry.local
+        if local is None or not local.dirty or is_local_only(entry.name) or local.size == 0:
+            return
+        album = self._node(entry.parent)
+        if not album.is_album or album.album_uri is None:
+            raise NotPermitted("photos go into albums")
+        md5 = await self.staging.md5(local)
+        remote_name = unescape(entry.name)
+        if local.replace is not None and local.replace.md5 == md5:
+            # The same bytes as the photo it would replace (rsync and editors rewrite
+            # unchanged files): nothing to upload.
+            log.info("%r is unchanged; not uploading it again", remote_name)
+            image = local.replace
+            await self.staging.discard(local)
+            entry.local = None
+            if entry.image is None:
+                # A temporary file renamed over the photo: the entry now stands for it.
+                entry.image = image
+                self.table.rebind(entry, f"image:{album.node_id}:{image.image_key}")
+                self.note_added(entry.parent, entry)
+            return
+        log.info("uploading %r (%d bytes)", remote_name, local.size)
+        try:
+            album_image_uri = await self.client.upload(
+                album.album_uri,
+                remote_name,
+                UploadSource(local.path, local.size, md5),
+                replace=local.replace,
+            )
+        except SmugfsError:
+            await self._drop_failed(entry)
+            raise
+        local.dirty = False
+        local.uploaded = True
+        log.info("uploaded %r", remote_name)
+        await self._adopt_upload(entry, album, album_image_uri, md5)
+
+    async def _drop_failed(self, entry: Entry) -> None:
+        local = entry.local
+        if local is None:
+            return
+        await self.staging.discard(local)
+        entry.local = None
+        if entry.image is None:
+            self.note_removed(entry.parent, entry.identity)
+            self.table.remove(entry.parent, entry.name)
+
+    async def _adopt_upload(
+        self, entry: Entry, album: RemoteNode, album_image_uri: str, md5: str
+    ) -> None:
+        """Make the entry stand for the uploaded image; keep serving the staged bytes until
+        the service describes the image (its listing may lag)."""
+        image = None
+        for attempt in range(READ_BACK_ATTEMPTS):
+            try:
+                image = await self.client.album_image(album_image_uri)
+                break
+            except NotFound:
+                await trio.sleep(0.2 * 2**attempt)
+        identity = f"image:{album.node_id}:{album_image_uri.rsplit('/', 1)[-1].split('-')[0]}"
+        self.table.rebind(entry, identity)
+        self.note_added(entry.parent, entry)
+        local = entry.local
+        if image is None or not image.readable or (image.md5 and image.md5 != md5):
+            # Not described yet, or re-encoded (a video): the staged bytes stay readable.
+            entry.image = image or entry.image
+            return
+        entry.image = image
+        if local is not None:
+            await self.read_path.prime(image, local.path)
+            await self.staging.discard(local)
+            entry.local = None
+
+    # ------------------------------------------------------------------ rename
+
+    async def rename(
+        self, old_parent: int, old_name: str, new_parent: int, new_name: str, *, no_replace: bool
+    ) -> None:
+        """`mv` within the mount."""
+        self.require_writable()
+        entry = await self.child(old_parent, old_name)
+        if entry is None:
+            raise NotFound(f"no {old_name!r}")
+        target = await self.child(new_parent, new_name)
+        if target is entry:
+            return
+        if target is not None and no_replace:
+            raise AlreadyExists(f"{new_name!r} exists")
+        if entry.is_dir:
+            await self._rename_dir(entry, new_parent, new_name, target)
+        else:
+            await self._rename_file(entry, new_parent, new_name, target)
+
+    async def _rename_dir(
+        self, entry: Entry, new_parent: int, new_name: str, target: Entry | None
+    ) -> None:
+        if target is not None:
+            raise AlreadyExists(f"{new_name!r} exists")
+        if is_bookkeeping_dir(new_name):
+            raise NotPermitted(f"{new_name!r} is a desktop tool's directory")
+        node = entry.node
+        assert node is not None
+        destination = self._node(new_parent)
+        if not destination.is_folder:
+            raise NotPermitted("albums hold photos, not directories")
+        old_parent = entry.parent
+        if new_parent != old_parent:
+            await self.client.move_nodes(destination, [node])
+        if new_name != entry.name:
+            remote = unescape(new_name)
+            fields: dict[str, str] = {"Name": remote}
+            url_name = _url_name(remote)
+            if url_name:
+                fields["UrlName"] = url_name
+            node = await self.client.patch_node(node, fields)
+            entry.node = node
+        self.note_removed(old_parent, entry.identity)
+        self.table.move(entry, new_parent, new_name)
+        self.note_added(new_parent, entry)
+        log.info("moved %s %r", node.type.lower(), node.name)
+
+    async def _rename_file(
+        self, entry: Entry, new_parent: int, new_name: str, target: Entry | None
+    ) -> None:
+        if target is not None and target.is_dir:
+            raise IsADirectory(f"{new_name!r} is a directory")
+        destination = self._node(new_parent)
+        if not destination.is_album and not is_local_only(new_name):
+            raise NotPermitted("photos go into albums")
+        old_parent = entry.parent
+        if entry.image is None or (entry.local is not None and entry.local.dirty):
+            # Bytes that live here (a temporary name, or not uploaded yet): the rename is
+            # local, and a real name uploads them now.
+            local = entry.local
+            assert local is not None
+            if target is not None and target.image is not None:
+                local.replace = target.image
+            elif entry.image is None:
+                local.replace = None
+            self.note_removed(old_parent, entry.identity)
+            replaced = target
+            self.table.move(entry, new_parent, new_name)
+            self.note_added(new_parent, entry)
+            if replaced is not None and replaced.local is not None:
+                await self.staging.discard(replaced.local)
+                replaced.local = None
+            local.dirty = local.dirty or local.size > 0
+            if local.writers == 0 and not is_local_only(new_name):
+                await self.upload_if_needed(entry)
+            return
+        image = entry.image
+        if new_parent != old_parent:
+            assert destination.album_uri is not None
+            await self.client.move_images(destination.album_uri, [image])
+            moved_uri = f"{destination.album_uri}/image/{image.image_key}-{image.serial}"
+            image = await self.client.album_image(moved_uri)
+            entry.image = image
+            self.note_removed(old_parent, entry.identity)
+            self.table.rebind(entry, f"image:{destination.node_id}:{image.image_key}")
+            if target is not None and target.image is not None and new_name == entry.name:
+                await self.client.delete(target.image.uri)
+                self.note_removed(new_parent, target.identity)
+            self.table.move(entry, new_parent, entry.name)
+            self.note_added(new_parent, entry)
+        if new_name != entry.name:
+            await self._rename_uploaded(entry, new_name, target)
+
+    async def _rename_uploaded(self, entry: Entry, new_name: str, target: Entry | None) -> None:
+        """Give an uploaded photo a new name: upload it under that name (keeping its title,
+        caption and keywords), then delete the old image."""
+        image = entry.image
+        assert image is not None
+        if image.is_video:
+            raise NotPermitted("the service keeps no original of a video to upload again")
+        album = self._node(entry.parent)
+        assert album.album_uri is not None
+        texts = await self.client.image_texts(image)
+        local = await self.staging.new(_now())
+        try:
+            await self._copy_content(image, local)
+            md5 = await self.staging.md5(local)
+            replace = target.image if target is not None else None
+            album_image_uri = await self.client.upload(
+                album.album_uri,
+                unescape(new_name),
+                UploadSource(local.path, local.size, md5),
+                replace=replace,
+                texts=texts,
+            )
+            await self.client.delete(image.uri)
+        finally:
+            await self.staging.discard(local)
+        old_identity = entry.identity
+        self.note_removed(entry.parent, old_identity)
+        if target is not None:
+            self.note_removed(entry.parent, target.identity)
+        self.table.move(entry, entry.parent, new_name)
+        entry.local = None
+        await self._adopt_upload(entry, album, album_image_uri, md5)
+        log.info("renamed %r to %r", image.file_name, unescape(new_name))
+
+
+def _now() -> float:
+    """Wall-clock time: the times of files that exist only in this mount (the service has
+    none for them yet)."""
+    return time.time()
+
+
+def _url_name(name: str) -> str | None:
+    """The UrlName for a renamed node, by the service's rules; None when the service would
+    not take one supplied (it must start with a capital letter), so the old one is kept."""
+    words = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in name.replace("'", ""))
+    url_name = "-".join(words.split())[:60].rstrip("-")
+    if not url_name:
+        return None
+    url_name = url_name[0].upper() + url_name[1:]
+    return url_name if url_name[0].isalpha() else None
