@@ -384,7 +384,14 @@ class Changes:
             url_name = _url_name(remote)
             if url_name:
                 fields["UrlName"] = url_name
-            node = await self.client.patch_node(node, fields)
+            try:
+                node = await self.client.patch_node(node, fields)
+            except SmugfsError:
+                if new_parent != old_parent:
+                    # Moved but not renamed (the name is taken there): put it back, so a
+                    # refused mv changes nothing.
+                    await self.client.move_nodes(self._node(old_parent), [node])
+                raise
             entry.node = node
         self.note_removed(old_parent, entry.identity)
         self.table.move(entry, new_parent, new_name)

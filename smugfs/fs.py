@@ -296,12 +296,15 @@ class Filesystem:
         return out
 
     def note_added(self, parent: int, entry: Entry) -> None:
-        """Remember a child made through the mount until the service's listing shows it."""
+        """Remember a child made through the mount until the service's listing shows it. A
+        miss remembered for its name (the lookup before a mkdir, create or rename) is
+        forgotten, so the next lookup finds the child."""
         self._added.setdefault(parent, {})[entry.identity] = (
             trio.current_time() + LISTING_LAG_GRACE,
             entry.inode,
         )
         self._removed.get(parent, {}).pop(entry.identity, None)
+        self._missing.pop((parent, entry.name), None)
 
     def note_removed(self, parent: int, identity: str) -> None:
         """Remember a child deleted through the mount until the service's listing drops it."""

@@ -238,8 +238,10 @@ class FuseOperations(pyfuse3.Operations):
                 "md5": image.md5 or "",
                 "uri": image.uri,
             }
+        elif entry.node is None:
+            # A file that exists only in this mount so far: the service has nothing on it.
+            values = {}
         else:
-            assert entry.node is not None
             values = {
                 "node_id": entry.node.node_id,
                 "type": entry.node.type,

@@ -448,15 +448,36 @@ class SmugMugClient:
         replace: RemoteImage | None = None,
         texts: dict[str, str] | None = None,
     ) -> str:
-        """Upload a staged file into an album (or over `replace`); returns the new AlbumImage
-        URI once the service has confirmed it.
+        """Upload a staged file into an album (or over `replace`) with the given title, caption
+        and keywords; returns the new AlbumImage URI once the service has confirmed it.
 
         The upload lands exactly once: a connection that breaks after the body was sent may
-        have been applied, so before sending again the album is checked for it.
+        have been applied, so before sending again the album is checked for it. Texts that an
+        HTTP header cannot carry unchanged (non-ASCII, line breaks, `%`) are set afterwards
+        with a PATCH of the new image.
         """
+        in_headers: dict[str, str] = {}
+        patched: dict[str, str] = {}
+        for name, value in (texts or {}).items():
+            if value:
+                (in_headers if _header_safe(value) else patched)[name] = value
+        uri = await self._upload(album_uri, file_name, source, replace, in_headers)
+        if patched:
+            await self.request_json("PATCH", uri, json=patched)
+        return uri
+
+    async def _upload(
+        self,
+        album_uri: str,
+        file_name: str,
+        source: UploadSource,
+        replace: RemoteImage | None,
+        texts: dict[str, str],
+    ) -> str:
         headers = {
             "X-Smug-AlbumUri": album_uri,
-            "X-Smug-FileName": file_name,
+            # Percent-encoded unless it travels unchanged (the uploader undoes the encoding).
+            "X-Smug-FileName": file_name if _header_safe(file_name) else quote(file_name, safe=""),
             "X-Smug-ResponseType": "JSON",
             "X-Smug-Version": "v2",
             "Content-MD5": base64.b64encode(bytes.fromhex(source.md5)).decode(),
@@ -465,9 +486,8 @@ class SmugMugClient:
         }
         if replace is not None:
             headers["X-Smug-ImageUri"] = replace.image_uri
-        for name, value in (texts or {}).items():
-            if value:
-                headers[f"X-Smug-{name}"] = value
+        for name, value in texts.items():
+            headers[f"X-Smug-{name}"] = value
         retries = max(0, self.settings.retries)
         started = time.time()
         for attempt in range(retries + 1):
@@ -561,6 +581,12 @@ class SmugMugClient:
         retries). Used when the media server ignores Range."""
         self.stats.requests += 1
         return self._http.stream("GET", url)
+
+
+def _header_safe(text: str) -> bool:
+    """Whether a text travels unchanged in an upload header: printable ASCII without `%`
+    (how the uploader decodes anything else is not known)."""
+    return text.isascii() and text.isprintable() and "%" not in text
 
 
 class _Retry(Exception):
