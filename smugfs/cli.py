@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -145,6 +146,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unmount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
 
+    login = sub.add_parser(
+        "login",
+        help="log in to SmugMug and save the access token",
+        description="Run SmugMug's OAuth 1.0a login: open the URL it prints, allow access, and "
+        "type back the six-digit code. The API secret comes from SMUGFS_API_SECRET, the "
+        "config file or a prompt (never from the command line, where other users could see it).",
+    )
+    login.add_argument("--endpoint", help="the service (default: SmugMug, or the config file)")
+    login.add_argument("--api-key", help="your SmugMug API key")
+    sub.add_parser(
+        "logout", help="forget the saved access token", description="Remove the saved token."
+    )
+    sub.add_parser(
+        "whoami",
+        help="show the account the saved token belongs to",
+        description="Show the account the credentials in use belong to.",
+    )
+    status = sub.add_parser(
+        "status",
+        help="show what a running mount is doing",
+        description="Show cache use, uploads, request counts and rate-limit headroom of a "
+        "running mount.",
+    )
+    status.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+
     emulator = sub.add_parser(
         "emulator",
         help="serve a SmugMug API v2 emulator on 127.0.0.1",
@@ -163,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_mount(args, list(argv if argv is not None else sys.argv[1:]))
     if args.command == "unmount":
         return _run_unmount(args.mountpoint)
+    if args.command in ("login", "logout", "whoami"):
+        return _run_account(args)
+    if args.command == "status":
+        return _run_status(args.mountpoint, as_json=args.json)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -222,7 +253,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
                     settings = config.from_environment(service.env, options)
                     mount.run_foreground(settings, args.mountpoint, ready=report)
             else:
-                settings = config.from_environment(None, options)
+                settings = _settings(options)
                 if args.user:
                     import dataclasses
 
@@ -235,6 +266,92 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _settings(options: dict[str, str | None]) -> Any:
+    """Mount settings from the config file, the saved login, the environment and `-o`."""
+    from smugfs import config, token_store
+
+    file_values = config.read_file(token_store.config_dir() / "config.toml")
+    saved = token_store.load()
+    return config.from_environment(
+        None,
+        options,
+        file_values=file_values,
+        saved=(saved.endpoint, saved.credentials) if saved else None,
+    )
+
+
+def _run_account(args: argparse.Namespace) -> int:
+    """`login`, `logout` and `whoami`."""
+    import getpass
+    import os
+
+    from smugfs import config, login, token_store
+    from smugfs.errors import SmugfsError
+
+    try:
+        if args.command == "logout":
+            removed = token_store.remove()
+            print("logged out" if removed else "no saved login")
+            return 0
+        file_values = config.read_file(token_store.config_dir() / "config.toml")
+        if args.command == "whoami":
+            settings = _settings({})
+            if not settings.credentials.has_token:
+                return _fail("not logged in: run smugfs login")
+            nick, name = login.whoami(settings.endpoint, settings.credentials)
+            print(f"{nick} ({name})" if name else nick)
+            return 0
+        endpoint = (
+            args.endpoint
+            or os.environ.get("SMUGFS_ENDPOINT")
+            or str(file_values.get("endpoint") or config.REAL_ENDPOINT)
+        )
+        api_key = (
+            args.api_key
+            or os.environ.get("SMUGFS_API_KEY")
+            or str(file_values.get("api_key") or "")
+        )
+        api_secret = os.environ.get("SMUGFS_API_SECRET") or str(file_values.get("api_secret") or "")
+        if api_key and not api_secret and sys.stdin.isatty():
+            api_secret = getpass.getpass("API secret: ")
+
+        def show(url: str) -> None:
+            print("Open this address, sign in and allow access:", flush=True)
+            print(f"  {url}", flush=True)
+
+        def ask_code() -> str:
+            print("Then enter the six-digit code it shows: ", end="", flush=True)
+            return sys.stdin.readline()
+
+        saved = login.login(endpoint, api_key, api_secret, show=show, ask_code=ask_code)
+        path = token_store.save(saved)
+        print(f"logged in as {saved.nick}; the token is in {path}")
+        return 0
+    except SmugfsError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_status(mountpoint: Path, *, as_json: bool) -> int:
+    """`status MOUNTPOINT`: what the mount process reports about itself."""
+    import json
+
+    from smugfs import mount
+    from smugfs.errors import SmugfsError
+
+    try:
+        status = mount.read_status(mountpoint)
+    except SmugfsError as exc:
+        return _fail(str(exc))
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return 0
+    for line in mount.describe_status(status):
+        print(line)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -87,27 +88,80 @@ OPTION_FIELDS = {
 }
 
 
+# Keys of the config file (TOML) besides the mount options above.
+FILE_KEYS = {
+    "api_key",
+    "api_secret",
+    "endpoint",
+    "upload_url",
+    "read_only",
+    "allow_other",
+    "log_level",
+    *OPTION_FIELDS,
+}
+
+
+def read_file(path: Path) -> dict[str, object]:
+    """The settings of a TOML config file ({} if there is none)."""
+    try:
+        with open(path, "rb") as source:
+            values = tomllib.load(source)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    unknown = set(values) - FILE_KEYS
+    if unknown:
+        raise ConfigurationError(f"{path}: unknown setting {sorted(unknown)[0]}")
+    return values
+
+
 def from_environment(
-    env: Mapping[str, str] | None = None, options: Mapping[str, str | None] | None = None
+    env: Mapping[str, str] | None = None,
+    options: Mapping[str, str | None] | None = None,
+    *,
+    file_values: Mapping[str, object] | None = None,
+    saved: tuple[str, Credentials] | None = None,
 ) -> Settings:
-    """Settings from the `SMUGFS_*` variables and `-o` options (options win)."""
+    """Settings from, in rising order of precedence: the config file, a saved login, the
+    `SMUGFS_*` variables and `-o` options."""
     env = os.environ if env is None else env
-    credentials = Credentials(
-        api_key=env.get("SMUGFS_API_KEY", ""),
-        api_secret=env.get("SMUGFS_API_SECRET", ""),
-        token=env.get("SMUGFS_ACCESS_TOKEN", ""),
-        token_secret=env.get("SMUGFS_ACCESS_TOKEN_SECRET", ""),
-    )
-    endpoint = env.get("SMUGFS_ENDPOINT", REAL_ENDPOINT).rstrip("/")
-    upload_url = env.get("SMUGFS_UPLOAD_URL") or (
-        REAL_UPLOAD_URL if endpoint == REAL_ENDPOINT else endpoint + "/upload"
+    file_values = file_values or {}
+    if env.get("SMUGFS_API_KEY"):
+        credentials = Credentials(
+            api_key=env.get("SMUGFS_API_KEY", ""),
+            api_secret=env.get("SMUGFS_API_SECRET", ""),
+            token=env.get("SMUGFS_ACCESS_TOKEN", ""),
+            token_secret=env.get("SMUGFS_ACCESS_TOKEN_SECRET", ""),
+        )
+        default_endpoint = str(file_values.get("endpoint") or REAL_ENDPOINT)
+    elif saved is not None:
+        default_endpoint, credentials = saved
+    else:
+        credentials = Credentials(
+            api_key=str(file_values.get("api_key") or ""),
+            api_secret=str(file_values.get("api_secret") or ""),
+        )
+        default_endpoint = str(file_values.get("endpoint") or REAL_ENDPOINT)
+    endpoint = env.get("SMUGFS_ENDPOINT", default_endpoint).rstrip("/")
+    upload_url = (
+        env.get("SMUGFS_UPLOAD_URL")
+        or str(file_values.get("upload_url") or "")
+        or (REAL_UPLOAD_URL if endpoint == REAL_ENDPOINT else endpoint + "/upload")
     )
     fields: dict[str, object] = {
         "endpoint": endpoint,
         "upload_url": upload_url,
         "credentials": credentials,
     }
-    for name, value in (options or {}).items():
+    merged: dict[str, str | None] = {}
+    for name, value in file_values.items():
+        if name in OPTION_FIELDS:
+            merged[name] = str(value)
+        elif name in ("read_only", "allow_other") and value is True:
+            merged["ro" if name == "read_only" else name] = None
+    merged.update(options or {})
+    for name, value in merged.items():
         if name == "ro":
             fields["read_only"] = True
         elif name == "allow_other":

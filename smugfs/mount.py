@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import signal
@@ -23,7 +25,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import platformdirs
 import pyfuse3
 import trio
 
@@ -161,6 +165,9 @@ def run_foreground(
                     if ready is not None:
                         ready(READY)
                     read_path.attach(nursery)
+                    nursery.start_soon(
+                        _report_status, mountpoint, settings, client, cache, fs.changes
+                    )
                     serving.set()
                     await pyfuse3.main()
                     nursery.cancel_scope.cancel()
@@ -177,6 +184,114 @@ def run_foreground(
         if mounted:
             pyfuse3.close(unmount=True)
             log.info("unmounted %s", mountpoint)
+
+
+STATUS_INTERVAL = 1.0
+
+
+def status_path(mountpoint: Path) -> Path:
+    """Where a mount at `mountpoint` reports what it is doing."""
+    key = hashlib.sha1(str(Path(os.path.abspath(mountpoint))).encode()).hexdigest()[:16]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "smugfs" if runtime else Path(platformdirs.user_state_dir("smugfs"))
+    return base / f"mount-{key}.json"
+
+
+def _write_status(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def _report_status(
+    mountpoint: Path,
+    settings: config.Settings,
+    client: SmugMugClient,
+    cache: ContentCache,
+    changes: Any,
+) -> None:
+    """Keep the status file of this mount current (read by `smugfs status`)."""
+    path = status_path(mountpoint)
+    started = time.time()
+    try:
+        while True:
+            stats = client.stats
+            data = {
+                "mountpoint": str(mountpoint),
+                "endpoint": settings.endpoint,
+                "pid": os.getpid(),
+                "started": started,
+                "updated": time.time(),
+                "read_only": settings.read_only,
+                "cache": {
+                    "used_bytes": cache.used_bytes,
+                    "budget_bytes": cache.budget,
+                    "directory": str(settings.cache_dir),
+                },
+                "uploads": {
+                    "in_flight": stats.uploads_in_flight,
+                    "done": stats.uploads_done,
+                    "failed": stats.uploads_failed,
+                    "bytes": stats.upload_bytes,
+                },
+                "requests": {
+                    "sent": stats.requests,
+                    "retried": stats.retries,
+                    "errors": stats.errors,
+                    "media_bytes": stats.media_bytes,
+                },
+                "rate_limit": {
+                    "remaining": stats.rate_limit_remaining,
+                    "reset": stats.rate_limit_reset,
+                },
+            }
+            await trio.to_thread.run_sync(_write_status, path, data)
+            await trio.sleep(STATUS_INTERVAL)
+    except OSError as exc:
+        log.warning("cannot write the status file %s: %s", path, exc.strerror)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def read_status(mountpoint: Path) -> dict[str, Any]:
+    """The status a running mount reports, or a MountError saying why there is none."""
+    path = Path(os.path.abspath(mountpoint))
+    if str(path) not in mounted_paths():
+        raise MountError(f"{path} is not mounted")
+    try:
+        data: dict[str, Any] = json.loads(status_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MountError(
+            f"{path} is mounted but reports no status (not a smugfs mount of this user?)"
+        ) from exc
+    return data
+
+
+def describe_status(status: dict[str, Any]) -> list[str]:
+    """`smugfs status` in lines a person reads."""
+    cache = status["cache"]
+    uploads = status["uploads"]
+    requests = status["requests"]
+    limit = status["rate_limit"]
+    mib = 1024 * 1024
+    lines = [
+        f"mountpoint   {status['mountpoint']} (process {status['pid']})",
+        f"service      {status['endpoint']}" + ("  read-only" if status["read_only"] else ""),
+        f"cache        {cache['used_bytes'] / mib:.1f} MiB of {cache['budget_bytes'] / mib:.0f}"
+        f" MiB in {cache['directory']}",
+        f"uploads      {uploads['in_flight']} in flight, {uploads['done']} done, "
+        f"{uploads['failed']} failed ({uploads['bytes'] / mib:.1f} MiB sent)",
+        f"requests     {requests['sent']} sent, {requests['retried']} retried, "
+        f"{requests['errors']} errors; {requests['media_bytes'] / mib:.1f} MiB read",
+    ]
+    if limit["remaining"] is not None:
+        reset = time.strftime("%H:%M:%S", time.localtime(limit["reset"] or 0))
+        lines.append(f"rate limit   {limit['remaining']} requests left until {reset}")
+    else:
+        lines.append("rate limit   not reported yet")
+    return lines
 
 
 async def _stop_on_signal(

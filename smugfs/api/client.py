@@ -98,6 +98,9 @@ class RequestStats:
     errors: int = 0
     media_bytes: int = 0
     upload_bytes: int = 0
+    uploads_in_flight: int = 0
+    uploads_done: int = 0
+    uploads_failed: int = 0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
 
