@@ -40,6 +40,7 @@ from starlette.routing import Route
 from smugfs.emulator import media, oauth, upload, wire
 from smugfs.emulator.api import Api, Call, Reply
 from smugfs.emulator.conditions import Faults, RateLimited, RateLimiter, Settings, Stats
+from smugfs.emulator.model import Token
 from smugfs.emulator.oauth import NonceLedger, OAuthProblem, Principal
 from smugfs.emulator.store import ServiceError, Store
 from smugfs.emulator.views import View
@@ -139,20 +140,33 @@ class Service:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         return self.base_url(request) + raw_path.decode("latin-1").split("?")[0]
 
+    def check_signature(
+        self,
+        request: Request,
+        form: list[tuple[str, str]],
+        *,
+        token_kinds: tuple[str, ...] = ("access",),
+        require_token: bool = False,
+    ) -> tuple[Principal, dict[str, str], Token | None] | None:
+        """`oauth.verify` for this request as it arrived (see `oauth.verify`)."""
+        return oauth.verify(
+            self.store,
+            self.nonces,
+            method=request.method,
+            base_url=self.signed_url(request),
+            query=parse_qsl(request.url.query, keep_blank_values=True),
+            form=form,
+            authorization=request.headers.get("authorization"),
+            token_kinds=token_kinds,
+            require_token=require_token,
+        )
+
     async def authenticate(
         self, request: Request, form: list[tuple[str, str]], *, allow_api_key: bool = True
     ) -> Principal | None:
         """The principal of a request (None when it carries no credentials at all)."""
         query = parse_qsl(request.url.query, keep_blank_values=True)
-        checked = oauth.verify(
-            self.store,
-            self.nonces,
-            method=request.method,
-            base_url=self.signed_url(request),
-            query=query,
-            form=form,
-            authorization=request.headers.get("authorization"),
-        )
+        checked = self.check_signature(request, form)
         if checked is not None:
             return checked[0]
         api_key = dict(query).get("APIKey") or request.headers.get("x-smug-apikey")
@@ -243,16 +257,7 @@ class Service:
         """Step 1 of the login: a request token."""
         _, form = await _read_body(request)
         try:
-            checked = oauth.verify(
-                self.store,
-                self.nonces,
-                method=request.method,
-                base_url=self.signed_url(request),
-                query=parse_qsl(request.url.query, keep_blank_values=True),
-                form=form,
-                authorization=request.headers.get("authorization"),
-                token_kinds=(),
-            )
+            checked = self.check_signature(request, form, token_kinds=())
             if checked is None:
                 raise OAuthProblem("parameter_absent")
             principal, params, _ = checked
@@ -310,16 +315,8 @@ class Service:
         """Step 3: the verified request token becomes an access token."""
         _, form = await _read_body(request)
         try:
-            checked = oauth.verify(
-                self.store,
-                self.nonces,
-                method=request.method,
-                base_url=self.signed_url(request),
-                query=parse_qsl(request.url.query, keep_blank_values=True),
-                form=form,
-                authorization=request.headers.get("authorization"),
-                token_kinds=("request",),
-                require_token=True,
+            checked = self.check_signature(
+                request, form, token_kinds=("request",), require_token=True
             )
             if checked is None or checked[2] is None:
                 raise OAuthProblem("parameter_absent")
@@ -343,15 +340,7 @@ class Service:
             return JSONResponse(upload.fail(401, "oauth_problem=parameter_absent"), 401)
         try:
             # Only the Authorization header signs an upload; the body is not part of it.
-            checked = oauth.verify(
-                self.store,
-                self.nonces,
-                method=request.method,
-                base_url=self.signed_url(request),
-                query=parse_qsl(request.url.query, keep_blank_values=True),
-                form=[],
-                authorization=authorization,
-            )
+            checked = self.check_signature(request, [])
         except OAuthProblem as exc:
             return JSONResponse(upload.fail(401, exc.message), status_code=401)
         if checked is None or checked[0].nick is None:
