@@ -92,15 +92,24 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPTIONS",
-        help="mount options, comma-separated: ro, allow_other, cache_dir=DIR, "
+        help="mount options, comma-separated: ro, allow_other, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, attr_timeout=S, entry_timeout=S, "
-        "negative_timeout=S, page_size=N, concurrency=N",
+        "negative_timeout=S, page_size=N, concurrency=N, config=PATH, log_file=PATH, "
+        "log_level=LEVEL; "
+        "the generic options of mount(8) and fstab (rw, nodev, noatime, _netdev, x-systemd.*, "
+        "...) are accepted and ignored",
     )
     parser.add_argument(
         "--log-file",
         type=Path,
         metavar="PATH",
-        help="where a background mount logs (default: the user's log directory)",
+        help="where the mount logs (default for a background mount: the user's log directory; "
+        "a foreground mount logs to standard error)",
+    )
+    parser.add_argument(
+        "--syslog",
+        action="store_true",
+        help="log to the system logger through /dev/log (the log file where there is none)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what it does (INFO)")
     parser.add_argument("--debug", action="store_true", help="log everything (DEBUG)")
@@ -213,38 +222,63 @@ def _parse_options(values: list[str]) -> dict[str, str | None]:
     return options
 
 
-def _setup_logging(args: argparse.Namespace, *, to_file: Path | None) -> None:
-    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
-    handler: logging.Handler
-    if to_file is not None:
-        to_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(to_file)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s smugfs %(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level)
-    # The HTTP libraries log every request line at INFO; keep them for --debug.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.WARNING)
+def _log_level(
+    args: argparse.Namespace, options: dict[str, str | None], file_values: dict[str, object]
+) -> int:
+    """-v and --debug, else `-o log_level`, else the config file's log_level, else WARNING."""
+    from smugfs import logs
+
+    if args.debug:
+        return logging.DEBUG
+    if args.verbose:
+        return logging.INFO
+    if "log_level" in options:
+        return logs.level_named(options["log_level"] or "")
+    if "log_level" in file_values:
+        return logs.level_named(file_values["log_level"])
+    return logging.WARNING
+
+
+def _config_path(options: dict[str, str | None]) -> Path:
+    """The config file: `-o config=PATH`, else config.toml in the config directory."""
+    from smugfs import token_store
+    from smugfs.errors import ConfigurationError
+
+    if "config" in options:
+        if not options["config"]:
+            raise ConfigurationError("mount option config needs a value (config=PATH)")
+        return Path(str(options["config"])).expanduser()
+    return token_store.config_dir() / "config.toml"
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
-    from smugfs import config, mount
+    from smugfs import config, logs, mount
     from smugfs.errors import SmugfsError
 
-    log_file = args.log_file or Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
     try:
         options = _parse_options(args.options)
+        if "log_file" in options and not options["log_file"]:
+            return _fail("mount option log_file needs a value (log_file=PATH)")
+        chosen_log = args.log_file or (
+            Path(str(options["log_file"])).expanduser() if options.get("log_file") else None
+        )
+        config_path = _config_path(options)
+        # Read (and so check) the config file before going to the background: a mistake in it
+        # is reported here, in one line.
+        file_values = config.read_file(config_path)
+        level = _log_level(args, options, file_values)
         if not args.foreground:
             mount.check_mountpoint(args.mountpoint)
             child_args = [a for a in argv if a not in ("-f", "--foreground")]
-            mount.run_background(child_args, log_file)
+            default_log = Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
+            mount.run_background(child_args, chosen_log or default_log)
             return 0
-        _setup_logging(args, to_file=log_file if args.ready_fd is not None else None)
+        # A background child (it has --ready-fd) logs to the file its parent chose; a mount
+        # started in the foreground to standard error unless a log file was named.
+        to_file = chosen_log
+        if args.ready_fd is not None and to_file is None:
+            to_file = Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
+        logs.setup(level, log_file=to_file, syslog=args.syslog)
         report = mount.report_to(args.ready_fd)
         try:
             if args.command == "demo":
@@ -253,7 +287,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
                     settings = config.from_environment(service.env, options)
                     mount.run_foreground(settings, args.mountpoint, ready=report)
             else:
-                settings = _settings(options)
+                settings = _settings(options, config_path)
                 if args.user:
                     import dataclasses
 
@@ -269,11 +303,11 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _settings(options: dict[str, str | None]) -> Any:
+def _settings(options: dict[str, str | None], config_path: Path | None = None) -> Any:
     """Mount settings from the config file, the saved login, the environment and `-o`."""
     from smugfs import config, token_store
 
-    file_values = config.read_file(token_store.config_dir() / "config.toml")
+    file_values = config.read_file(config_path or token_store.config_dir() / "config.toml")
     saved = token_store.load()
     return config.from_environment(
         None,

@@ -1,7 +1,9 @@
 """Settings of a mount: where the service is, the credentials, caches and timeouts.
 
-Values come from the `SMUGFS_*` environment variables and `-o` mount options (the config file
-and token store join them with login support). Secrets are kept out of `repr`.
+Values come from the config file, the saved login, the `SMUGFS_*` environment variables and
+`-o` mount options, in rising order of precedence. The `-o` options also arrive from mount(8)
+(through mount.fuse3 or the `mount.smugfs` helper), which passes its own generic options along:
+those are accepted and mean nothing here. Secrets are kept out of `repr`.
 """
 
 from __future__ import annotations
@@ -88,6 +90,71 @@ OPTION_FIELDS = {
 }
 
 
+# Options mount(8) and /etc/fstab pass to every filesystem. None of them changes a smugfs mount
+# (the FUSE mount itself is always nodev, nosuid and noatime). `rw` is among them because mount(8)
+# passes it whenever `ro` is absent: it cannot undo `read_only = true` of the config file.
+GENERIC_OPTIONS = frozenset(
+    {
+        "rw",
+        "dev",
+        "nodev",
+        "suid",
+        "nosuid",
+        "exec",
+        "noexec",
+        "auto",
+        "noauto",
+        "user",
+        "nouser",
+        "users",
+        "owner",
+        "group",
+        "async",
+        "sync",
+        "dirsync",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "lazytime",
+        "nolazytime",
+        "iversion",
+        "noiversion",
+        "mand",
+        "nomand",
+        "silent",
+        "loud",
+        "defaults",
+        "_netdev",
+        "nofail",
+        "comment",
+        "fsname",
+        "subtype",
+    }
+)
+
+# Prefixes of options meant for other programs (x-systemd.automount, x-gvfs-show...).
+GENERIC_PREFIXES = ("x-",)
+
+# Options the command line acts on before any settings exist: another config file, where a
+# background mount logs and how much (fstab lines have no -v).
+COMMAND_OPTIONS = frozenset({"config", "log_file", "log_level"})
+
+
+def is_known_option(name: str) -> bool:
+    """Whether `-o name` means something to a mount (a setting, or a generic option)."""
+    return (
+        name in OPTION_FIELDS
+        or name in GENERIC_OPTIONS
+        or name in COMMAND_OPTIONS
+        or name in ("ro", "allow_other", "nick")
+        or name.startswith(GENERIC_PREFIXES)
+    )
+
+
 # Keys of the config file (TOML) besides the mount options above.
 FILE_KEYS = {
     "api_key",
@@ -116,6 +183,44 @@ def read_file(path: Path) -> dict[str, object]:
     return values
 
 
+def _credentials(
+    env: Mapping[str, str],
+    file_values: Mapping[str, object],
+    saved: tuple[str, Credentials] | None,
+) -> tuple[Credentials, str]:
+    """The credentials to use and the endpoint they belong to (unless SMUGFS_ENDPOINT says).
+
+    The API key comes from the environment, else the saved login, else the config file. A saved
+    access token is used with the key it was issued for only, so `SMUGFS_API_KEY` and
+    `SMUGFS_API_SECRET` in the environment (the way `smugfs login` may have been given them)
+    do not hide the login; `SMUGFS_ACCESS_TOKEN` and its secret replace it.
+    """
+    file_key = str(file_values.get("api_key") or "")
+    file_endpoint = str(file_values.get("endpoint") or REAL_ENDPOINT)
+    saved_endpoint, saved_credentials = saved if saved is not None else (file_endpoint, None)
+    api_key = (
+        env.get("SMUGFS_API_KEY")
+        or (saved_credentials.api_key if saved_credentials is not None else "")
+        or file_key
+    )
+    login = (
+        saved_credentials if saved_credentials and saved_credentials.api_key == api_key else None
+    )
+    api_secret = (
+        env.get("SMUGFS_API_SECRET")
+        or (login.api_secret if login is not None else "")
+        or (str(file_values.get("api_secret") or "") if file_key in ("", api_key) else "")
+    )
+    if env.get("SMUGFS_ACCESS_TOKEN"):
+        token, token_secret = env["SMUGFS_ACCESS_TOKEN"], env.get("SMUGFS_ACCESS_TOKEN_SECRET", "")
+    elif login is not None:
+        token, token_secret = login.token, login.token_secret
+    else:
+        token = token_secret = ""
+    credentials = Credentials(api_key, api_secret, token, token_secret)
+    return credentials, saved_endpoint if login is not None else file_endpoint
+
+
 def from_environment(
     env: Mapping[str, str] | None = None,
     options: Mapping[str, str | None] | None = None,
@@ -127,22 +232,7 @@ def from_environment(
     `SMUGFS_*` variables and `-o` options."""
     env = os.environ if env is None else env
     file_values = file_values or {}
-    if env.get("SMUGFS_API_KEY"):
-        credentials = Credentials(
-            api_key=env.get("SMUGFS_API_KEY", ""),
-            api_secret=env.get("SMUGFS_API_SECRET", ""),
-            token=env.get("SMUGFS_ACCESS_TOKEN", ""),
-            token_secret=env.get("SMUGFS_ACCESS_TOKEN_SECRET", ""),
-        )
-        default_endpoint = str(file_values.get("endpoint") or REAL_ENDPOINT)
-    elif saved is not None:
-        default_endpoint, credentials = saved
-    else:
-        credentials = Credentials(
-            api_key=str(file_values.get("api_key") or ""),
-            api_secret=str(file_values.get("api_secret") or ""),
-        )
-        default_endpoint = str(file_values.get("endpoint") or REAL_ENDPOINT)
+    credentials, default_endpoint = _credentials(env, file_values, saved)
     endpoint = env.get("SMUGFS_ENDPOINT", default_endpoint).rstrip("/")
     upload_url = (
         env.get("SMUGFS_UPLOAD_URL")
@@ -166,6 +256,12 @@ def from_environment(
             fields["read_only"] = True
         elif name == "allow_other":
             fields["allow_other"] = True
+        elif name == "nick":
+            # Another user's public galleries: the same as `smugfs mount --user NICK`.
+            if not value:
+                raise ConfigurationError("mount option nick needs a value (nick=NICK)")
+            fields["user"] = value
+            fields["read_only"] = True
         elif name in OPTION_FIELDS:
             field, parse = OPTION_FIELDS[name]
             if value is None:
@@ -174,6 +270,10 @@ def from_environment(
                 fields[field] = parse(value)  # type: ignore[operator]
             except ValueError as exc:
                 raise ConfigurationError(f"bad value for mount option {name}: {exc}") from exc
+        elif (
+            name in GENERIC_OPTIONS or name in COMMAND_OPTIONS or name.startswith(GENERIC_PREFIXES)
+        ):
+            continue
         else:
             raise ConfigurationError(f"unknown mount option {name}")
     return Settings(**fields)  # type: ignore[arg-type]

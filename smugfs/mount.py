@@ -97,7 +97,7 @@ def check_credentials(settings: config.Settings) -> None:
     if not credentials.has_token and settings.user is None:
         raise MountError(
             "an API key alone can only read another user's public galleries: "
-            "name them with --user NICK, or set an access token"
+            "name them with --user NICK (or -o nick=NICK), or run smugfs login"
         )
 
 
@@ -155,7 +155,10 @@ def run_foreground(
                     try:
                         await fs.start()
                     except AccessDenied as exc:
-                        raise MountError(f"the service refused the credentials ({exc})") from exc
+                        raise MountError(
+                            f"the service refused the credentials ({exc}); run smugfs login "
+                            "again, or check the SMUGFS_* variables"
+                        ) from exc
                     except ServiceUnavailable as exc:
                         raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
                     pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))

@@ -464,9 +464,19 @@ class SmugMugClient:
         for name, value in (texts or {}).items():
             if value:
                 (in_headers if _header_safe(value) else patched)[name] = value
-        uri = await self._upload(album_uri, file_name, source, replace, in_headers)
-        if patched:
-            await self.request_json("PATCH", uri, json=patched)
+        # Counted for `smugfs status`: an upload is done once the service has confirmed it.
+        self.stats.uploads_in_flight += 1
+        try:
+            uri = await self._upload(album_uri, file_name, source, replace, in_headers)
+            if patched:
+                await self.request_json("PATCH", uri, json=patched)
+        except BaseException:
+            self.stats.uploads_failed += 1
+            raise
+        else:
+            self.stats.uploads_done += 1
+        finally:
+            self.stats.uploads_in_flight -= 1
         return uri
 
     async def _upload(
