@@ -36,6 +36,8 @@ MAX_WINDOW = 8 * 1024 * 1024
 # already asks for a few blocks at the start of any file, and a reader that only wants the
 # start of a file (a thumbnailer, `file`, `exiftool`) should not pay for more.
 GROW_AFTER = 512 * 1024
+# A sequential read past this point is a long one, and the log says so once per open.
+LONG_READ = 64 * 1024 * 1024
 MAX_FETCH_ATTEMPTS = 3
 
 
@@ -305,6 +307,12 @@ class OpenFile:
         block = self.cached.block_size
         last_block = self.cached.block_count() - 1
         if offset == self.next_offset:
+            if self.streak < LONG_READ <= self.streak + end - offset:
+                log.info(
+                    "reading %s (%d MiB) from the service",
+                    self.image.file_name,
+                    total // (1024 * 1024),
+                )
             self.streak += end - offset
             if self.streak >= GROW_AFTER:
                 self.window = min(self.window * 2, MAX_WINDOW)
