@@ -84,6 +84,24 @@ class Emulator:
         """An unsigned client (for `/emulator/` paths, public media and refusals)."""
         return httpx.Client(base_url=self.base_url, timeout=30.0)
 
+    def upload(self, album_uri: str, name: str, data: bytes, **headers: str) -> httpx.Response:
+        """POST bytes to the upload endpoint as a client does (signed in the Authorization
+        header, body not signed); extra `X-Smug-*` headers as keyword arguments, with `_`
+        for `-` (`X_Smug_ImageUri=...`)."""
+        return httpx.post(
+            self.upload_url,
+            content=data,
+            auth=self.auth(),
+            headers={
+                "X-Smug-AlbumUri": album_uri,
+                "X-Smug-Version": "v2",
+                "X-Smug-ResponseType": "JSON",
+                "X-Smug-FileName": name,
+                **{key.replace("_", "-"): value for key, value in headers.items()},
+            },
+            timeout=30,
+        )
+
     def stats(self) -> dict[str, Any]:
         """`GET /emulator/stats`."""
         with self.plain() as c:

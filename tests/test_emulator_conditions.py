@@ -72,18 +72,7 @@ def new_album(c: httpx.Client) -> str:
 
 def upload(emu: Emulator, album: str, data: bytes, name: str = "p.jpg") -> dict[str, Any]:
     """Upload into `album`; the reply's `Image` block."""
-    response = httpx.post(
-        emu.upload_url,
-        content=data,
-        auth=emu.auth(),
-        headers={
-            "X-Smug-AlbumUri": f"/api/v2/album/{album}",
-            "X-Smug-Version": "v2",
-            "X-Smug-ResponseType": "JSON",
-            "X-Smug-FileName": name,
-        },
-        timeout=30,
-    )
+    response = emu.upload(f"/api/v2/album/{album}", name, data)
     body = response.json()
     assert body["stat"] == "ok", body
     image: dict[str, Any] = body["Image"]

@@ -78,18 +78,7 @@ def jpeg(size: tuple[int, int] = (24, 16)) -> bytes:
 def upload(emu: Emulator, key: str, name: str, data: bytes | None = None) -> dict[str, Any]:
     """Upload bytes into album `key`; returns the `Image` block of a successful reply."""
     data = data if data is not None else jpeg()
-    response = httpx.post(
-        emu.upload_url,
-        content=data,
-        auth=emu.auth(),
-        headers={
-            "X-Smug-AlbumUri": f"/api/v2/album/{key}",
-            "X-Smug-Version": "v2",
-            "X-Smug-ResponseType": "JSON",
-            "X-Smug-FileName": name,
-        },
-        timeout=30,
-    )
+    response = emu.upload(f"/api/v2/album/{key}", name, data)
     body = response.json()
     assert response.status_code == 200
     assert body["stat"] == "ok", body
