@@ -58,6 +58,8 @@ import trio
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
+# Reads up to this size are done on the loop: see `CachedFile.read`.
+INLINE_READ = 256 * 1024
 # How much may be written to a file before its block map is saved again: a crash loses at most
 # this much of each open file (the bytes stay, but without a map they are re-fetched).
 PERSIST_EVERY = 8 * 1024 * 1024
@@ -571,7 +573,12 @@ class CachedFile:
         if not all(self._has(block) for block in range(first, last + 1)):
             raise LookupError(f"blocks {first}..{last} of {self.version!r} are not all cached")
         generation = self._generation
-        data = await self._io(_read_upto, offset, end - offset)
+        if end - offset <= INLINE_READ and self._fd is not None:
+            # A kernel-sized read of blocks just written is served from the page cache in
+            # microseconds; a thread hop would cost a millisecond or more per FUSE read.
+            data = _read_upto(self._fd, offset, end - offset)
+        else:
+            data = await self._io(_read_upto, offset, end - offset)
         if generation != self._generation:
             raise LookupError(f"{self.version!r} was discarded during the read")
         if len(data) != end - offset:

@@ -101,15 +101,29 @@ def check_credentials(settings: config.Settings) -> None:
         )
 
 
-def _tune_read_ahead(mountpoint: Path) -> None:
-    """Let the kernel send larger reads (fewer round trips, fewer GETs); root only."""
+def _tune_read_ahead(mountpoint: Path) -> bool:
+    """Let the kernel send larger reads (fewer round trips, fewer GETs); root only. Returns
+    whether the setting holds."""
     device = mounted_paths().get(str(mountpoint))
     if device is None:
-        return
+        return False
+    setting = Path(f"/sys/class/bdi/{device}/read_ahead_kb")
     try:
-        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
+        setting.write_text(str(READ_AHEAD_KB))
+        return setting.read_text().strip() == str(READ_AHEAD_KB)
     except OSError as exc:
         log.debug("read-ahead stays at the kernel default: %s", exc.strerror)
+        return True
+
+
+async def _tune_read_ahead_when_serving(mountpoint: Path) -> None:
+    """Raise the read-ahead once the kernel's FUSE handshake is done: the handshake's reply
+    sets it back to 128 KiB if it is raised earlier."""
+    for attempt in range(10):
+        await trio.sleep(0.2 * (attempt + 1))
+        if await trio.to_thread.run_sync(_tune_read_ahead, mountpoint):
+            log.debug("read-ahead of %s set to %d KiB", mountpoint, READ_AHEAD_KB)
+            return
 
 
 def fuse_options(settings: config.Settings) -> set[str]:
@@ -163,7 +177,6 @@ def run_foreground(
                         raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
                     pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
                     mounted = True
-                    await trio.to_thread.run_sync(_tune_read_ahead, mountpoint)
                     log.info("mounted %s at %s", settings.endpoint, mountpoint)
                     if ready is not None:
                         ready(READY)
@@ -172,6 +185,7 @@ def run_foreground(
                         _report_status, mountpoint, settings, client, cache, fs.changes
                     )
                     serving.set()
+                    nursery.start_soon(_tune_read_ahead_when_serving, mountpoint)
                     await pyfuse3.main()
                     nursery.cancel_scope.cancel()
         finally:

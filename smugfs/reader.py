@@ -97,20 +97,29 @@ class ReadPath:
                     if event is not None:
                         waits.append(event)
                         if start < block:
-                            nursery.start_soon(self._fetch, image, cached, start, block - 1)
+                            done = self._claim(image, start, block - 1)
+                            nursery.start_soon(self._fetch, image, cached, start, block - 1, done)
                         start = block + 1
                 if start <= run_last:
-                    nursery.start_soon(self._fetch, image, cached, start, run_last)
+                    done = self._claim(image, start, run_last)
+                    nursery.start_soon(self._fetch, image, cached, start, run_last, done)
         return waits
 
-    async def _fetch(self, image: RemoteImage, cached: CachedFile, first: int, last: int) -> None:
-        """One ranged GET for blocks `first..last` (all missing and not in flight)."""
+    def _claim(self, image: RemoteImage, first: int, last: int) -> trio.Event:
+        """Mark blocks as being fetched, before the task that fetches them starts, so no other
+        reader starts the same fetch in between."""
+        done = trio.Event()
+        for block in range(first, last + 1):
+            self._inflight[(image.version, block)] = done
+        return done
+
+    async def _fetch(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, done: trio.Event
+    ) -> None:
+        """One ranged GET for blocks `first..last`, claimed with `done` by `_claim`."""
         assert image.media_url is not None
         assert image.size is not None
         keys = [(image.version, block) for block in range(first, last + 1)]
-        done = trio.Event()
-        for key in keys:
-            self._inflight[key] = done
         try:
             offset = first * cached.block_size
             length = min((last + 1) * cached.block_size, image.size) - offset

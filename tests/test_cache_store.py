@@ -499,6 +499,8 @@ async def test_a_read_under_way_during_a_discard_fails(
         return real_read(fd, offset, length)
 
     monkeypatch.setattr(cache_store, "_read_upto", slow_read)
+    # Only reads done in a worker thread can be overtaken by a discard.
+    monkeypatch.setattr(cache_store, "INLINE_READ", 0)
     data = content(2 * BS, seed=10)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))
