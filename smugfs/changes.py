@@ -69,6 +69,8 @@ class Changes:
         self.settings: Settings = fs.settings
         self.staging: Staging = fs.staging
         self.read_path: ReadPath = fs.read_path
+        # Photos renamed to a temporary name, by the directory and name they had.
+        self._parked: dict[tuple[int, str], RemoteImage] = {}
 
     @property
     def table(self) -> InodeTable:
@@ -202,6 +204,13 @@ class Changes:
             await self.client.delete(entry.image.uri)
             log.info("deleted %r", entry.image.file_name)
         if entry.local is not None:
+            parked = self._parked_by(entry.local)
+            if parked is not None:
+                # The backup of a photo whose name nothing took over: deleting it deletes
+                # the photo.
+                del self._parked[parked]
+                await self.client.delete(entry.local.parked.uri)
+                log.info("deleted %r", entry.local.parked.file_name)
             await self.staging.discard(entry.local)
             entry.local = None
         self.note_removed(parent, entry.identity)
@@ -218,9 +227,44 @@ class Changes:
             await self.prepare_write(existing, truncate=True)
             return existing
         local = await self.staging.new(_now())
+        local.replace = self._parked.pop((parent, name), None)
         entry = self.table.add(parent, name, f"local:{uuid.uuid4().hex}", local=local)
         self.note_added(parent, entry)
         return entry
+
+    def _parked_by(self, local: LocalFile) -> tuple[int, str] | None:
+        """The place of the photo a backup file stands for, while that photo is parked."""
+        if local.parked is None:
+            return None
+        for place, image in self._parked.items():
+            if image is local.parked:
+                return place
+        return None
+
+    async def _park(self, entry: Entry, new_name: str) -> None:
+        """An uploaded photo renamed to a temporary name (an editor's backup before it saves):
+        the photo stays on the service, parked under its old name, and the renamed file is a
+        local copy. A file then written under the old name replaces the photo in place (same
+        key and captions); deleting the copy while the photo is still parked deletes it."""
+        image = entry.image
+        assert image is not None
+        local = await self.staging.new(_now())
+        await self._copy_content(image, local)
+        local.dirty = False
+        local.parked = image
+        old_parent, old_name, old_identity = entry.parent, entry.name, entry.identity
+        self._parked[(old_parent, old_name)] = image
+        self.table.rebind(entry, f"local:{uuid.uuid4().hex}")
+        entry.image = None
+        entry.local = local
+        self.note_removed(old_parent, old_identity)
+        self.table.move(entry, old_parent, new_name)
+        self.note_added(old_parent, entry)
+        log.info(
+            "%r renamed to %r: kept on the service until its name is written again",
+            image.file_name,
+            new_name,
+        )
 
     async def prepare_write(self, entry: Entry, *, truncate: bool) -> LocalFile:
         """Make sure a file has a staging copy to write to (its current bytes unless the file
@@ -415,7 +459,7 @@ class Changes:
             if target is not None and target.image is not None:
                 local.replace = target.image
             elif entry.image is None:
-                local.replace = None
+                local.replace = self._parked.pop((new_parent, new_name), None)
             self.note_removed(old_parent, entry.identity)
             replaced = target
             self.table.move(entry, new_parent, new_name)
@@ -428,6 +472,9 @@ class Changes:
                 await self.upload_if_needed(entry)
             return
         image = entry.image
+        if new_parent == old_parent and is_local_only(new_name) and target is None:
+            await self._park(entry, new_name)
+            return
         if new_parent != old_parent:
             assert destination.album_uri is not None
             await self.client.move_images(destination.album_uri, [image])

@@ -71,6 +71,8 @@ class LocalFile:
     # Uploaded and confirmed; kept only to serve reads until the listing shows the image.
     uploaded: bool = False
     writers: int = 0
+    # The photo this file is the backup copy of (renamed to a temporary name), while parked.
+    parked: RemoteImage | None = None
 
 
 class Staging:

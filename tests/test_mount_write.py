@@ -636,6 +636,45 @@ def test_mv_of_an_uploaded_photo_renames_it_and_keeps_its_texts(
     assert (album / "sunset.jpg").read_bytes() == data
 
 
+def test_an_editor_saving_by_backup_rename_replaces_the_photo_in_place(
+    account: Account, mount: Mount, tmp_path: Path
+) -> None:
+    # vim's default save: rename the file to its backup name, write the new file, delete the
+    # backup. The photo must keep its key and captions, and no backup may reach the service.
+    album_uri = account.create("Album")
+    uploaded = account.upload(album_uri, "edit.jpg", photo(120))
+    account.patch(uploaded["ImageUri"], {"Caption": "kept"})
+    key = account.by_name(album_uri)["edit.jpg"]["ImageKey"]
+    album = mount.path / "Album"
+    edited = write(tmp_path / "edited.jpg", photo(121))
+    ok("mv", album / "edit.jpg", album / "edit.jpg~")
+    assert (album / "edit.jpg~").read_bytes() == photo(120)
+    ok("cp", edited, album / "edit.jpg")
+    ok("rm", album / "edit.jpg~")
+    images = account.by_name(album_uri)
+    assert list(images) == ["edit.jpg"]
+    assert images["edit.jpg"]["ImageKey"] == key
+    assert images["edit.jpg"]["ArchivedMD5"] == md5(photo(121))
+    assert images["edit.jpg"]["Caption"] == "kept"
+    assert sorted(os.listdir(album)) == ["edit.jpg"]
+
+
+def test_a_photo_renamed_to_a_backup_name_and_deleted_is_deleted(
+    account: Account, mount: Mount
+) -> None:
+    album_uri = account.create("Album")
+    account.upload(album_uri, "gone.jpg", photo(130))
+    album = mount.path / "Album"
+    ok("mv", album / "gone.jpg", album / "gone.jpg~")
+    assert account.image_count(album_uri) == 1
+    ok("mv", album / "gone.jpg~", album / "gone.jpg")
+    assert account.by_name(album_uri)["gone.jpg"]["ArchivedMD5"] == md5(photo(130))
+    ok("mv", album / "gone.jpg", album / "gone.jpg~")
+    ok("rm", album / "gone.jpg~")
+    assert account.image_count(album_uri) == 0
+    assert os.listdir(album) == []
+
+
 def test_mv_of_a_photo_onto_another_photo_replaces_that_photo(
     account: Account, mount: Mount
 ) -> None:
