@@ -16,7 +16,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from smugfs.emulator import wire
 from smugfs.emulator.model import ALBUM, FOLDER, PAGE, Album, Image, Node
 from smugfs.emulator.oauth import Principal
-from smugfs.emulator.store import ServiceError, Store
+from smugfs.emulator.store import ServiceError, Store, keyword_list, truthy
 from smugfs.emulator.views import View
 from smugfs.emulator.wire import Endpoint, Query
 
@@ -664,10 +664,10 @@ class Api:
             type_=str(body.get("Type", FOLDER)),
             name=str(body["Name"]),
             url_name=_text(body.get("UrlName")),
-            auto_rename=_truthy(body.get("AutoRename", False)),
+            auto_rename=truthy(body.get("AutoRename", False)),
             privacy=str(body.get("Privacy", "Unlisted")),
             description=str(body.get("Description", "")),
-            keywords=_keywords(body.get("Keywords", [])),
+            keywords=keyword_list(body.get("Keywords", [])),
             sort_method=str(body.get("SortMethod", "DateModified")),
             sort_direction=str(body.get("SortDirection", "Descending")),
             security_type=str(body.get("SecurityType", "None")),
@@ -843,20 +843,8 @@ class Api:
         return Outcome(items=albums, render=call.view.album)
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _keywords(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [part.strip() for part in str(value).replace(",", ";").split(";") if part.strip()]
 
 
 def _uri_list(value: Any) -> list[str]:

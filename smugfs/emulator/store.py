@@ -468,7 +468,7 @@ class Store:
                 )
             taken = {u.lower() for u in self._sibling_url_names(parent, node.node_id)}
             if url_name.lower() in taken:
-                if _truthy(fields.get("AutoRename")):
+                if truthy(fields.get("AutoRename")):
                     # The real service answers 200 and changes nothing in this case.
                     fields = {k: v for k, v in fields.items() if k != "UrlName"}
                 else:
@@ -488,7 +488,7 @@ class Store:
                 "Name": ("name", lambda v: str(v).strip()),
                 "UrlName": ("url_name", str),
                 "Description": ("description", str),
-                "Keywords": ("keywords", _keyword_list),
+                "Keywords": ("keywords", keyword_list),
                 "Privacy": ("privacy", str),
                 "SortMethod": ("sort_method", str),
                 "SortDirection": ("sort_direction", str),
@@ -519,7 +519,7 @@ class Store:
             if k in ("Name", "UrlName", "Description", "Privacy", "AutoRename", "SecurityType")
         }
         if "Keywords" in fields:
-            node_fields["Keywords"] = _keyword_list(fields["Keywords"])
+            node_fields["Keywords"] = keyword_list(fields["Keywords"])
         if node_fields:
             self.update_node(node, node_fields)
         self._apply(
@@ -528,7 +528,7 @@ class Store:
             {
                 "SortMethod": ("sort_method", str),
                 "SortDirection": ("sort_direction", str),
-                "AllowDownloads": ("allow_downloads", _truthy),
+                "AllowDownloads": ("allow_downloads", truthy),
             },
         )
         # `Date` and other fields the service ignores are accepted without effect.
@@ -711,9 +711,9 @@ class Store:
         converters: dict[str, tuple[str, Any]] = {
             "Title": ("title", str),
             "Caption": ("caption", str),
-            "Keywords": ("keywords", _keyword_list),
-            "KeywordArray": ("keywords", _keyword_list),
-            "Hidden": ("hidden", _truthy),
+            "Keywords": ("keywords", keyword_list),
+            "KeywordArray": ("keywords", keyword_list),
+            "Hidden": ("hidden", truthy),
             "Latitude": ("latitude", float),
             "Longitude": ("longitude", float),
             "Altitude": ("altitude", lambda v: int(float(v))),
@@ -794,16 +794,14 @@ class Store:
         self.touch(self.album_node(album), stamp)
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """A boolean parameter as clients send it: a JSON bool, or "1"/"true"/"yes"/"on"."""
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
 
 
-def _keyword_list(value: Any) -> list[str]:
-    """Keywords arrive as an array or as one `;`- or `,`-separated string."""
-    if isinstance(value, list):
-        return [str(v).strip() for v in value if str(v).strip()]
-    text = str(value)
-    separator = ";" if ";" in text else ","
-    return [part.strip() for part in text.split(separator) if part.strip()]
+def keyword_list(value: Any) -> list[str]:
+    """Keywords as clients send them: an array, or one `;`- or `,`-separated string."""
+    parts = value if isinstance(value, list) else str(value).replace(",", ";").split(";")
+    return [str(part).strip() for part in parts if str(part).strip()]

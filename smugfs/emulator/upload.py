@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from smugfs.emulator import store as store_module
 from smugfs.emulator.oauth import Principal
-from smugfs.emulator.store import Store, UploadRefused
+from smugfs.emulator.store import Store, UploadRefused, keyword_list, truthy
 from smugfs.emulator.views import View, album_image_uri, image_uri
 
 METHOD = "smugmug.images.upload"
@@ -125,13 +125,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _keyword_header(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [part.strip() for part in value.replace(",", ";").split(";") if part.strip()]
+    return None if value is None else keyword_list(value)
 
 
 def _bool_header(value: str | None) -> bool | None:
-    return None if value is None else value.strip().lower() in ("1", "true", "yes")
+    return None if value is None else truthy(value)
 
 
 def _float_header(value: str | None) -> float | None:
