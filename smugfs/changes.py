@@ -140,7 +140,7 @@ class Changes:
             node = await self._album_to_folder(entry)
         created = await self.client.create_node(node, unescape(name), ALBUM)
         new = self.table.add(parent, name, f"node:{created.node_id}", node=created)
-        self.table.store_listing(new.inode, [], trio.current_time())
+        self.table.store_listing(new.inode, [])
         self.mark_fresh(new.inode)
         self.note_added(parent, new)
         log.info("created album %r", created.name)
@@ -161,7 +161,7 @@ class Changes:
         old_identity = entry.identity
         self.table.rebind(entry, f"node:{folder.node_id}")
         entry.node = folder
-        self.table.store_listing(entry.inode, [], trio.current_time())
+        self.table.store_listing(entry.inode, [])
         self.note_removed(entry.parent, old_identity)
         self.note_added(entry.parent, entry)
         log.info("turned the empty album %r into a folder", folder.name)

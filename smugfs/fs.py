@@ -259,7 +259,7 @@ class Filesystem:
             for name, child in zip(names, nodes, strict=True):
                 children.append((name, f"node:{child.node_id}", child, None))
         children = self._with_own_changes(entry.inode, children)
-        self.table.store_listing(entry.inode, children, trio.current_time())
+        self.table.store_listing(entry.inode, children)
         self._fresh[entry.inode] = True
 
     def _with_own_changes(

@@ -2,9 +2,9 @@
 
 No I/O happens here. Inodes are handed out per remote identity (a node, or an image as shown
 in one album) and stay the same for the life of the mount, so the kernel's view never changes
-under it. Each directory's listing is kept with the time it was fetched; `fs.py` decides when
-that is too old. Lookup counts follow the kernel's (pyfuse3 rule 3): an entry that the kernel
-has forgotten and no listing shows any more is dropped.
+under it. Each directory's listing is kept here; `fs.py` decides when it is too old. Lookup
+counts follow the kernel's (pyfuse3 rule 3): an entry that the kernel has forgotten and no
+listing shows any more is dropped.
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ class Entry:
 
 @dataclasses.dataclass
 class Listing:
-    """A directory's children by name, in listing order, and when they were fetched."""
+    """A directory's children by name, in listing order (how fresh it is, `fs.py` keeps)."""
 
     children: dict[str, int]
-    fetched_at: float
 
 
 class InodeTable:
@@ -87,7 +86,6 @@ class InodeTable:
         self,
         parent: int,
         children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]],
-        now: float,
     ) -> list[Entry]:
         """Record a directory's children: (name, identity, node, image) in listing order.
 
@@ -115,7 +113,7 @@ class InodeTable:
                 if gone is not None and gone.parent == parent:
                     gone.listed = False
                     self._drop_if_unused(gone)
-        self._listings[parent] = Listing(names, now)
+        self._listings[parent] = Listing(names)
         return entries
 
     def add(
