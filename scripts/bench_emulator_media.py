@@ -43,7 +43,7 @@ if str(REPO_ROOT) not in sys.path:
 import httpx  # noqa: E402
 
 from smugfs.emulator.store import MAX_PHOTO_BYTES  # noqa: E402
-from tests.harness import Emulator, start_emulator  # noqa: E402
+from tests.harness import Emulator, machine, start_emulator  # noqa: E402
 
 MIB = 1024 * 1024
 NGINX = "/usr/sbin/nginx"
@@ -366,16 +366,6 @@ def bench_ranges(
                 )
             latencies[name].append(transfer.seconds * 1000)
     return latencies
-
-
-def machine() -> str:
-    """CPUs and memory of this machine, for the record."""
-    memory = "?"
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return f"{os.cpu_count()} CPUs, {memory} memory"
 
 
 def report(

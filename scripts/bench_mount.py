@@ -62,7 +62,7 @@ if str(REPO_ROOT) not in sys.path:
 import httpx  # noqa: E402
 
 from smugfs.emulator.store import MAX_PHOTO_BYTES  # noqa: E402
-from tests.harness import Emulator, start_emulator  # noqa: E402
+from tests.harness import Emulator, machine, start_emulator  # noqa: E402
 from tests.mounting import Mount, is_mounted, start_mount  # noqa: E402
 
 KIB = 1024
@@ -288,16 +288,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return described.stdout.strip() or "unknown"
-
-
-def machine() -> str:
-    """CPUs and memory of this machine, for the record."""
-    memory = "?"
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return f"{os.cpu_count()} CPUs, {memory} memory, load average {os.getloadavg()[0]:.1f}"
 
 
 # --------------------------------------------------------------------- the service

@@ -195,6 +195,16 @@ def running_emulator(
         emulator.stop()
 
 
+def machine() -> str:
+    """CPUs, memory and load of this machine, recorded next to benchmark figures."""
+    memory = "?"
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return f"{os.cpu_count()} CPUs, {memory} memory, load average {os.getloadavg()[0]:.1f}"
+
+
 def subprocess_env() -> dict[str, str]:
     """The environment for child processes (the package importable from the checkout)."""
     env = dict(os.environ)
