@@ -49,7 +49,7 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fault-kinds",
-        default="429,500,503,drop,truncate",
+        default="429,500,503,drop,truncate,gateway,malformed",
         help="which faults to inject (comma-separated)",
     )
     parser.add_argument(

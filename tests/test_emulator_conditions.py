@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -442,3 +443,38 @@ def test_media_bytes_are_exact_under_a_listing_delay(tmp_path: Path) -> None:
         item = c.get(image["ImageUri"]).json()["Response"]["Image"]
         assert item["ArchivedMD5"] == hashlib.md5(data).hexdigest()
         assert c.get(item["ArchivedUri"]).content == data
+
+
+@pytest.mark.parametrize("kind", ["gateway", "malformed"])
+def test_lost_answer_faults_hide_a_write_that_happened(emu: Emulator, kind: str) -> None:
+    with emu.client() as c:
+        root = root_uri(c)
+        emu.configure(fault_kinds=[kind], fault_rate=1)
+        reply = c.post(root + "!children", json={"Name": f"Lost {kind}"})
+        emu.configure(fault_rate=0)
+        if kind == "gateway":
+            assert reply.status_code == 502
+            assert reply.headers["content-type"].startswith("text/html")
+        else:
+            assert reply.status_code == 200
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(reply.content)
+        names = [
+            n["Name"]
+            for n in c.get(root + "!children", params={"count": 200})
+            .json()["Response"]
+            .get("Node", [])
+        ]
+    assert f"Lost {kind}" in names
+
+
+def test_malformed_fault_leaves_media_bytes_alone(emu: Emulator) -> None:
+    data = jpeg((300, 200))
+    with emu.client() as c:
+        album = new_album(c)
+        image = upload(emu, album, data)
+        url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+        emu.configure(fault_kinds=["malformed"], fault_rate=1)
+        body = c.get(url).content
+        emu.configure(fault_rate=0)
+    assert body == data

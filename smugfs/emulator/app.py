@@ -542,6 +542,14 @@ class ServiceConditions:
         if fault in ("429", "500", "503"):
             await self._fail(int(fault or 500), path, send)
             return
+        is_media = path.startswith("/photos/")
+        if fault in ("gateway", "malformed") and not is_media:
+            await self._apply_then_garble(fault, scope, receive, send)
+            return
+        if fault == "gateway":
+            # A media read has nothing to apply: the gateway fails before the server is asked.
+            await self._fail(502, path, send)
+            return
         if fault == "drop":
             await send(
                 {
@@ -551,7 +559,6 @@ class ServiceConditions:
                 }
             )
             raise DroppedConnection("injected: connection dropped")
-        is_media = path.startswith("/photos/")
         if is_media:
             service.stats.media_requests += 1
         state = {"length": 0, "sent": 0}
@@ -583,6 +590,29 @@ class ServiceConditions:
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+    async def _apply_then_garble(
+        self, fault: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Run the request (so a write has happened), then hide its answer: `gateway` answers
+        502 with a proxy's HTML page, `malformed` answers 200 with a JSON body cut short."""
+        captured: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                captured.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if fault == "gateway":
+            status, content_type = 502, b"text/html"
+            payload = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        else:
+            status, content_type = 200, b"application/json; charset=utf-8"
+            body = b"".join(captured)
+            payload = body[: max(1, len(body) // 2)]
+        headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
     async def _fail(self, status: int, path: str, send: Send) -> None:
         headers = [(b"content-type", b"application/json; charset=utf-8")]

@@ -2,10 +2,10 @@
 
 `Settings` are the knobs set by command-line flags and changeable at run time through
 `POST /emulator/config`: latency per request, a cost per listed item, a rate of injected faults
-(429, 500, 503, dropped connections, truncated bodies), Range support of the media server, a
-listing delay for eventual consistency, and a rate-limit budget. `Faults` draws injected faults
-from a seeded generator so a run can be reproduced. `RateLimiter` keeps each caller's budget and
-`Stats` counts requests by endpoint and media bytes sent.
+(429, 500, 503, dropped connections, truncated bodies, answers lost after a request ran), Range
+support of the media server, a listing delay for eventual consistency, and a rate-limit budget.
+`Faults` draws injected faults from a seeded generator so a run can be reproduced. `RateLimiter`
+keeps each caller's budget and `Stats` counts requests by endpoint and media bytes sent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "drop", "truncate")
+FAULT_KINDS = ("429", "500", "503", "drop", "truncate", "gateway", "malformed")
 
 
 @dataclasses.dataclass
