@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from smugfs.api.client import SmugMugClient, UploadSource
+from smugfs.api.client import SmugMugClient, UploadSource, moved_image_uri
 from smugfs.api.models import ALBUM, FOLDER, RemoteImage, RemoteNode
 from smugfs.config import Settings
 from smugfs.errors import (
@@ -478,8 +478,7 @@ class Changes:
         if new_parent != old_parent:
             assert destination.album_uri is not None
             await self.client.move_images(destination.album_uri, [image])
-            moved_uri = f"{destination.album_uri}/image/{image.image_key}-{image.serial}"
-            image = await self.client.album_image(moved_uri)
+            image = await self.client.album_image(moved_image_uri(destination.album_uri, image))
             entry.image = image
             self.note_removed(old_parent, entry.identity)
             self.table.rebind(entry, f"image:{destination.node_id}:{image.image_key}")

@@ -21,9 +21,9 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -47,6 +47,8 @@ from smugfs.errors import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MAX_ITEMS = 100_000
 MAX_RETRY_DELAY = 30.0
 IMAGE_FIELDS = (
@@ -54,6 +56,7 @@ IMAGE_FIELDS = (
     "DateTimeUploaded,Date,DateTimeOriginal,Processing"
 )
 NODE_FIELDS = "NodeID,Type,Name,UrlName,DateAdded,DateModified"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +231,9 @@ class SmugMugClient:
         json: Any = None,
     ) -> dict[str, Any]:
         """An API request; returns the `Response` object of the envelope."""
-        idempotent = method in ("GET", "HEAD", "OPTIONS")
+        # PATCH sets fields to given values and DELETE of a deleted object is answered 404
+        # (taken as done), so sending either again cannot change more than the first did.
+        idempotent = method in IDEMPOTENT_METHODS
         url = self.url(uri)
         what = f"{method} {httpx.URL(url).path}"
         retries = max(0, self.settings.retries) if idempotent else 0
@@ -248,6 +253,55 @@ class SmugMugClient:
                     raise ProtocolError(f"{what}: malformed reply ({exc})") from exc
                 await self._pause(attempt, None, f"{what}: malformed reply")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def post_once(
+        self,
+        uri: str,
+        body: dict[str, Any],
+        landed: Callable[[], Awaitable[T | None]],
+        parse: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """POST a change that must happen once (a new node, a move).
+
+        An answer can be lost after the service has applied the change (a connection broken
+        after the request was sent, a gateway's 5xx, a reply that is not JSON). Then `landed`
+        asks the service whether the change is there; it is sent again only if it is not, and
+        an error answered to a repeat (the name is taken now, the object has moved) is checked
+        the same way, since the first attempt may be what it ran into.
+        """
+        what = f"POST {httpx.URL(self.url(uri)).path}"
+        retries = max(0, self.settings.retries)
+        lost: SmugfsError | None = None
+        for attempt in range(retries + 1):
+            try:
+                return parse(await self.request_json("POST", uri, json=body))
+            except (ServiceUnavailable, ProtocolError) as exc:
+                lost = exc
+            except (AlreadyExists, NotFound, InvalidRequest):
+                if lost is None:
+                    raise
+                found = await self._landed_change(landed, what)
+                if found is not None:
+                    return found
+                raise
+            found = await self._landed_change(landed, what)
+            if found is not None:
+                return found
+            if attempt == retries:
+                break
+            await self._pause(attempt, None, f"{what}: {lost}")
+        assert lost is not None
+        raise lost
+
+    async def _landed_change(
+        self, landed: Callable[[], Awaitable[T | None]], what: str
+    ) -> T | None:
+        """What `landed` finds, or None; a service that cannot tell is an error, since
+        sending the change again blindly could apply it twice."""
+        found = await landed()
+        if found is not None:
+            log.info("%s: the answer was lost, but the change had been made", what)
+        return found
 
     # ------------------------------------------------------------------ lists
 
@@ -391,12 +445,22 @@ class SmugMugClient:
 
     async def create_node(self, parent: RemoteNode, name: str, type_: str) -> RemoteNode:
         """A new album or folder named `name` under the folder `parent` (UrlName derived by the
-        service)."""
+        service); made once, even when an answer is lost. The caller has checked that the
+        folder holds no `name`, so one found there after a lost answer is the one it made."""
         assert parent.children_uri is not None
-        created = await self.request_json(
-            "POST", parent.children_uri, json={"Type": type_, "Name": name}
+
+        async def landed() -> RemoteNode | None:
+            for child in await self.children(parent):
+                if child.name == name and child.type == type_:
+                    return child
+            return None
+
+        return await self.post_once(
+            parent.children_uri,
+            {"Type": type_, "Name": name},
+            landed,
+            lambda reply: RemoteNode.parse(_required_payload(reply, "Node")),
         )
-        return RemoteNode.parse(_required_payload(created, "Node"))
 
     async def patch_node(self, node: RemoteNode, fields: dict[str, Any]) -> RemoteNode:
         """Change fields of a node (409 on a UrlName clash becomes AlreadyExists)."""
@@ -411,15 +475,37 @@ class SmugMugClient:
             log.info("%s was already gone", httpx.URL(self.url(uri)).path)
 
     async def move_nodes(self, target: RemoteNode, nodes: list[RemoteNode]) -> None:
-        """Move nodes into the folder `target` (`!movenodes`)."""
-        await self.request_json(
-            "POST", f"{target.uri}!movenodes", json={"MoveUris": ",".join(n.uri for n in nodes)}
+        """Move nodes into the folder `target` (`!movenodes`), once."""
+        moving = {node.node_id for node in nodes}
+
+        async def landed() -> bool | None:
+            there = {child.node_id for child in await self.children(target)}
+            return True if moving <= there else None
+
+        await self.post_once(
+            f"{target.uri}!movenodes",
+            {"MoveUris": ",".join(n.uri for n in nodes)},
+            landed,
+            lambda reply: True,
         )
 
     async def move_images(self, album_uri: str, images: list[RemoteImage]) -> None:
-        """Move images (by their AlbumImage URIs) into an album (`!moveimages`)."""
-        await self.request_json(
-            "POST", f"{album_uri}!moveimages", json={"MoveUris": ",".join(i.uri for i in images)}
+        """Move images (by their AlbumImage URIs) into an album (`!moveimages`), once."""
+
+        async def landed() -> bool | None:
+            # Asked image by image: the album's listing may show a moved image late.
+            for image in images:
+                try:
+                    await self.request_json("GET", moved_image_uri(album_uri, image))
+                except NotFound:
+                    return None
+            return True
+
+        await self.post_once(
+            f"{album_uri}!moveimages",
+            {"MoveUris": ",".join(i.uri for i in images)},
+            landed,
+            lambda reply: True,
         )
 
     async def album_image(self, uri: str) -> RemoteImage:
@@ -539,8 +625,17 @@ class SmugMugClient:
                 raise AccessDenied(f"upload of {file_name}: HTTP {status}")
             try:
                 body = response.json()
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
             except ValueError as exc:
-                raise ProtocolError(f"upload of {file_name}: malformed reply") from exc
+                # The upload may have landed although its answer came back garbled.
+                landed = await self._landed(album_uri, file_name, source, replace, started)
+                if landed is not None:
+                    return landed
+                if attempt == retries:
+                    raise ProtocolError(f"upload of {file_name}: malformed reply") from exc
+                await self._pause(attempt, None, f"upload of {file_name}: malformed reply")
+                continue
             if body.get("stat") == "ok":
                 uri = (body.get("Image") or {}).get("AlbumImageUri")
                 if not isinstance(uri, str):
@@ -594,6 +689,11 @@ class SmugMugClient:
         retries). Used when the media server ignores Range."""
         self.stats.requests += 1
         return self._http.stream("GET", url)
+
+
+def moved_image_uri(album_uri: str, image: RemoteImage) -> str:
+    """The AlbumImage URI an image has in `album_uri` after `!moveimages` (same key)."""
+    return f"{album_uri}/image/{image.image_key}-{image.serial}"
 
 
 def _header_safe(text: str) -> bool:
