@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Emulator, running_emulator
+from tests.service import Account
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,13 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """A fresh emulator holding one user with an empty root folder."""
     with running_emulator(tmp_path / "emulator") as emulator:
         yield emulator
+
+
+@pytest.fixture
+def account(emulator: Emulator) -> Iterator[Account]:
+    """The fresh emulator's account, read through its own API."""
+    account = Account(emulator)
+    try:
+        yield account
+    finally:
+        account.close()

@@ -1,0 +1,199 @@
+"""The emulator's account seen through its own API, and the small tools the mount tests share.
+
+`Account` reads and changes an emulator account with signed httpx (never the smugfs client), so
+tests check what the service holds, not what the mount believes. The helpers run real tools
+(`ok`, `fails`, `md5sum`) and make photo-like bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.harness import Emulator
+from tests.library import list_all
+from tests.mounting import run
+
+FOLDER = "Folder"
+ALBUM = "Album"
+
+
+# ---------------------------------------------------------------------------- the account
+
+
+class Account:
+    """The emulator's account as its own API shows it: a signed httpx client and lookups."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.http = emulator.client()
+        user = self._get("/api/v2!authuser")["User"]
+        self.root_uri: str = user["Uris"]["Node"]["Uri"]
+
+    def close(self) -> None:
+        """Close the connections."""
+        self.http.close()
+
+    def _get(self, uri: str, **params: Any) -> dict[str, Any]:
+        response = self.http.get(uri, params=params)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()["Response"]
+        return body
+
+    def status(self, uri: str) -> int:
+        """The HTTP status of a GET (404 once an object is gone)."""
+        return self.http.get(uri).status_code
+
+    def children(self, node_uri: str | None = None) -> list[dict[str, Any]]:
+        """The child nodes of a folder (the root by default)."""
+        return list_all(self.http, (node_uri or self.root_uri) + "!children", "Node")
+
+    def find(self, *names: str) -> dict[str, Any] | None:
+        """The node at a path of names below the root, or None."""
+        node: dict[str, Any] | None = None
+        uri = self.root_uri
+        for name in names:
+            if node is not None and node["Type"] != FOLDER:
+                return None
+            node = next((c for c in self.children(uri) if c["Name"] == name), None)
+            if node is None:
+                return None
+            uri = node["Uri"]
+        return node
+
+    def node(self, *names: str) -> dict[str, Any]:
+        """The node at a path of names below the root (it must exist)."""
+        found = self.find(*names)
+        assert found is not None, f"no {'/'.join(names)} on the service"
+        return found
+
+    def album_uri(self, *names: str) -> str:
+        """The Album URI of the album at a path of names."""
+        node = self.node(*names)
+        assert node["Type"] == ALBUM, node
+        uri: str = node["Uris"]["Album"]["Uri"]
+        return uri
+
+    def parents(self, node: dict[str, Any]) -> list[str]:
+        """Names of a node's ancestors, nearest first (`!parents` lists the node first)."""
+        chain = list_all(self.http, node["Uri"] + "!parents", "Node")
+        assert chain[0]["NodeID"] == node["NodeID"]
+        return [n["Name"] for n in chain[1:]]
+
+    def create(self, name: str, type_: str = ALBUM, parent_uri: str | None = None) -> str:
+        """A new album (its Album URI) or folder (its node URI)."""
+        response = self.http.post(
+            (parent_uri or self.root_uri) + "!children", json={"Type": type_, "Name": name}
+        )
+        assert response.status_code == 201, response.text
+        node = response.json()["Response"]["Node"]
+        uri: str = node["Uris"]["Album"]["Uri"] if type_ == ALBUM else node["Uri"]
+        return uri
+
+    def images(self, album_uri: str) -> list[dict[str, Any]]:
+        """An album's images as `!images` lists them."""
+        return list_all(self.http, album_uri + "!images", "AlbumImage")
+
+    def by_name(self, album_uri: str) -> dict[str, dict[str, Any]]:
+        """An album's images by file name (each name at most once)."""
+        images = self.images(album_uri)
+        names = [i["FileName"] for i in images]
+        assert len(names) == len(set(names)), names
+        return {i["FileName"]: i for i in images}
+
+    def image_count(self, album_uri: str) -> int:
+        """The album's own ImageCount."""
+        count: int = self._get(album_uri)["Album"]["ImageCount"]
+        return count
+
+    def image(self, uri: str) -> dict[str, Any]:
+        """One image (by its Image or AlbumImage URI)."""
+        body = self._get(uri)
+        found: dict[str, Any] = body.get("AlbumImage") or body["Image"]
+        return found
+
+    def original(self, image: dict[str, Any]) -> bytes:
+        """The archived original's bytes."""
+        response = self.http.get(image["ArchivedUri"])
+        response.raise_for_status()
+        return response.content
+
+    def upload(self, album_uri: str, name: str, data: bytes) -> dict[str, str]:
+        """Upload bytes into an album as any client would; returns the reply's `Image`."""
+        response = httpx.post(
+            self.emulator.upload_url,
+            content=data,
+            headers={
+                "X-Smug-AlbumUri": album_uri,
+                "X-Smug-FileName": name,
+                "X-Smug-Version": "v2",
+                "X-Smug-ResponseType": "JSON",
+                "Content-MD5": hashlib.md5(data).hexdigest(),
+            },
+            auth=self.emulator.auth(),
+            timeout=30,
+        )
+        body = response.json()
+        assert body["stat"] == "ok", body
+        image: dict[str, str] = body["Image"]
+        return image
+
+    def patch(self, uri: str, fields: dict[str, Any]) -> None:
+        """PATCH an object."""
+        response = self.http.patch(uri, json=fields)
+        assert response.status_code == 200, response.text
+
+
+def uploads(emulator: Emulator) -> int:
+    """How many uploads the emulator received since its counters were reset."""
+    return int(emulator.stats()["by_endpoint"].get("POST /upload", 0))
+
+
+def requests_to(emulator: Emulator, endpoint: str) -> int:
+    """How many requests an endpoint (`"METHOD /api/v2/..."`, keys as `{key}`) received."""
+    return int(emulator.stats()["by_endpoint"].get(endpoint, 0))
+
+
+# ---------------------------------------------------------------------------- files and tools
+
+
+def photo(seed: int, size: int = 200_000) -> bytes:
+    """JPEG-looking bytes (the service recognises a photo by its first bytes)."""
+    rng = random.Random(seed)
+    return b"\xff\xd8\xff\xe0" + rng.randbytes(size)
+
+
+def md5(data: bytes) -> str:
+    """Hex MD5 of bytes."""
+    return hashlib.md5(data).hexdigest()
+
+
+def write(path: Path, data: bytes) -> Path:
+    """A local file with these bytes (directories made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def ok(*command: str | os.PathLike[str]) -> str:
+    """Run a real tool that must succeed; its standard output."""
+    result = run(*command, check=False)
+    assert result.returncode == 0, f"{command}: {result.stderr}"
+    return result.stdout
+
+
+def fails(*command: str | os.PathLike[str]) -> str:
+    """Run a real tool that must fail; what it said on standard error."""
+    result = run(*command, check=False)
+    assert result.returncode != 0, f"{command} succeeded: {result.stdout}"
+    return result.stderr
+
+
+def md5sum(path: Path) -> str:
+    """`md5sum` of a file, through the mount when the path is in it."""
+    return ok("md5sum", path).split()[0]
