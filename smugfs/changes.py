@@ -46,7 +46,15 @@ from smugfs.errors import (
     TooDeep,
 )
 from smugfs.names import unescape
-from smugfs.staging import LocalFile, Staging, is_bookkeeping_dir, is_local_only
+from smugfs.staging import (
+    UPLOADING,
+    WRITING,
+    Intent,
+    LocalFile,
+    Staging,
+    is_bookkeeping_dir,
+    is_local_only,
+)
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 
 if TYPE_CHECKING:
@@ -230,7 +238,31 @@ class Changes:
         local.replace = self._parked.pop((parent, name), None)
         entry = self.table.add(parent, name, f"local:{uuid.uuid4().hex}", local=local)
         self.note_added(parent, entry)
+        await self._journal(entry, WRITING)
         return entry
+
+    async def _journal(self, entry: Entry, state: str, md5: str = "") -> None:
+        """Write down where a staged file is going (see `staging.Intent`), so that a mount
+        killed before its upload is confirmed leaves enough for the next one to finish it.
+        Files that stay local have nothing to finish."""
+        local = entry.local
+        if local is None:
+            return
+        album = self.table.entry(entry.parent).node
+        if is_local_only(entry.name) or album is None or album.album_uri is None:
+            await self.staging.forget(local)
+            return
+        intent = Intent(
+            state=state,
+            album_uri=album.album_uri,
+            path=self.table.path(entry.inode),
+            name=unescape(entry.name),
+            replaces=local.replace.uri if local.replace is not None else None,
+            md5=md5,
+            size=local.size,
+            started=time.time(),
+        )
+        await self.staging.record(local, intent)
 
     def _parked_by(self, local: LocalFile) -> tuple[int, str] | None:
         """The place of the photo a backup file stands for, while that photo is parked."""
@@ -282,6 +314,7 @@ class Changes:
                 await self._copy_content(entry.image, local)
                 local.dirty = False
             entry.local = local
+            await self._journal(entry, WRITING)
         if truncate and local.size:
             await self.staging.truncate(local, 0)
         return local
@@ -336,6 +369,7 @@ class Changes:
                 self.note_added(entry.parent, entry)
             return
         log.info("uploading %r (%d bytes)", remote_name, local.size)
+        await self._journal(entry, UPLOADING, md5)
         try:
             album_image_uri = await self.client.upload(
                 album.album_uri,
@@ -348,6 +382,7 @@ class Changes:
             raise
         local.dirty = False
         local.uploaded = True
+        await self.staging.forget(local)
         log.info("uploaded %r", remote_name)
         await self._adopt_upload(entry, album, album_image_uri, md5)
 
@@ -470,6 +505,8 @@ class Changes:
             local.dirty = local.dirty or local.size > 0
             if local.writers == 0 and not is_local_only(new_name):
                 await self.upload_if_needed(entry)
+            else:
+                await self._journal(entry, WRITING)
             return
         image = entry.image
         if new_parent == old_parent and is_local_only(new_name) and target is None:

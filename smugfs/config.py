@@ -9,6 +9,7 @@ those are accepted and mean nothing here. Secrets are kept out of `repr`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -60,6 +61,15 @@ class Settings:
     request_timeout: float = 60.0
     retries: int = 5
 
+    @property
+    def account_key(self) -> str:
+        """A short, stable name for this account at this endpoint, for its own directories
+        in the cache (derived from the credentials by a one-way hash: it reveals nothing)."""
+        identity = "\0".join(
+            [self.endpoint, self.user or "", self.credentials.api_key, self.credentials.token]
+        )
+        return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
 
 def _size(text: str) -> int:
     """`512M`, `2G`, `1048576` -> bytes."""
@@ -87,6 +97,7 @@ OPTION_FIELDS = {
     "negative_timeout": ("negative_timeout", _seconds),
     "page_size": ("page_size", int),
     "concurrency": ("concurrency", int),
+    "request_timeout": ("request_timeout", _seconds),
 }
 
 

@@ -44,6 +44,7 @@ from smugfs.errors import (
 from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.reader import ReadPath
+from smugfs.recovery import Recovery
 from smugfs.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,12 @@ def run_foreground(
                         ContentCache, settings.cache_dir / "content", settings.cache_size
                     )
                     read_path = ReadPath(client, cache)
-                    staging = await trio.to_thread.run_sync(Staging, settings.cache_dir / "staging")
+                    staging = await trio.to_thread.run_sync(
+                        Staging, settings.cache_dir / "staging" / settings.account_key
+                    )
+                    recovery = Recovery(
+                        client, staging, settings.cache_dir / "recovered", settings.request_timeout
+                    )
                     fs = Filesystem(client, settings, read_path, staging)
                     try:
                         await fs.start()
@@ -182,8 +188,10 @@ def run_foreground(
                         ready(READY)
                     read_path.attach(nursery)
                     nursery.start_soon(
-                        _report_status, mountpoint, settings, client, cache, fs.changes
+                        _report_status, mountpoint, settings, client, cache, recovery
                     )
+                    if not settings.read_only:
+                        nursery.start_soon(recovery.run)
                     serving.set()
                     nursery.start_soon(_tune_read_ahead_when_serving, mountpoint)
                     await pyfuse3.main()
@@ -226,7 +234,7 @@ async def _report_status(
     settings: config.Settings,
     client: SmugMugClient,
     cache: ContentCache,
-    changes: Any,
+    recovery: Recovery,
 ) -> None:
     """Keep the status file of this mount current (read by `smugfs status`)."""
     path = status_path(mountpoint)
@@ -262,6 +270,7 @@ async def _report_status(
                     "remaining": stats.rate_limit_remaining,
                     "reset": stats.rate_limit_reset,
                 },
+                "recovered": recovery.report(),
             }
             await trio.to_thread.run_sync(_write_status, path, data)
             await trio.sleep(STATUS_INTERVAL)
@@ -308,6 +317,10 @@ def describe_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"rate limit   {limit['remaining']} requests left until {reset}")
     else:
         lines.append("rate limit   not reported yet")
+    for item in status.get("recovered", []):
+        # Files an earlier mount of this account was killed before it finished.
+        detail = f" ({item['detail']})" if item.get("detail") else ""
+        lines.append(f"recovered    {item['path']}: {item['state']}{detail}")
     return lines
 
 

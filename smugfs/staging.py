@@ -1,27 +1,36 @@
 """Staging: the local files behind writes, before (and while) they become photos.
 
 A file created or rewritten through the mount is written to a staging file in the cache
-directory. When it is closed it is uploaded (see `fs.py`); until the service has confirmed the
-upload, and until its listing shows the new image, reads are served from here. Files that
+directory. When it is closed it is uploaded (see `changes.py`); until the service has confirmed
+the upload, and until its listing shows the new image, reads are served from here. Files that
 desktop tools write for their own bookkeeping, and temporary names such as rsync's
 `.NAME.XXXXXX`, stay local: they are never uploaded under such a name.
 
-All file I/O runs in worker threads, never on the trio loop. The staging directory is private
-(0700); leftovers of a mount that ended without confirming their upload are removed at start,
-since no `close()` ever reported them as saved.
+A staging file meant for the service has an intent beside it (`ID.json`: where it goes, under
+which name, whether `close()` has asked for its upload), so that a mount killed in the middle
+of a write or an upload leaves enough behind for the next mount to finish the job or hand the
+bytes back (`recovery.py`). Staging files without an intent are scratch and are removed at the
+next start. One mount at a time owns a staging directory (an advisory lock); a second mount of
+the same account gets a directory of its own.
+
+All file I/O runs in worker threads, never on the trio loop. Staging directories are private
+(0700), intents and data 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -75,14 +84,118 @@ class LocalFile:
     parked: RemoteImage | None = None
 
 
+# What an intent says about its staging file: still being written (never closed, so its bytes
+# may be incomplete), or complete and asked to be uploaded by `close()`.
+WRITING = "writing"
+UPLOADING = "uploading"
+
+
+@dataclasses.dataclass(frozen=True)
+class Intent:
+    """Where a staging file is going: enough to finish or report it after a crash."""
+
+    state: str
+    album_uri: str
+    # The file's path in the mount, for people (`Travel/Lisbon/p.jpg`).
+    path: str
+    # The file name on the service.
+    name: str
+    # The AlbumImage URI of the photo it replaces, if any.
+    replaces: str | None = None
+    md5: str = ""
+    size: int = 0
+    started: float = 0.0
+
+    @classmethod
+    def parse(cls, data: Any) -> Intent | None:
+        """An intent read back from its file, or None if it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            intent = cls(
+                state=str(data["state"]),
+                album_uri=str(data["album_uri"]),
+                path=str(data["path"]),
+                name=str(data["name"]),
+                replaces=None if data.get("replaces") is None else str(data["replaces"]),
+                md5=str(data.get("md5") or ""),
+                size=int(data.get("size") or 0),
+                started=float(data.get("started") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if intent.state not in (WRITING, UPLOADING) or not intent.name or not intent.album_uri:
+            return None
+        return intent
+
+
+@dataclasses.dataclass(frozen=True)
+class Leftover:
+    """A staging file a mount left behind, with its intent."""
+
+    path: Path
+    intent: Intent
+
+
 class Staging:
-    """The staging directory and the operations on its files."""
+    """A staging directory owned by this mount, and the operations on its files."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        if directory.exists():
-            shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = _lock(directory)
+        if self._lock is None:
+            # Another mount of the same account owns it: use one of our own beside it.
+            directory = directory.with_name(f"{directory.name}.{os.getpid()}")
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(mode=0o700)
+            self._lock = _lock(directory)
+        self.directory = directory
+
+    def leftovers(self) -> list[Leftover]:
+        """What mounts that ended without finishing left behind, here and in the spare
+        directories of mounts that are gone; scratch files and spare directories are removed.
+        Blocking: call it in a worker thread."""
+        found: list[Leftover] = []
+        spares = sorted(self.directory.parent.glob(f"{self.directory.name.split('.')[0]}.*"))
+        for directory in [self.directory, *spares]:
+            if directory == self.directory:
+                found.extend(_leftovers_in(directory))
+                continue
+            lock = _lock(directory)
+            if lock is None:
+                continue  # a live mount's
+            try:
+                for leftover in _leftovers_in(directory):
+                    target = self.directory / leftover.path.name
+                    os.replace(leftover.path, target)
+                    os.replace(_intent_path(leftover.path), _intent_path(target))
+                    found.append(Leftover(target, leftover.intent))
+                shutil.rmtree(directory, ignore_errors=True)
+            finally:
+                os.close(lock)
+        return found
+
+    async def record(self, local: LocalFile, intent: Intent) -> None:
+        """Write (or replace) the intent of a staging file."""
+
+        def save() -> None:
+            path = _intent_path(local.path)
+            temporary = path.with_name(path.name + ".tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(dataclasses.asdict(intent), out)
+            os.replace(temporary, path)
+
+        await trio.to_thread.run_sync(save)
+
+    def drop(self, path: Path) -> None:
+        """Remove a leftover's file and intent (blocking: call it in a worker thread)."""
+        path.unlink(missing_ok=True)
+        _intent_path(path).unlink(missing_ok=True)
+
+    async def forget(self, local: LocalFile) -> None:
+        """Drop a staging file's intent: its job is done (uploaded, or now local only)."""
+        await trio.to_thread.run_sync(_intent_path(local.path).unlink, True)
 
     async def new(self, mtime: float) -> LocalFile:
         """An empty staging file."""
@@ -134,6 +247,48 @@ class Staging:
         def remove() -> None:
             with contextlib.suppress(OSError):
                 os.close(local.fd)
+            _intent_path(local.path).unlink(missing_ok=True)
             local.path.unlink(missing_ok=True)
 
         await trio.to_thread.run_sync(remove)
+
+
+def _intent_path(data: Path) -> Path:
+    return data.with_name(data.name + ".json")
+
+
+def _lock(directory: Path) -> int | None:
+    """An exclusive advisory lock on a staging directory (held until the descriptor closes,
+    so it ends with the process), or None if a live mount holds it."""
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _leftovers_in(directory: Path) -> list[Leftover]:
+    """The staging files with an intent in `directory`; every other file there is removed."""
+    found = []
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name == ".lock":
+            continue
+        if name.endswith(".json"):
+            if not path.with_name(name[: -len(".json")]).exists():
+                path.unlink(missing_ok=True)  # an intent whose file is gone
+            continue
+        if name.endswith(".tmp"):
+            path.unlink(missing_ok=True)  # an intent half written when the mount ended
+            continue
+        intent = None
+        with contextlib.suppress(OSError, ValueError):
+            intent = Intent.parse(json.loads(_intent_path(path).read_text(encoding="utf-8")))
+        if intent is None:
+            path.unlink(missing_ok=True)
+            _intent_path(path).unlink(missing_ok=True)
+            continue
+        found.append(Leftover(path, intent))
+    return found

@@ -74,6 +74,15 @@ class InodeTable:
             raise NotFound(f"inode {inode} is not known")
         return found
 
+    def path(self, inode: int) -> str:
+        """The entry's path below the mount's root, as a person would type it."""
+        names: list[str] = []
+        entry = self.entry(inode)
+        while entry.inode != ROOT_INODE and len(names) < 64:
+            names.append(entry.name)
+            entry = self.entry(entry.parent)
+        return "/".join(reversed(names))
+
     def listing(self, inode: int) -> Listing | None:
         """The directory's last listing, if any."""
         return self._listings.get(inode)

@@ -604,7 +604,7 @@ class SmugMugClient:
                 await self._pause(attempt, None, f"upload of {file_name}: cannot connect")
                 continue
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                landed = await self._landed(album_uri, file_name, source, replace, started)
+                landed = await self.landed_upload(album_uri, file_name, source, replace, started)
                 if landed is not None:
                     return landed
                 if attempt == retries:
@@ -614,7 +614,9 @@ class SmugMugClient:
             status = response.status_code
             if status in (429, 503) or status >= 500:
                 if status not in (429, 503):
-                    landed = await self._landed(album_uri, file_name, source, replace, started)
+                    landed = await self.landed_upload(
+                        album_uri, file_name, source, replace, started
+                    )
                     if landed is not None:
                         return landed
                 if attempt == retries:
@@ -629,7 +631,7 @@ class SmugMugClient:
                     raise ValueError("not an object")
             except ValueError as exc:
                 # The upload may have landed although its answer came back garbled.
-                landed = await self._landed(album_uri, file_name, source, replace, started)
+                landed = await self.landed_upload(album_uri, file_name, source, replace, started)
                 if landed is not None:
                     return landed
                 if attempt == retries:
@@ -651,7 +653,7 @@ class SmugMugClient:
             raise UploadRefused(code, message)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _landed(
+    async def landed_upload(
         self,
         album_uri: str,
         file_name: str,
@@ -659,7 +661,9 @@ class SmugMugClient:
         replace: RemoteImage | None,
         started: float,
     ) -> str | None:
-        """The AlbumImage URI of an upload that did land after all, or None."""
+        """The AlbumImage URI of an upload (begun at `started`) that landed although its
+        answer was lost, or None: the replaced photo now has the file's MD5, or the album
+        holds the name with that MD5 (a video, re-encoded, by its name and upload time)."""
         try:
             if replace is not None:
                 current = await self.album_image(replace.uri)

@@ -1,0 +1,142 @@
+"""A mount killed in the middle of a write: nothing the person wrote is lost.
+
+The mount process is killed with SIGKILL (no chance to clean up) while `cp` waits for its
+upload, or while a program still has a file open for writing. The next mount of the same
+account, with the same cache, finishes the upload exactly once, or hands the incomplete bytes
+back in the cache's `recovered` directory; `smugfs status` lists either outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Emulator, subprocess_env
+from tests.mounting import Mount, is_mounted, mounted
+from tests.service import Account, md5, ok, photo, write
+
+pytestmark = pytest.mark.fuse
+
+
+def status_lines(mount: Mount) -> list[str]:
+    """What `smugfs status` says about a mount."""
+    result = subprocess.run(
+        [sys.executable, "-m", "smugfs", "status", str(mount.path)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
+    """Wait until `condition()` is true."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def kill(mount: Mount) -> None:
+    """Kill the mount process outright and wait until the kernel has let go of the mount."""
+    mount.process.send_signal(signal.SIGKILL)
+    mount.process.wait(timeout=10)
+    wait_for(lambda: not is_mounted(mount.path), "the dead mount to be unmounted")
+
+
+def recovered(mount: Mount) -> list[str]:
+    """The `recovered` lines of `smugfs status`."""
+    return [line for line in status_lines(mount) if line.startswith("recovered")]
+
+
+def test_a_mount_killed_during_an_upload_finishes_it_at_the_next_mount(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Inbox")
+    data = photo(4001, 300_000)
+    source = write(tmp_path / "src" / "p.jpg", data)
+    workdir = tmp_path / "mount"
+    # The next mount waits this long before it sends an interrupted upload again.
+    options = ["request_timeout=8"]
+    with mounted(emulator, workdir, options=options) as mount:
+        os.listdir(mount.path / "Inbox")
+        # Every request now waits, so the upload is still in flight when the mount dies.
+        emulator.configure(latency_ms=3000)
+        copier = subprocess.Popen(
+            ["cp", str(source), str(mount.path / "Inbox")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: "uploading 'p.jpg'" in mount.log(), "the upload to start")
+            time.sleep(0.5)
+            kill(mount)
+            assert copier.wait(timeout=30) != 0, "cp cannot have succeeded"
+        finally:
+            copier.kill()
+            copier.wait()
+            emulator.configure(latency_ms=0)
+    with mounted(emulator, workdir, options=options) as mount:
+        wait_for(lambda: any("uploaded" in line for line in recovered(mount)), "the upload")
+        lines = recovered(mount)
+        assert len(lines) == 1, lines
+        assert "Inbox/p.jpg: uploaded" in lines[0]
+        images = account.by_name(album_uri)
+        assert list(images) == ["p.jpg"]
+        assert images["p.jpg"]["ArchivedMD5"] == md5(data)
+        assert account.image_count(album_uri) == 1
+        assert ok("md5sum", mount.path / "Inbox" / "p.jpg").split()[0] == md5(data)
+    # Done is done: a third mount has nothing left to recover.
+    with mounted(emulator, workdir) as mount:
+        time.sleep(1.5)
+        assert recovered(mount) == []
+        assert account.image_count(album_uri) == 1
+
+
+WRITER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, bytes.fromhex(sys.argv[2]))
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_file_still_being_written_when_the_mount_dies_is_handed_back(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Drafts")
+    part = photo(4002, 50_000)
+    workdir = tmp_path / "mount"
+    with mounted(emulator, workdir) as mount:
+        target = mount.path / "Drafts" / "half.jpg"
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target), part.hex()],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert writer.stdout is not None
+            assert writer.stdout.readline().strip() == "written"
+            kill(mount)
+        finally:
+            writer.kill()
+            writer.communicate()
+    with mounted(emulator, workdir) as mount:
+        wait_for(lambda: bool(recovered(mount)), "the recovery report")
+        (line,) = recovered(mount)
+        assert "Drafts/half.jpg: kept, not uploaded" in line
+        assert "never closed" in line
+        kept = Path(line.rsplit("its bytes are in ", 1)[1].rstrip(")"))
+        assert kept.read_bytes() == part
+        assert kept.is_relative_to(mount.cache_dir / "recovered")
+        assert account.images(album_uri) == []
+        assert os.listdir(mount.path / "Drafts") == []
