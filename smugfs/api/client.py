@@ -30,7 +30,7 @@ import httpx
 import trio
 
 from smugfs import __version__
-from smugfs.api.models import RemoteImage, RemoteNode, uri_of
+from smugfs.api.models import RemoteImage, RemoteNode, count, text, uri_of
 from smugfs.auth import OAuth1Signer
 from smugfs.config import Settings
 from smugfs.errors import (
@@ -317,10 +317,21 @@ class SmugMugClient:
         base = dict(params or {})
         first = await self.request_json("GET", uri, params={**base, "start": 1, "count": page_size})
         items = _items(first, locator)
-        pages = first.get("Pages") or {}
-        total = min(int(pages.get("Total", len(items)) or 0), MAX_ITEMS)
-        per_page = int(pages.get("RequestedCount") or 0) or len(items) or page_size
-        if len(items) >= total or not items:
+        pages = first.get("Pages")
+        pages = pages if isinstance(pages, dict) else {}
+        total = count(pages.get("Total"))
+        next_page = text(pages.get("NextPage"))
+        if not items:
+            return []
+        if total is None or (next_page is not None and total <= len(items)):
+            # A Pages block that gives no usable total: walk its NextPage links instead.
+            if next_page is None:
+                return _unique(items, key)
+            log.info("%s: the listing's Pages has no usable total; following its links", uri)
+            return _unique(await self._follow_pages(items, next_page, locator), key)
+        total = min(total, MAX_ITEMS)
+        per_page = count(pages.get("RequestedCount")) or len(items)
+        if len(items) >= total:
             return _unique(items, key)
         results: dict[int, list[dict[str, Any]]] = {1: items}
         starts = [1 + per_page * n for n in range(1, math.ceil(total / per_page))]
@@ -338,6 +349,24 @@ class SmugMugClient:
                     nursery.start_soon(fetch, start)
         joined = [item for start in sorted(results) for item in results[start]]
         return _unique(joined, key)
+
+    async def _follow_pages(
+        self, items: list[dict[str, Any]], next_page: str, locator: str
+    ) -> list[dict[str, Any]]:
+        """The rest of a list page by page through its NextPage links (bounded)."""
+        out = list(items)
+        link: str | None = next_page
+        seen: set[str] = set()
+        while link is not None and link not in seen and len(out) < MAX_ITEMS:
+            seen.add(link)
+            page = await self.request_json("GET", link)
+            found = _items(page, locator)
+            if not found:
+                break
+            out.extend(found)
+            pages = page.get("Pages")
+            link = text(pages.get("NextPage")) if isinstance(pages, dict) else None
+        return out
 
     # ------------------------------------------------------------------ the account
 
@@ -363,7 +392,7 @@ class SmugMugClient:
         """A folder's child nodes, in the owner's order."""
         assert node.children_uri is not None
         items = await self.list_all(node.children_uri, "Node", key="NodeID")
-        return [RemoteNode.parse(item) for item in items]
+        return _parsed(items, RemoteNode.parse)
 
     async def album_images(self, album_uri: str) -> list[RemoteImage]:
         """An album's images; videos get their largest rendition's URL and size."""
@@ -373,7 +402,7 @@ class SmugMugClient:
             params={"_filteruri": "Image,LargestVideo", "_filter": IMAGE_FIELDS},
             key="ImageKey",
         )
-        images = [RemoteImage.parse(item) for item in items]
+        images = _parsed(items, RemoteImage.parse)
         videos = [i for i, image in enumerate(images) if image.is_video]
         if videos:
 
@@ -526,7 +555,12 @@ class SmugMugClient:
     async def image_count(self, album_uri: str) -> int:
         """How many images an album holds, asked afresh."""
         found = await self.request_json("GET", album_uri)
-        return int((found.get("Album") or {}).get("ImageCount") or 0)
+        album = found.get("Album")
+        images = count(album.get("ImageCount")) if isinstance(album, dict) else None
+        if images is None:
+            # Never guessed: a wrong zero would let rmdir delete an album with photos.
+            raise ProtocolError(f"{album_uri}: the service did not say how many images it holds")
+        return images
 
     async def upload(
         self,
@@ -644,7 +678,7 @@ class SmugMugClient:
                     raise ProtocolError(f"upload of {file_name}: reply without AlbumImageUri")
                 self.stats.upload_bytes += source.size
                 return uri
-            code = int(body.get("code") or 0)
+            code = count(body.get("code")) or 0
             message = str(body.get("message") or "refused")
             # A system error or an MD5 that did not survive the trip is worth another try.
             if code in (5, 12) and attempt < retries:
@@ -724,17 +758,30 @@ def _items(response: dict[str, Any], locator: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+def _parsed(items: list[dict[str, Any]], parse: Callable[[dict[str, Any]], T]) -> list[T]:
+    """The records of a listing; one the service sent without what a file or directory needs
+    is left out (and logged), so the rest of the listing stays usable."""
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except ProtocolError as exc:
+            log.warning("leaving out an entry the service described badly: %s", exc)
+    return out
+
+
 def _unique(items: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
     """Drop repeats that offset paging produces when the list changes while it is read."""
     if key is None:
         return items
-    seen: set[Any] = set()
+    seen: set[str] = set()
     out = []
     for item in items:
         value = item.get(key)
-        if value in seen:
-            continue
-        seen.add(value)
+        if isinstance(value, str | int):
+            if str(value) in seen:
+                continue
+            seen.add(str(value))
         out.append(item)
     return out
 

@@ -20,7 +20,8 @@ ALBUM = "Album"
 
 def uri_of(obj: dict[str, Any], name: str) -> str | None:
     """The URI of link `name` in an object's `Uris`, in either of its shapes."""
-    entry = obj.get("Uris", {}).get(name)
+    uris = obj.get("Uris")
+    entry = uris.get(name) if isinstance(uris, dict) else None
     if isinstance(entry, dict):
         uri = entry.get("Uri")
         return uri if isinstance(uri, str) else None
@@ -40,11 +41,34 @@ def timestamp(value: Any) -> float | None:
     return moment.timestamp()
 
 
-def _required(obj: dict[str, Any], key: str, kind: str) -> Any:
+def _required(obj: dict[str, Any], key: str, kind: str) -> str:
     value = obj.get(key)
-    if value is None:
-        raise ProtocolError(f"{kind} without {key}")
-    return value
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+        raise ProtocolError(f"{kind} without a usable {key}")
+    return str(value)
+
+
+def count(value: Any) -> int | None:
+    """A non-negative whole number the service sent as a number or as a string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def flag(value: Any) -> bool:
+    """A true/false the service sent as a boolean, a number or a string ("false" is false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +98,13 @@ class RemoteNode:
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> RemoteNode:
         """A node from its API JSON."""
-        node_id = str(_required(obj, "NodeID", "node"))
+        node_id = _required(obj, "NodeID", "node")
         return cls(
             node_id=node_id,
-            type=str(obj.get("Type", "")),
-            name=str(obj.get("Name") or ""),
-            url_name=str(obj.get("UrlName") or ""),
-            uri=str(obj.get("Uri") or f"/api/v2/node/{node_id}"),
+            type=text(obj.get("Type")) or "",
+            name=text(obj.get("Name")) or "",
+            url_name=text(obj.get("UrlName")) or "",
+            uri=text(obj.get("Uri")) or f"/api/v2/node/{node_id}",
             date_added=timestamp(obj.get("DateAdded")),
             date_modified=timestamp(obj.get("DateModified")),
             album_uri=uri_of(obj, "Album"),
@@ -125,34 +149,45 @@ class RemoteImage:
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> RemoteImage:
         """An image from its API JSON (`AlbumImage` or `Image`)."""
-        key = str(_required(obj, "ImageKey", "image"))
-        serial = int(obj.get("Serial") or 0)
-        is_video = bool(obj.get("IsVideo"))
-        size = obj.get("ArchivedSize")
+        key = _required(obj, "ImageKey", "image")
+        serial = count(obj.get("Serial")) or 0
+        is_video = flag(obj.get("IsVideo"))
+        format_ = text(obj.get("Format")) or ""
         return cls(
             image_key=key,
             serial=serial,
-            file_name=str(obj.get("FileName") or f"{key}.{str(obj.get('Format', 'jpg')).lower()}"),
-            format=str(obj.get("Format") or ""),
+            file_name=text(obj.get("FileName")) or f"{key}.{(format_ or 'jpg').lower()}",
+            format=format_,
             is_video=is_video,
-            uri=str(obj.get("Uri") or f"/api/v2/image/{key}-{serial}"),
+            uri=text(obj.get("Uri")) or f"/api/v2/image/{key}-{serial}",
             image_uri=uri_of(obj, "Image") or f"/api/v2/image/{key}-{serial}",
-            size=None if is_video or size is None else int(size),
-            md5=None if is_video else (obj.get("ArchivedMD5") or None),
-            media_url=None if is_video else (obj.get("ArchivedUri") or None),
+            # Without a size the file cannot be shown truthfully: it is left out (not readable).
+            size=None if is_video else count(obj.get("ArchivedSize")),
+            md5=None if is_video else _md5(obj.get("ArchivedMD5")),
+            media_url=None if is_video else text(obj.get("ArchivedUri")),
             largest_video_uri=uri_of(obj, "LargestVideo") if is_video else None,
             last_updated=timestamp(obj.get("LastUpdated")),
             uploaded=timestamp(obj.get("DateTimeUploaded") or obj.get("Date")),
             taken=timestamp(obj.get("DateTimeOriginal")),
-            processing=bool(obj.get("Processing")),
+            processing=flag(obj.get("Processing")),
         )
 
     def with_video(self, largest: dict[str, Any]) -> RemoteImage:
         """This video with its largest rendition's URL, size and MD5."""
-        size = largest.get("Size")
         return dataclasses.replace(
             self,
-            size=None if size is None else int(size),
-            md5=largest.get("MD5") or None,
-            media_url=largest.get("Url") or None,
+            size=count(largest.get("Size")),
+            md5=_md5(largest.get("MD5")),
+            media_url=text(largest.get("Url")),
         )
+
+
+def _md5(value: Any) -> str | None:
+    """An MD5 as 32 hex digits (lower case), else None: nothing to check bytes against."""
+    if isinstance(value, str) and len(value) == 32:
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            return None
+        return value.lower()
+    return None
