@@ -78,6 +78,12 @@ class TooDeep(SmugfsError):
     errno = errno.EMLINK
 
 
+class NameTooLong(SmugfsError):
+    """A new name is longer than a file name may be."""
+
+    errno = errno.ENAMETOOLONG
+
+
 class IsADirectory(SmugfsError):
     """A file operation on a directory."""
 
@@ -132,6 +138,8 @@ EXPECTED = (
     NotADirectory,
     ReadOnly,
     TooDeep,
+    NameTooLong,
+    InvalidRequest,
 )
 
 

@@ -20,6 +20,7 @@ import trio
 
 from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
 from smugfs.fs import Attributes, Filesystem
+from smugfs.names import new_name
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class FuseOperations(pyfuse3.Operations):
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         """A new file in an album, staged until it is closed."""
-        entry = await self.fs.changes.create(parent_inode, os.fsdecode(name))
+        entry = await self.fs.changes.create(parent_inode, new_name(name))
         handle = await self.fs.open(entry.inode, write=True, truncate=False)
         self.fs.remember(entry.inode)
         attrs = self.entry_attributes(await self.fs.getattr(entry.inode))
@@ -270,7 +271,7 @@ class FuseOperations(pyfuse3.Operations):
         self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
         """A new album (see `changes.Changes.mkdir`)."""
-        attrs = await self.fs.changes.mkdir(parent_inode, os.fsdecode(name))
+        attrs = await self.fs.changes.mkdir(parent_inode, new_name(name))
         self.fs.remember(attrs.inode)
         return self.entry_attributes(attrs)
 
@@ -301,7 +302,7 @@ class FuseOperations(pyfuse3.Operations):
             parent_inode_old,
             os.fsdecode(name_old),
             parent_inode_new,
-            os.fsdecode(name_new),
+            new_name(name_new),
             no_replace=bool(flags & pyfuse3.RENAME_NOREPLACE),
         )
 

@@ -17,12 +17,29 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from smugfs.errors import InvalidRequest, NameTooLong
+
 SLASH = "\uff0f"
 NUL = "\u2400"
 QUOTE = "\u201b"
 _ESCAPES = {"/": SLASH, "\x00": NUL}
 _SPECIAL = (SLASH, NUL, QUOTE)
 MAX_NAME_BYTES = 255
+
+
+def new_name(raw: bytes) -> str:
+    """A name a person gives a new file or directory, checked: the service keeps names as
+    text, so bytes that are not UTF-8 and control characters are refused (EINVAL), and so is
+    a name longer than a file name may be (ENAMETOOLONG)."""
+    if len(raw) > MAX_NAME_BYTES:
+        raise NameTooLong(f"a name is at most {MAX_NAME_BYTES} bytes")
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the name is not UTF-8 text") from exc
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise InvalidRequest("the name contains a control character")
+    return name
 
 
 def escape(name: str) -> str:

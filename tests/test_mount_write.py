@@ -9,6 +9,7 @@ counters. A test that expects no refusal also expects a mount log without warnin
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import time
@@ -654,3 +655,29 @@ def test_a_new_file_is_listed_and_readable_while_the_service_listing_lags(
         finally:
             emulator.configure(listing_delay_ms=0)
         assert mount.problems() == []
+
+
+def test_names_the_service_cannot_hold_are_refused_precisely(
+    account: Account, mount: Mount, tmp_path: Path
+) -> None:
+    album_uri = account.create("Album")
+    account.upload(album_uri, "kept.jpg", photo(180))
+    album = mount.path / "Album"
+    long_name = "x" * 252 + ".jpg"  # 256 bytes
+    assert "File name too long" in fails("touch", album / long_name)
+    assert "File name too long" in fails("mkdir", mount.path / ("y" * 256))
+    assert "File name too long" in fails("mv", album / "kept.jpg", album / long_name)
+    source = write(tmp_path / "src.jpg", photo(181))
+    for raw in (b"\xff\xfe.jpg", b"line\nbreak.jpg", b"tab\there.jpg"):
+        with pytest.raises(OSError, match="Invalid argument") as refused:
+            os.open(os.path.join(os.fsencode(album), raw), os.O_WRONLY | os.O_CREAT, 0o644)
+        assert refused.value.errno == errno.EINVAL, raw
+    with pytest.raises(OSError, match="Invalid argument") as refused:
+        os.mkdir(os.path.join(os.fsencode(mount.path), b"caf\xe9"))
+    assert refused.value.errno == errno.EINVAL
+    # A name of exactly 255 bytes, non-ASCII included, is fine.
+    longest = "é" * 125 + "x.jpg"
+    assert len(longest.encode()) == 255
+    ok("cp", source, album / longest)
+    assert sorted(i["FileName"] for i in account.images(album_uri)) == sorted(["kept.jpg", longest])
+    assert [c["Name"] for c in account.children()] == ["Album"]
