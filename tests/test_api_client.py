@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import pytest
 
@@ -79,17 +80,34 @@ async def test_a_write_that_failed_with_500_is_not_sent_again(emulator: Emulator
         await client.aclose()
 
 
-async def test_429_is_retried_after_the_time_the_service_asks(emulator: Emulator) -> None:
-    emulator.configure(rate_limit=2, rate_window_s=1.0)
+async def test_a_spent_rate_limit_is_waited_out_instead_of_refused(emulator: Emulator) -> None:
+    emulator.configure(rate_limit=3, rate_window_s=2.0)
     client = SmugMugClient(settings_for(emulator))
+    started = time.monotonic()
     try:
         for _ in range(4):
-            await client.root_node()
+            await client.root_node()  # two requests each
     finally:
         await client.aclose()
         emulator.configure(rate_limit=100_000, rate_window_s=3600.0)
-    assert client.stats.retries >= 1
-    assert client.stats.rate_limit_remaining is not None
+    assert time.monotonic() - started >= 2.0, "the client waited for the next window"
+    assert client.stats.requests == 8
+    assert client.stats.retries == 0, "no request was refused with 429"
+    assert client.stats.errors == 0
+
+
+async def test_429_is_retried_after_the_time_the_service_asks(emulator: Emulator) -> None:
+    emulator.configure(fault_rate=1.0, fault_kinds=["429"])
+    client = SmugMugClient(settings_for(emulator, retries=1))
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await client.root_node()
+    finally:
+        await client.aclose()
+        emulator.configure(fault_rate=0.0)
+    assert client.stats.retries == 1
+    assert time.monotonic() - started >= 1.0, "Retry-After: 1 was honoured"
 
 
 async def test_wrong_credentials_are_access_denied(emulator: Emulator) -> None:

@@ -153,6 +153,7 @@ class SmugMugClient:
         retries = max(0, self.settings.retries)
         path = httpx.URL(url).path
         for attempt in range(retries + 1):
+            await self._within_rate_limit()
             self.stats.requests += 1
             try:
                 response = await self._http.request(
@@ -189,6 +190,19 @@ class SmugMugClient:
                 delay = min(MAX_RETRY_DELAY, float(retry_after))
         log.info("%s; retrying in %.1f s", why, delay)
         await trio.sleep(delay)
+
+    async def _within_rate_limit(self) -> None:
+        """Wait for the next window when the service said the budget is spent, rather than
+        spend requests on answers of 429."""
+        reset = self.stats.rate_limit_reset
+        if self.stats.rate_limit_remaining != 0 or reset is None:
+            return
+        # The reset time is in whole seconds: one more makes sure the new window has begun.
+        wait = min(MAX_RETRY_DELAY, reset + 1 - time.time())
+        if wait > 0:
+            log.info("the service's request budget is spent; waiting %.0f s", wait)
+            await trio.sleep(wait)
+        self.stats.rate_limit_remaining = None
 
     def _note_rate_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining")
@@ -448,9 +462,11 @@ class SmugMugClient:
     async def _get_range_once(
         self, url: str, headers: dict[str, str], start: int, path: str
     ) -> bytes:
+        await self._within_rate_limit()
         self.stats.requests += 1
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
+                self._note_rate_limit(response)
                 status = response.status_code
                 if status == 200:
                     raise RangeIgnored(f"GET {path}: the server ignored Range")
@@ -624,6 +640,7 @@ class SmugMugClient:
         retries = max(0, self.settings.retries)
         started = time.time()
         for attempt in range(retries + 1):
+            await self._within_rate_limit()
             self.stats.requests += 1
             try:
                 response = await self._http.post(
@@ -645,6 +662,7 @@ class SmugMugClient:
                     raise ServiceUnavailable(f"upload of {file_name}: {exc}") from exc
                 await self._pause(attempt, None, f"upload of {file_name}: {type(exc).__name__}")
                 continue
+            self._note_rate_limit(response)
             status = response.status_code
             if status in (429, 503) or status >= 500:
                 if status not in (429, 503):
