@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ class LocalFile:
     writers: int = 0
     # The photo this file is the backup copy of (renamed to a temporary name), while parked.
     parked: RemoteImage | None = None
+    # The MD5 of the bytes written so far, while they are written from start to end (as cp
+    # and rsync write), so the upload needs no second pass over the file; None once a write
+    # lands anywhere else.
+    digest: Any = dataclasses.field(default_factory=hashlib.md5, repr=False)
+    digested: int = 0
+    digest_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
 
 # What an intent says about its staging file: still being written (never closed, so its bytes
@@ -209,10 +216,23 @@ class Staging:
 
     async def write(self, local: LocalFile, offset: int, data: bytes) -> int:
         """Write bytes at `offset`; the file grows as needed."""
-        written = await trio.to_thread.run_sync(os.pwrite, local.fd, data, offset)
+
+        def write_and_digest() -> int:
+            written = os.pwrite(local.fd, data, offset)
+            # Writes of one file may run in several worker threads at once.
+            with local.digest_lock:
+                if local.digest is not None:
+                    if offset == local.digested and written == len(data):
+                        local.digest.update(data)
+                        local.digested += written
+                    else:
+                        local.digest = None
+            return written
+
+        written = await trio.to_thread.run_sync(write_and_digest)
         local.size = max(local.size, offset + written)
         local.dirty = True
-        return int(written)
+        return written
 
     async def read(self, local: LocalFile, offset: int, size: int) -> bytes:
         """Bytes of a staging file."""
@@ -224,9 +244,17 @@ class Staging:
         await trio.to_thread.run_sync(os.ftruncate, local.fd, size)
         local.size = size
         local.dirty = True
+        with local.digest_lock:
+            if size == 0:
+                local.digest, local.digested = hashlib.md5(), 0
+            elif local.digested != size:
+                local.digest = None
 
     async def md5(self, local: LocalFile) -> str:
         """The MD5 (hex) of a staging file's content."""
+        with local.digest_lock:
+            if local.digest is not None and local.digested == local.size:
+                return str(local.digest.hexdigest())
 
         def digest() -> str:
             md5 = hashlib.md5()
