@@ -46,6 +46,15 @@ def node(n: int) -> dict[str, Any]:
 ROOT = RemoteNode.parse({"NodeID": "root", "Type": "Folder", "Name": ""})
 
 
+async def listed_ids(handler: Callable[[httpx.Request], httpx.Response]) -> list[str]:
+    """The NodeIDs the client lists in the root folder of the service `handler` plays."""
+    client = client_for(handler)
+    try:
+        return [child.node_id for child in await client.children(ROOT)]
+    finally:
+        await client.aclose()
+
+
 # ---------------------------------------------------------------------------- records
 
 
@@ -149,12 +158,7 @@ async def test_pages_without_a_total_are_followed_by_their_links() -> None:
             block["NextPage"] = f"/api/v2/node/root!children?start={following}&count=2"
         return reply({"Node": pages[start], "Pages": block})
 
-    client = client_for(handler)
-    try:
-        children = await client.children(ROOT)
-    finally:
-        await client.aclose()
-    assert [c.node_id for c in children] == ["n1", "n2", "n3", "n4", "n5"]
+    assert await listed_ids(handler) == ["n1", "n2", "n3", "n4", "n5"]
 
 
 async def test_a_total_smaller_than_the_list_is_not_believed() -> None:
@@ -165,12 +169,7 @@ async def test_a_total_smaller_than_the_list_is_not_believed() -> None:
             return reply({"Node": [node(1), node(2)], "Pages": block})
         return reply({"Node": [node(3)], "Pages": {"Total": 1}})
 
-    client = client_for(handler)
-    try:
-        children = await client.children(ROOT)
-    finally:
-        await client.aclose()
-    assert [c.node_id for c in children] == ["n1", "n2", "n3"]
+    assert await listed_ids(handler) == ["n1", "n2", "n3"]
 
 
 async def test_a_total_larger_than_the_list_ends_with_the_list() -> None:
@@ -183,12 +182,7 @@ async def test_a_total_larger_than_the_list_ends_with_the_list() -> None:
         items = [node(n) for n in range(start, min(start + size, 4))]
         return reply({"Node": items, "Pages": {"Total": 500, "RequestedCount": size}})
 
-    client = client_for(handler)
-    try:
-        children = await client.children(ROOT)
-    finally:
-        await client.aclose()
-    assert [c.node_id for c in children] == ["n1", "n2", "n3"]
+    assert await listed_ids(handler) == ["n1", "n2", "n3"]
     assert len(requests) == 5  # 500 announced, at 100 a page
 
 
@@ -197,12 +191,7 @@ async def test_a_record_without_an_id_is_left_out_and_the_rest_listed() -> None:
         items = [node(1), {"Name": "no id"}, "not an object", node(2)]
         return reply({"Node": items, "Pages": {"Total": 4, "Count": 4}})
 
-    client = client_for(handler)
-    try:
-        children = await client.children(ROOT)
-    finally:
-        await client.aclose()
-    assert [c.node_id for c in children] == ["n1", "n2"]
+    assert await listed_ids(handler) == ["n1", "n2"]
 
 
 async def test_replies_that_are_not_json_are_retried_then_a_protocol_error() -> None:

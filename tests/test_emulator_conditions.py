@@ -80,6 +80,19 @@ def upload(emu: Emulator, album: str, data: bytes, name: str = "p.jpg") -> dict[
     return image
 
 
+def archived_uri(emu: Emulator, c: httpx.Client, data: bytes) -> str:
+    """The ArchivedUri of `data` uploaded into a new album."""
+    image = upload(emu, new_album(c), data)
+    uri: str = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+    return uri
+
+
+def child_names(c: httpx.Client, node_uri: str) -> list[str]:
+    """Names of a folder's child nodes."""
+    nodes = c.get(node_uri + "!children", params={"count": 200}).json()["Response"]
+    return [n["Name"] for n in nodes.get("Node", [])]
+
+
 def listed_keys(c: httpx.Client, album: str) -> list[str]:
     """ImageKeys an album's `!images` lists now."""
     body = c.get(f"/api/v2/album/{album}!images", params={"count": 100}).json()
@@ -284,12 +297,7 @@ def test_truncate_fault_cuts_api_replies_after_the_change_was_made(emu: Emulator
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             c.post(root + "!children", json={"Name": "Half Answered"})
         emu.configure(fault_rate=0)
-        names = [
-            n["Name"]
-            for n in c.get(root + "!children", params={"count": 200})
-            .json()["Response"]
-            .get("Node", [])
-        ]
+        names = child_names(c, root)
     # The write happened although its reply never arrived whole.
     assert "Half Answered" in names
 
@@ -297,9 +305,7 @@ def test_truncate_fault_cuts_api_replies_after_the_change_was_made(emu: Emulator
 def test_truncate_fault_on_media_sends_fewer_bytes_than_content_length(emu: Emulator) -> None:
     data = jpeg((400, 300))
     with emu.client() as c:
-        album = new_album(c)
-        image = upload(emu, album, data)
-        url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+        url = archived_uri(emu, c, data)
     emu.reset_stats()
     emu.configure(fault_kinds=["truncate"], fault_rate=1)
     announced: list[int] = []
@@ -459,21 +465,14 @@ def test_lost_answer_faults_hide_a_write_that_happened(emu: Emulator, kind: str)
             assert reply.status_code == 200
             with pytest.raises(json.JSONDecodeError):
                 json.loads(reply.content)
-        names = [
-            n["Name"]
-            for n in c.get(root + "!children", params={"count": 200})
-            .json()["Response"]
-            .get("Node", [])
-        ]
+        names = child_names(c, root)
     assert f"Lost {kind}" in names
 
 
 def test_malformed_fault_leaves_media_bytes_alone(emu: Emulator) -> None:
     data = jpeg((300, 200))
     with emu.client() as c:
-        album = new_album(c)
-        image = upload(emu, album, data)
-        url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+        url = archived_uri(emu, c, data)
         emu.configure(fault_kinds=["malformed"], fault_rate=1)
         body = c.get(url).content
         emu.configure(fault_rate=0)

@@ -23,6 +23,7 @@ import pytest
 from tests.harness import Emulator, running_emulator
 from tests.library import SLASH, album_uri_by_name, list_all, walk
 from tests.mounting import Mount, mounted, run
+from tests.service import Account
 
 pytestmark = pytest.mark.fuse
 
@@ -248,19 +249,11 @@ def test_reading_the_start_of_a_photo_fetches_about_that_much(
 
 
 def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> dict[str, str]:
-    headers = {
-        "X-Smug-AlbumUri": album_uri,
-        "X-Smug-FileName": name,
-        "X-Smug-Version": "v2",
-        "X-Smug-ResponseType": "JSON",
-        "Content-MD5": hashlib.md5(data).hexdigest(),
-    }
-    response = httpx.post(
-        emulator.upload_url, content=data, headers=headers, auth=emulator.auth(), timeout=30
-    )
-    body: dict[str, dict[str, str]] = response.json()
-    assert body["stat"] == "ok", body
-    return body["Image"]
+    account = Account(emulator)
+    try:
+        return account.upload(album_uri, name, data)
+    finally:
+        account.close()
 
 
 def _photo(seed: int, size: int = 300_000) -> bytes:

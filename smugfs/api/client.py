@@ -639,9 +639,13 @@ class SmugMugClient:
             headers[f"X-Smug-{name}"] = value
         retries = max(0, self.settings.retries)
         started = time.time()
+        what = f"upload of {file_name}"
         for attempt in range(retries + 1):
             await self._within_rate_limit()
             self.stats.requests += 1
+            response: httpx.Response | None = None
+            # Why this attempt's outcome is unknown (the file may have landed), if it is.
+            lost: str | None = None
             try:
                 response = await self._http.post(
                     self.settings.upload_url,
@@ -650,59 +654,41 @@ class SmugMugClient:
                     auth=self._upload_signer,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt == retries:
-                    raise ServiceUnavailable(f"upload of {file_name}: {exc}") from exc
-                await self._pause(attempt, None, f"upload of {file_name}: cannot connect")
-                continue
+                why = f"cannot connect ({exc})"
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                why = lost = type(exc).__name__
+            else:
+                self._note_rate_limit(response)
+                status = response.status_code
+                why = f"HTTP {status}"
+                if status in (401, 403):
+                    raise AccessDenied(f"{what}: {why}")
+                if status >= 500 and status != 503:
+                    lost = why
+                elif status not in (429, 503):
+                    body = _json_object(response)
+                    if body is None:
+                        why = lost = "malformed reply"
+                    elif body.get("stat") == "ok":
+                        uri = (body.get("Image") or {}).get("AlbumImageUri")
+                        if not isinstance(uri, str):
+                            raise ProtocolError(f"{what}: reply without AlbumImageUri")
+                        self.stats.upload_bytes += source.size
+                        return uri
+                    else:
+                        code = count(body.get("code")) or 0
+                        why = str(body.get("message") or "refused")
+                        # A system error or an MD5 that did not survive the trip is worth
+                        # another try; any other refusal is final.
+                        if code not in (5, 12):
+                            raise UploadRefused(code, why)
+            if lost is not None:
                 landed = await self.landed_upload(album_uri, file_name, source, replace, started)
                 if landed is not None:
                     return landed
-                if attempt == retries:
-                    raise ServiceUnavailable(f"upload of {file_name}: {exc}") from exc
-                await self._pause(attempt, None, f"upload of {file_name}: {type(exc).__name__}")
-                continue
-            self._note_rate_limit(response)
-            status = response.status_code
-            if status in (429, 503) or status >= 500:
-                if status not in (429, 503):
-                    landed = await self.landed_upload(
-                        album_uri, file_name, source, replace, started
-                    )
-                    if landed is not None:
-                        return landed
-                if attempt == retries:
-                    raise ServiceUnavailable(f"upload of {file_name}: HTTP {status}")
-                await self._pause(attempt, response, f"upload of {file_name}: HTTP {status}")
-                continue
-            if status in (401, 403):
-                raise AccessDenied(f"upload of {file_name}: HTTP {status}")
-            try:
-                body = response.json()
-                if not isinstance(body, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                # The upload may have landed although its answer came back garbled.
-                landed = await self.landed_upload(album_uri, file_name, source, replace, started)
-                if landed is not None:
-                    return landed
-                if attempt == retries:
-                    raise ProtocolError(f"upload of {file_name}: malformed reply") from exc
-                await self._pause(attempt, None, f"upload of {file_name}: malformed reply")
-                continue
-            if body.get("stat") == "ok":
-                uri = (body.get("Image") or {}).get("AlbumImageUri")
-                if not isinstance(uri, str):
-                    raise ProtocolError(f"upload of {file_name}: reply without AlbumImageUri")
-                self.stats.upload_bytes += source.size
-                return uri
-            code = count(body.get("code")) or 0
-            message = str(body.get("message") or "refused")
-            # A system error or an MD5 that did not survive the trip is worth another try.
-            if code in (5, 12) and attempt < retries:
-                await self._pause(attempt, None, f"upload of {file_name}: {message}")
-                continue
-            raise UploadRefused(code, message)
+            if attempt == retries:
+                raise ServiceUnavailable(f"{what}: {why}")
+            await self._pause(attempt, response, f"{what}: {why}")
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def landed_upload(
@@ -764,6 +750,15 @@ class _Retry(Exception):
     def __init__(self, why: str, response: httpx.Response | None) -> None:
         super().__init__(why)
         self.response = response
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """A reply's body as a JSON object, or None if it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _items(response: dict[str, Any], locator: str) -> list[dict[str, Any]]:
