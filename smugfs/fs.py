@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # How long changes made through the mount are laid over the service's listings, which show
 # new and deleted images only after a while.
 LISTING_LAG_GRACE = 600.0
+LOCAL_IO_SIZE = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -65,6 +66,8 @@ class Attributes:
     uid: int
     gid: int
     version: str = ""
+    # The I/O size `stat` suggests (tools such as cp and Python's open() size buffers by it).
+    io_size: int = 128 * 1024
 
     @property
     def is_dir(self) -> bool:
@@ -159,6 +162,10 @@ class Filesystem:
                 uid=self.uid,
                 gid=self.gid,
                 version=f"local:{id(local)}:{local.size}",
+                # Larger writes cost less per byte through FUSE (up to 1 MiB a request); reads
+                # of the service's files keep small buffers, so reading the start of a photo
+                # fetches about that much.
+                io_size=LOCAL_IO_SIZE,
             )
         image = entry.image
         assert image is not None

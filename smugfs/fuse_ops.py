@@ -82,7 +82,7 @@ class FuseOperations(pyfuse3.Operations):
         out.st_gid = attrs.gid
         out.st_rdev = 0
         out.st_size = attrs.size
-        out.st_blksize = BLOCK_SIZE
+        out.st_blksize = attrs.io_size
         out.st_blocks = (attrs.size + 511) // 512
         mtime_ns = int(attrs.mtime * 1e9)
         out.st_mtime_ns = mtime_ns
