@@ -36,7 +36,7 @@ for where in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(where) not in sys.path:
         sys.path.insert(0, str(where))
 
-from benchkit import report, workloads  # noqa: E402
+from benchkit import report, smugcli, workloads  # noqa: E402
 from benchkit.context import Setup  # noqa: E402
 from benchkit.measure import Results  # noqa: E402
 
@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Results()
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache_dir))
     setup = Setup(scratch, data)
+    if "copy" in args.workloads:
+        setup.smugcli_python = smugcli.install(args.cache_dir)
     try:
         setup.start()
         for name in args.workloads:

@@ -63,7 +63,7 @@ def list_all(client: httpx.Client, uri: str, locator: str) -> list[dict[str, Any
 def node_at(client: httpx.Client, path: tuple[str, ...]) -> dict[str, Any]:
     """The node at a path of names below the root."""
     user = api_get(client, "/api/v2!authuser")["User"]
-    node = api_get(client, user["Uris"]["Node"]["Uri"])["Node"]
+    node: dict[str, Any] = api_get(client, user["Uris"]["Node"]["Uri"])["Node"]
     for name in path:
         children = list_all(client, node["Uri"] + "!children", "Node")
         found = next((c for c in children if c["Name"] == name), None)
@@ -100,6 +100,8 @@ class Setup:
         self.mounts: list[Mount] = []
         self.fuse: list[FuseProcess] = []
         self.counter = 0
+        # smugcli's Python, when it could be installed (benchkit.smugcli).
+        self.smugcli_python: Path | None = None
 
     # ----------------------------------------------------------------- servers
 

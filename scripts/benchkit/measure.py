@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import subprocess
 import time
@@ -82,10 +83,18 @@ def timed(action: Callable[..., T], *args: Any) -> tuple[float, T]:
     return time.perf_counter() - start, value
 
 
-def run_tool(command: list[str], *, capture: bool = False, timeout: float = TOOL_TIMEOUT) -> str:
-    """Run a real tool (dd, curl, ls, find, cp) to completion; its output if `capture`."""
+def run_tool(
+    command: list[str],
+    *,
+    capture: bool = False,
+    timeout: float = TOOL_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run a real tool (dd, curl, ls, find, cp) to completion; its output if `capture`.
+    `env` adds to the environment."""
     completed = subprocess.run(
         command,
+        env={**os.environ, **env} if env else None,
         stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

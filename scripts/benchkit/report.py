@@ -182,7 +182,8 @@ def rows(out: Results, plan: Plan) -> list[Row]:
             Row(
                 copy,
                 _f(m("copy smugfs"), "MiB/s"),
-                f"httpx {_f(m('copy httpx'), 'MiB/s')}, curl {_f(m('copy curl'), 'MiB/s')}",
+                f"httpx {_f(m('copy httpx'), 'MiB/s')}, curl {_f(m('copy curl'), 'MiB/s')}, "
+                f"smugcli {_f(m('copy smugcli'), 'MiB/s')}",
                 ratio(m("copy smugfs"), m("copy httpx")),
                 ">= 0.8x httpx",
                 ">=",

@@ -44,6 +44,7 @@ from benchkit.measure import (
     timed,
 )
 from benchkit.servers import Meter, read_ahead, set_read_ahead
+from benchkit.smugcli import SmugCli
 from smugfs.emulator.generate import TREE_ALBUM_IMAGES, TREE_FAN_OUT, Spec
 from tests.harness import Emulator
 
@@ -269,8 +270,8 @@ def thumbs(setup: Setup, plan: Plan, out: Results) -> None:
                     seconds, got = timed(read_heads, directory, names, length)
                     out.add("thumbs smugfs fetched", emulator.stats()["media_bytes"] / MIB, "MiB")
             else:
-                with setup.rclone() as mount:
-                    directory = mount.path / "Photos"
+                with setup.rclone() as rclone:
+                    directory = rclone.path / "Photos"
                     for name in os.listdir(directory):
                         os.stat(directory / name)
                     nginx.clear_log()
@@ -595,7 +596,7 @@ def parallel_cp(paths: list[Path], target: Path, writers: int) -> None:
 
 def copy_in(setup: Setup, plan: Plan, out: Results) -> None:
     """`cp` of many photos into a new album through smugfs, one and several writers, against
-    direct uploads with httpx and curl (an emulator of its own, empty)."""
+    direct uploads with httpx and curl, and smugcli's `upload` (an emulator of its own, empty)."""
     emulator = setup.uploads
     assert emulator is not None
     paths = photo_files(setup.workdir / "upload-src", plan.copies, plan.copy_mib, plan.spec.seed)
@@ -614,6 +615,12 @@ def copy_in(setup: Setup, plan: Plan, out: Results) -> None:
     budget = plan.budget("copy")
     rep = 0
     contenders = ["smugfs", f"smugfs x{plan.writers}", "httpx", f"httpx x{plan.writers}", "curl"]
+    smugcli = None
+    if setup.smugcli_python is not None:
+        smugcli = SmugCli(setup.smugcli_python, emulator, setup.workdir)
+        contenders.append("smugcli")
+    else:
+        out.note("smugcli could not be installed: its column is left out")
     while budget.more(rep):
         for who in alternate(rep, contenders):
             albums += 1
@@ -629,6 +636,9 @@ def copy_in(setup: Setup, plan: Plan, out: Results) -> None:
                 album_uri = new_album(emulator, name)
                 if who == "curl":
                     seconds, _ = timed(curl_uploads, emulator, album_uri, paths)
+                elif who == "smugcli":
+                    assert smugcli is not None
+                    seconds, _ = timed(smugcli.run, "upload", *map(str, paths), f"/{name}")
                 else:
                     seconds, _ = timed(httpx_uploads, emulator, album_uri, paths, writers)
             check(album_uri)
