@@ -69,7 +69,7 @@ class Mode:
 
 DEFAULT = Mode(
     spec=generate.Spec(),
-    runs={"read": (3, 5), "thumbs": (3, 5), "ls": (1, 3), "tree": (1, 3), "copy": (1, 3)},
+    runs={"read": (3, 5), "thumbs": (3, 5), "ls": (1, 2), "tree": (1, 3), "copy": (1, 3)},
     seconds=45.0,
     thumbs=1000,
     copies=100,

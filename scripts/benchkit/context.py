@@ -108,14 +108,30 @@ class Setup:
     def start(self) -> None:
         """The library's emulator (on a copy of the cached data directory: the emulator
         writes its state back), an empty one for uploads, and nginx."""
-        data = self.workdir / "data"
+        data = self._copy_library(self.workdir / "data")
+        self.emulator = start_emulator(self.workdir / "emulator", data_dir=data)
+        self.uploads = start_emulator(self.workdir / "uploads")
+        self.nginx = start_nginx(self.workdir / "nginx")
+
+    @contextlib.contextmanager
+    def twin(self) -> Iterator[Emulator]:
+        """A second emulator on another copy of the library, stopped afterwards."""
+        where = self.new_dir("twin")
+        data = self._copy_library(where / "data")
+        emulator = start_emulator(where / "emulator", data_dir=data)
+        try:
+            yield emulator
+        finally:
+            emulator.stop()
+            shutil.rmtree(where, ignore_errors=True)
+
+    def _copy_library(self, data: Path) -> Path:
+        """A data directory with the library's state (copied) and blobs (hard-linked)."""
         (data / "blobs").mkdir(parents=True)
         shutil.copy(self.library / "state.json", data / "state.json")
         for blob in (self.library / "blobs").iterdir():
             os.link(blob, data / "blobs" / blob.name)  # same bytes, no copy
-        self.emulator = start_emulator(self.workdir / "emulator", data_dir=data)
-        self.uploads = start_emulator(self.workdir / "uploads")
-        self.nginx = start_nginx(self.workdir / "nginx")
+        return data
 
     def serve_files(self, folder: str, files: list[RemoteFile]) -> None:
         """Have nginx serve the same bytes as the emulator (links to its blobs)."""

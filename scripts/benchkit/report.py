@@ -224,15 +224,19 @@ def rows(out: Results, plan: Plan) -> list[Row]:
                 1.0,
             )
         )
-    cpu = m("video smugfs cpu") if out.runs("video smugfs cpu") else m("read smugfs cpu")
-    rclone_cpu = m("video rclone cpu") if out.runs("video rclone cpu") else m("read rclone cpu")
+    # The cold read's figures (medians over its runs); the big video's when only it ran.
+    source = "read" if out.runs("read smugfs cpu") else "video"
+    cpu = m(f"{source} smugfs cpu")
     if not math.isnan(cpu):
+        baseline = f"rclone {_f(m(f'{source} rclone cpu'), 's', 2)}"
+        if source == "read":
+            baseline += f" (pyfuse3 passthrough {_f(m('read passthrough cpu'), 's', 2)})"
         result.append(
             Row(
-                "CPU seconds per GiB read",
+                f"CPU seconds per GiB read ({'cold read' if source == 'read' else 'the video'})",
                 _f(cpu, "s", 2),
-                f"rclone {_f(rclone_cpu, 's', 2)}",
-                ratio(cpu, rclone_cpu),
+                baseline,
+                ratio(cpu, m(f"{source} rclone cpu")),
                 "stated, compared with rclone",
                 "",
                 0.0,
