@@ -196,9 +196,10 @@ def versions() -> str:
         except OSError:
             continue
         first = (done.stdout or done.stderr).splitlines()
-        if first:
-            found.append(first[0].replace("nginx version: ", "").strip())
-    return "; ".join(found)
+        if first:  # "rclone v1.60.1-DEV", "nginx version: nginx/1.22.1", "curl 7.88.1 (...) ..."
+            found.append(" ".join(first[0].replace("nginx version: ", "").split()[:2]))
+    found.append(f"Python {sys.version.split()[0]}")
+    return ", ".join(found)
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{machine()}; code {code_version()}", flush=True)
     data = library(args.cache_dir, plan.spec)
     out = Results()
+    took: dict[str, float] = {}
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache_dir))
     setup = Setup(scratch, data)
     if "copy" in args.workloads:
@@ -224,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         setup.start()
         for name in args.workloads:
             print(f"{name}:", flush=True)
+            began = time.monotonic()
             WORKLOADS[name](setup, plan, out)
+            took[name] = time.monotonic() - began
     finally:
         setup.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "spec": plan.spec.text(),
         "plan": dataclasses.asdict(plan),
         "seconds": time.monotonic() - started,
+        "took": took,
         "notes": out.notes,
     }
     print()
