@@ -9,8 +9,8 @@ medians with ratios and targets, writes a JSON record, and with `--write-docs` r
 measured part of docs/benchmarks.md. Everything runs on 127.0.0.1; every mount and process it
 starts is stopped in a `finally`, also on Ctrl-C.
 
-    scripts/bench                  # default sizes (under 10 minutes once the library exists)
-    scripts/bench --quick          # small sizes, about a minute
+    scripts/bench                  # default sizes (about 11 minutes on a busy 2-CPU machine)
+    scripts/bench --quick          # small sizes, about a minute and a half
     scripts/bench --workloads read,ls --write-docs
 """
 
@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a minute or two")
     parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),
