@@ -25,34 +25,30 @@ import argparse
 import dataclasses
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-# The harness lives in tests/, which is importable only from the repository root.
+# The harness lives in tests/ and scripts/benchkit, importable only from the repository root.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+for where in (REPO_ROOT, REPO_ROOT / "scripts"):
+    if str(where) not in sys.path:
+        sys.path.insert(0, str(where))
 
 import httpx  # noqa: E402
+from benchkit.servers import HOST, Nginx, start_nginx  # noqa: E402
 
 from smugfs.emulator.store import MAX_PHOTO_BYTES  # noqa: E402
 from tests.harness import Emulator, machine, start_emulator  # noqa: E402
 
 MIB = 1024 * 1024
-NGINX = "/usr/sbin/nginx"
-HOST = "127.0.0.1"
 # A JPEG start of image and a JFIF APP0 segment: the emulator decides the format from these.
 JPEG_HEADER = bytes.fromhex("ffd8ffe000104a46494600010100000100010000")
 # Bounds on every wait, so that a stuck server ends the run instead of hanging it.
 CURL_MAX_SECONDS = 600
-READY_TIMEOUT = 20.0
 # Ranged reads go in batches of this many requests per curl process (one kept-alive
 # connection each), alternating between the servers batch by batch.
 RANGE_BATCH = 25
@@ -65,29 +61,6 @@ class Transfer:
     seconds: float
     size: int
     status: int
-
-
-@dataclasses.dataclass
-class Nginx:
-    """An nginx of our own, serving one directory on a loopback port."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    prefix: Path
-
-    def url(self, name: str) -> str:
-        """The URL of a file in the served directory."""
-        return f"http://{HOST}:{self.port}/{name}"
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGTERM), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -142,79 +115,6 @@ def payload(size: int, seed: int) -> bytes:
     while len(out) < size:
         out += rng.randbytes(min(16 * MIB, size - len(out)))
     return bytes(out)
-
-
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago (nginx binds it itself)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    """Wait until something accepts connections on `port`, or fail if `process` died."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {READY_TIMEOUT:.0f} s")
-
-
-def start_nginx(prefix: Path) -> Nginx:
-    """Start nginx serving `prefix/www` on a free loopback port (in the foreground)."""
-    for name in ("www", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / name).mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    # A master running as root hands requests to workers running as `nobody`, who could not
-    # read our private temporary directory; keep them root on a machine where we are root.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""{user}daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile on;
-    default_type application/octet-stream;
-    types {{ image/jpeg jpg; }}
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    server {{
-        listen {HOST}:{port};
-        root {prefix}/www;
-    }}
-}}
-""",
-        encoding="utf-8",
-    )
-    log = open(prefix / "nginx.out", "wb")  # noqa: SIM115 (the child keeps writing to it)
-    try:
-        process = subprocess.Popen(
-            [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
-    server = Nginx(process, port, prefix)
-    try:
-        wait_listening(port, process, "nginx")
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def upload(emulator: Emulator, data: bytes) -> str:

@@ -30,6 +30,12 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         "--sample", action="store_true", help="start with the built-in sample library"
     )
     parser.add_argument(
+        "--generate",
+        metavar="SPEC",
+        help="start with a generated benchmark library, e.g. 'large=1024,photos=1000' "
+        "(fields large, video (MiB), photos, album, tree, wide, seed; see docs/emulator.md)",
+    )
+    parser.add_argument(
         "--latency-ms",
         type=float,
         default=0.0,
@@ -405,7 +411,14 @@ def _run_unmount(mountpoint: Path) -> int:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from smugfs.emulator.conditions import Settings
+    from smugfs.emulator.generate import Spec
     from smugfs.emulator.server import serve
+
+    try:
+        generated = Spec.parse(args.generate) if args.generate is not None else None
+    except ValueError as exc:
+        print(f"smugfs emulator: --generate: {exc}", file=sys.stderr)
+        return 2
 
     settings = Settings(
         latency_ms=args.latency_ms,
@@ -432,6 +445,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
             with_sample=args.sample,
             settings=settings,
             env_file=args.env_file,
+            generated=generated,
         )
     except OSError as exc:
         print(f"smugfs emulator: cannot serve on port {args.port}: {exc.strerror}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Running the emulator: open the store, make sure credentials exist, serve on 127.0.0.1.
 
-`prepare` opens (or creates) the data directory, adds the sample library when asked, and makes
-sure there is an application key and a full-access token for the first user; `serve` binds the
-loopback socket and runs uvicorn, writing the `SMUGFS_*` lines to the env file once it listens.
+`prepare` opens (or creates) the data directory, adds the sample library or a generated benchmark
+library (`generate.py`) when asked, and makes sure there is an application key and a full-access
+token for the first user; `serve` binds the loopback socket and runs uvicorn, writing the
+`SMUGFS_*` lines to the env file once it listens.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
-from smugfs.emulator import sample
+from smugfs.emulator import generate, sample
 from smugfs.emulator.app import DroppedConnection, Service
 from smugfs.emulator.conditions import Settings
 from smugfs.emulator.model import ApiKey, Token
@@ -37,10 +38,19 @@ class Credentials:
     token: Token
 
 
-def prepare(data_dir: Path, *, with_sample: bool, seed: int = 0) -> tuple[Store, Credentials]:
-    """The store in `data_dir` with its first user's credentials (made if missing)."""
+def prepare(
+    data_dir: Path,
+    *,
+    with_sample: bool,
+    seed: int = 0,
+    generated: generate.Spec | None = None,
+) -> tuple[Store, Credentials]:
+    """The store in `data_dir` with its first user's credentials (made if missing), holding
+    the sample library and/or a generated benchmark library when asked."""
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(data_dir, seed)
+    if generated is not None:
+        generate.build(store, generated)
     if with_sample:
         sample.build(store)
     if not store.users:
@@ -107,6 +117,7 @@ def serve(
     settings: Settings,
     env_file: Path | None,
     announce: bool = True,
+    generated: generate.Spec | None = None,
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM end it cleanly, saving the state)."""
     temp: tempfile.TemporaryDirectory[str] | None = None
@@ -114,7 +125,9 @@ def serve(
         temp = tempfile.TemporaryDirectory(prefix="smugfs-emulator-")
         data_dir = Path(temp.name)
     try:
-        store, credentials = prepare(data_dir, with_sample=with_sample, seed=settings.seed)
+        store, credentials = prepare(
+            data_dir, with_sample=with_sample, seed=settings.seed, generated=generated
+        )
         sock = bind(port)
         actual_port = sock.getsockname()[1]
         service = Service(store, settings, env_file)

@@ -1,0 +1,212 @@
+"""What the workloads run against: the emulators, nginx over the same bytes, fresh mounts.
+
+`Setup` starts everything on 127.0.0.1 and keeps a list of every mount it made, so that
+`close()` (called in the harness's `finally`, also on Ctrl-C) unmounts whatever a failed
+workload left behind and stops the servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchkit.servers import FuseProcess, Nginx, start_nginx, start_passthrough, start_rclone
+from tests.harness import Emulator, start_emulator
+from tests.mounting import Mount, start_mount
+
+MAX_PAGES = 1000
+PAGE = 100
+SETTLE_SECONDS = 1.0
+
+
+@dataclasses.dataclass
+class RemoteFile:
+    """A file of the generated library as the API describes it."""
+
+    name: str
+    url: str
+    size: int
+    md5: str
+
+
+def api_get(client: httpx.Client, uri: str, **params: Any) -> dict[str, Any]:
+    """One API GET; the `Response` object of the envelope."""
+    response = client.get(uri, params=params)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()["Response"]
+    return body
+
+
+def list_all(client: httpx.Client, uri: str, locator: str) -> list[dict[str, Any]]:
+    """Every item of a list endpoint, page after page (bounded)."""
+    items: list[dict[str, Any]] = []
+    start = 1
+    for _ in range(MAX_PAGES):
+        body = api_get(client, uri, start=start, count=PAGE)
+        page = body.get(locator, [])
+        items.extend(page)
+        pages = body["Pages"]
+        if not page or pages["Start"] + pages["Count"] - 1 >= pages["Total"]:
+            return items
+        start += pages["Count"]
+    raise RuntimeError(f"listing {uri} did not end within {MAX_PAGES} pages")
+
+
+def node_at(client: httpx.Client, path: tuple[str, ...]) -> dict[str, Any]:
+    """The node at a path of names below the root."""
+    user = api_get(client, "/api/v2!authuser")["User"]
+    node: dict[str, Any] = api_get(client, user["Uris"]["Node"]["Uri"])["Node"]
+    for name in path:
+        children = list_all(client, node["Uri"] + "!children", "Node")
+        found = next((c for c in children if c["Name"] == name), None)
+        if found is None:
+            raise RuntimeError(f"no {'/'.join(path)} in the library")
+        node = found
+    return node
+
+
+def album_files(emulator: Emulator, path: tuple[str, ...]) -> list[RemoteFile]:
+    """The files of the album at `path`; a video's URL is its largest rendition's."""
+    with emulator.client() as client:
+        album_uri = node_at(client, path)["Uris"]["Album"]["Uri"]
+        files = []
+        for image in list_all(client, album_uri + "!images", "AlbumImage"):
+            if image.get("IsVideo"):
+                video = api_get(client, image["Uris"]["LargestVideo"]["Uri"])["LargestVideo"]
+                url, size, md5 = video["Url"], video["Size"], video["MD5"]
+            else:
+                url, size, md5 = image["ArchivedUri"], image["ArchivedSize"], image["ArchivedMD5"]
+            files.append(RemoteFile(image["FileName"], url, int(size), md5))
+    return files
+
+
+class Setup:
+    """The servers of one benchmark run and every mount made against them."""
+
+    def __init__(self, workdir: Path, library: Path) -> None:
+        self.workdir = workdir
+        self.library = library
+        self.emulator: Emulator | None = None
+        self.uploads: Emulator | None = None
+        self.nginx: Nginx | None = None
+        self.mounts: list[Mount] = []
+        self.fuse: list[FuseProcess] = []
+        self.counter = 0
+        # smugcli's Python, when it could be installed (benchkit.smugcli).
+        self.smugcli_python: Path | None = None
+
+    # ----------------------------------------------------------------- servers
+
+    def start(self) -> None:
+        """The library's emulator (on a copy of the cached data directory: the emulator
+        writes its state back), an empty one for uploads, and nginx."""
+        data = self._copy_library(self.workdir / "data")
+        self.emulator = start_emulator(self.workdir / "emulator", data_dir=data)
+        self.uploads = start_emulator(self.workdir / "uploads")
+        self.nginx = start_nginx(self.workdir / "nginx")
+
+    @contextlib.contextmanager
+    def twin(self) -> Iterator[Emulator]:
+        """A second emulator on another copy of the library, stopped afterwards."""
+        where = self.new_dir("twin")
+        data = self._copy_library(where / "data")
+        emulator = start_emulator(where / "emulator", data_dir=data)
+        try:
+            yield emulator
+        finally:
+            emulator.stop()
+            shutil.rmtree(where, ignore_errors=True)
+
+    def _copy_library(self, data: Path) -> Path:
+        """A data directory with the library's state (copied) and blobs (hard-linked)."""
+        (data / "blobs").mkdir(parents=True)
+        shutil.copy(self.library / "state.json", data / "state.json")
+        for blob in (self.library / "blobs").iterdir():
+            os.link(blob, data / "blobs" / blob.name)  # same bytes, no copy
+        return data
+
+    def serve_files(self, folder: str, files: list[RemoteFile]) -> None:
+        """Have nginx serve the same bytes as the emulator (links to its blobs)."""
+        assert self.nginx is not None
+        assert self.emulator is not None
+        where = self.nginx.prefix / "www" / folder
+        where.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            (where / file.name).symlink_to(self.emulator.data_dir / "blobs" / file.md5)
+
+    def close(self) -> None:
+        """Unmount everything still mounted, then stop the servers."""
+        for mount in self.mounts:
+            mount.unmount()
+        for fuse in self.fuse:
+            fuse.unmount()
+        for server in (self.nginx, self.emulator, self.uploads):
+            if server is not None:
+                server.stop()
+
+    # ----------------------------------------------------------------- mounts
+
+    def new_dir(self, kind: str) -> Path:
+        """A fresh directory for one mount."""
+        self.counter += 1
+        return self.workdir / "mounts" / f"{kind}-{self.counter:03d}"
+
+    @contextlib.contextmanager
+    def smugfs(
+        self, emulator: Emulator | None = None, where: Path | None = None, keep: bool = False
+    ) -> Iterator[Mount]:
+        """A smugfs mount (fresh cache directory unless `where` names one used before),
+        unmounted afterwards; its directory removed unless `keep`."""
+        emulator = emulator or self.emulator
+        assert emulator is not None
+        where = where or self.new_dir("smugfs")
+        mount = start_mount(emulator, where)
+        self.mounts.append(mount)
+        try:
+            # A mount tunes itself (read-ahead) just after it serves; people start using it a
+            # moment later, not within those first milliseconds.
+            time.sleep(SETTLE_SECONDS)
+            yield mount
+            problems = mount.problems()
+            if problems:
+                print("    the mount logged:\n      " + "\n      ".join(problems[:5]), flush=True)
+        finally:
+            mount.unmount()
+            self.mounts.remove(mount)
+            if not keep:
+                shutil.rmtree(where, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def rclone(self) -> Iterator[FuseProcess]:
+        """An rclone mount of nginx's tree, unmounted afterwards."""
+        assert self.nginx is not None
+        where = self.new_dir("rclone")
+        mount = start_rclone(self.nginx.url(""), where)
+        self.fuse.append(mount)
+        try:
+            yield mount
+        finally:
+            mount.unmount()
+            self.fuse.remove(mount)
+            shutil.rmtree(where, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def passthrough(self, source: Path) -> Iterator[FuseProcess]:
+        """The pyfuse3 passthrough of `source`, unmounted afterwards."""
+        where = self.new_dir("passthrough")
+        mount = start_passthrough(source, where)
+        self.fuse.append(mount)
+        try:
+            yield mount
+        finally:
+            mount.unmount()
+            self.fuse.remove(mount)
+            shutil.rmtree(where, ignore_errors=True)
