@@ -52,6 +52,9 @@ class Settings:
     )
     cache_size: int = 2 * 1024**3
     listing_ttl: float = 30.0
+    # How long after a change the service's listings may still not show it: a listing fetched
+    # sooner after its directory's last change is not reused on its validator alone.
+    listing_settle: float = 600.0
     attr_timeout: float = 10.0
     entry_timeout: float = 10.0
     negative_timeout: float = 5.0
@@ -82,6 +85,7 @@ OPTION_FIELDS = {
     "cache_dir": ("cache_dir", Path),
     "cache_size": ("cache_size", _size),
     "listing_ttl": ("listing_ttl", _seconds),
+    "listing_settle": ("listing_settle", _seconds),
     "attr_timeout": ("attr_timeout", _seconds),
     "entry_timeout": ("entry_timeout", _seconds),
     "negative_timeout": ("negative_timeout", _seconds),

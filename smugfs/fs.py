@@ -11,6 +11,12 @@ directory being fetched wait for that one fetch (single-flight). Attribute reque
 a network request. Invariant across awaits: the inode table is only changed by
 `InodeTable.store_listing`, called with a complete listing after the fetch, so a handler that
 resumes finds either the old or the new listing, never half of one.
+
+Listings are kept between mounts (`listing_store.py`). A directory whose listing is missing or
+too old is first checked against its saved listing's validator (one small request for an
+album, none for a folder whose parent was just listed) and only fetched when that changed.
+While the service is unreachable, the last listing known (in memory or saved, however old) is
+served, and a directory never listed fails with ENETUNREACH at once.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import stat
 import time
@@ -29,7 +36,15 @@ from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.changes import Changes
 from smugfs.config import Settings
-from smugfs.errors import IsADirectory, NotADirectory, NotFound, NotPermitted
+from smugfs.errors import (
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    NotPermitted,
+    Offline,
+    first_error,
+)
+from smugfs.listing_store import Child, ListingStore, Saved, account_key, store_path
 from smugfs.names import Named, assign_names
 from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
@@ -102,6 +117,9 @@ class Filesystem:
         # them: identity -> (until, inode) for additions, identity -> until for removals.
         self._added: dict[int, dict[str, tuple[float, int]]] = {}
         self._removed: dict[int, dict[str, float]] = {}
+        self.saved = ListingStore(store_path(settings.cache_dir, account_key(settings)))
+        # When the root folder's node was last fetched (trio's clock).
+        self._root_seen = -math.inf
         self.changes = Changes(self)
 
     @property
@@ -110,12 +128,35 @@ class Filesystem:
         assert self._table is not None, "Filesystem.start() has not run"
         return self._table
 
-        self.changes = Changes(self)
-
     async def start(self) -> None:
-        """Find the root folder (and so check that the service and credentials work)."""
-        root = await self.client.root_node(self.settings.user)
+        """Read the saved listings and find the root folder (and so check that the service and
+        credentials work). With the service unreachable, a mount that has saved listings
+        starts with them; one without raises `Offline`."""
+        await trio.to_thread.run_sync(self.saved.load)
+        try:
+            root = await self.client.root_node(self.settings.user)
+        except Offline:
+            if self.saved.root is None:
+                raise
+            log.warning("the service is unreachable: showing the listings saved earlier")
+            root = self.saved.root
+        else:
+            self.saved.set_root(root)
+            self._root_seen = trio.current_time()
         self._table = InodeTable(root)
+
+    async def save_listings(self) -> None:
+        """Write the listings to disk if they changed since the last time."""
+        if self.saved.dirty:
+            snapshot = self.saved.snapshot()
+            await trio.to_thread.run_sync(self.saved.write, snapshot)
+
+    async def keep_listings_saved(self, interval: float = 30.0) -> None:
+        """Save the listings every `interval` seconds while they change (and at unmount, by
+        `close`), so a crash loses at most that much."""
+        while True:
+            await trio.sleep(interval)
+            await self.save_listings()
 
     # ------------------------------------------------------------------ attributes
 
@@ -225,6 +266,11 @@ class Filesystem:
             self._fetching[inode] = done
             try:
                 await self._fetch_listing(entry)
+            except Offline:
+                stale = self._stale_listing(entry)
+                if stale is None:
+                    raise
+                return stale
             finally:
                 del self._fetching[inode]
                 done.set()
@@ -233,22 +279,91 @@ class Filesystem:
             raise NotFound(f"{entry.name} could not be listed")
         return listing.children
 
+    def _stale_listing(self, entry: Entry) -> dict[str, int] | None:
+        """The last listing known of a directory, however old (the service is unreachable):
+        the one in memory, else the saved one. It stays stale, so the next access after the
+        service is back fetches it."""
+        listing = self.table.listing(entry.inode)
+        if listing is not None:
+            return listing.children
+        saved = self.saved.get(entry.identity)
+        if saved is None:
+            return None
+        self.table.store_listing(entry.inode, self._with_own_changes(entry.inode, saved.children))
+        listing = self.table.listing(entry.inode)
+        return None if listing is None else listing.children
+
     async def _fetch_listing(self, entry: Entry) -> None:
+        """Bring a directory's listing up to date: the saved one if its validator still
+        holds, else a fetched one (saved with its validator)."""
+        children: list[Child] | None = None
+        saved = self.saved.get(entry.identity)
+        try:
+            if saved is not None and saved.trusted(self.settings.listing_settle):
+                validator, _ = await self._validator(entry)
+                if validator == saved.validator:
+                    children = saved.children
+            if children is None:
+                children, validator, stamp = await self._fetch_children(entry)
+                self.saved.put(entry.identity, Saved(validator, stamp, time.time(), children))
+        except NotFound:
+            self.saved.drop(entry.identity)
+            raise
+        self.table.store_listing(entry.inode, self._with_own_changes(entry.inode, children))
+        self._fresh[entry.inode] = True
+
+    async def _validator(self, entry: Entry) -> tuple[str, float]:
+        """What the service says now about whether a directory changed, and its time: an
+        album's `ImagesLastUpdated` (one request); a folder's `DateModified`, taken from its
+        parent's listing while that is fresh (the service moves it on for any change below),
+        else from the node itself (one request)."""
         node = entry.node
         assert node is not None
-        children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]] = []
         if node.is_album:
             assert node.album_uri is not None
-            images = [
-                i for i in await self.client.album_images(node.album_uri) if self._readable(i)
-            ]
+            return await self.client.album_stamp(node.album_uri)
+        if entry.inode == ROOT_INODE:
+            current = trio.current_time() - self._root_seen < self.settings.listing_ttl
+        else:
+            current = entry.parent in self._fresh
+        if not current:
+            node = await self.client.node(node.uri)
+            if entry.inode == ROOT_INODE:
+                self._root_seen = trio.current_time()
+        return _folder_validator(node)
+
+    async def _fetch_children(self, entry: Entry) -> tuple[list[Child], str, float]:
+        """A directory's listing from the service, with its validator and the validator's
+        time (an album's is asked for alongside its first page)."""
+        node = entry.node
+        assert node is not None
+        children: list[Child] = []
+        if node.is_album:
+            assert node.album_uri is not None
+            album_uri = node.album_uri
+            found: list[RemoteImage] = []
+            stamp: tuple[str, float] = ("", math.inf)
+
+            async def list_images() -> None:
+                found.extend(await self.client.album_images(album_uri))
+
+            async def ask_stamp() -> None:
+                nonlocal stamp
+                stamp = await self.client.album_stamp(album_uri)
+
+            with first_error():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(list_images)
+                    nursery.start_soon(ask_stamp)
+            images = [i for i in found if self._readable(i)]
             names = assign_names(
                 [Named(i.file_name, i.image_key, age=i.uploaded or 0.0) for i in images]
             )
             for name, image in zip(names, images, strict=True):
                 identity = f"image:{node.node_id}:{image.image_key}"
                 children.append((name, identity, None, image))
-        elif node.is_folder:
+            return children, stamp[0], stamp[1]
+        if node.is_folder:
             nodes = [n for n in await self.client.children(node) if self._shown(n)]
             names = assign_names(
                 [
@@ -258,9 +373,8 @@ class Filesystem:
             )
             for name, child in zip(names, nodes, strict=True):
                 children.append((name, f"node:{child.node_id}", child, None))
-        children = self._with_own_changes(entry.inode, children)
-        self.table.store_listing(entry.inode, children)
-        self._fresh[entry.inode] = True
+        validator, when = _folder_validator(node)
+        return children, validator, when
 
     def _with_own_changes(
         self,
@@ -347,6 +461,7 @@ class Filesystem:
             parent = self.table.entry(inode).parent
             self.table.expire(parent)
             self._fresh.pop(parent, None)
+            self.saved.drop(self.table.entry(parent).identity)
 
     # ------------------------------------------------------------------ files
 
@@ -440,7 +555,15 @@ class Filesystem:
         """Close every open file (at unmount)."""
         for handle in list(self._handles):
             await self.release(handle)
+        await self.save_listings()
 
     def root_inode(self) -> int:
         """The inode of the mount's root."""
         return ROOT_INODE
+
+
+def _folder_validator(node: RemoteNode) -> tuple[str, float]:
+    """A folder's validator: its `DateModified` (never trusted when the service gives none)."""
+    if node.date_modified is None:
+        return "", math.inf
+    return repr(node.date_modified), node.date_modified

@@ -10,6 +10,11 @@ credential.
 Lists are fetched page by page: the first page says how many there are, the rest are fetched
 concurrently (bounded by `concurrency`) and joined in order, with duplicates from offset paging
 dropped.
+
+When the service cannot be reached at all (a connection refused or timing out), the client
+says so at once for `OFFLINE_PROBE` seconds (`Offline`, ENETUNREACH) instead of retrying every
+request for many seconds; the first request after that probes it again, so the mount recovers
+by itself when the service is back.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import httpx
 import trio
 
 from smugfs import __version__
-from smugfs.api.models import RemoteImage, RemoteNode, uri_of
+from smugfs.api.models import RemoteImage, RemoteNode, timestamp, uri_of
 from smugfs.auth import OAuth1Signer
 from smugfs.config import Settings
 from smugfs.errors import (
@@ -38,6 +43,7 @@ from smugfs.errors import (
     AlreadyExists,
     InvalidRequest,
     NotFound,
+    Offline,
     ProtocolError,
     ServiceUnavailable,
     SmugfsError,
@@ -49,6 +55,8 @@ log = logging.getLogger(__name__)
 
 MAX_ITEMS = 100_000
 MAX_RETRY_DELAY = 30.0
+# How long an unreachable service is answered for without trying it again.
+OFFLINE_PROBE = 2.0
 IMAGE_FIELDS = (
     "ImageKey,Serial,FileName,Format,IsVideo,ArchivedUri,ArchivedSize,ArchivedMD5,LastUpdated,"
     "DateTimeUploaded,Date,DateTimeOriginal,Processing"
@@ -124,6 +132,31 @@ class SmugMugClient:
             limits=httpx.Limits(max_connections=4 * max(1, settings.concurrency)),
             transport=transport,
         )
+        # Until when (trio's clock) the service counts as unreachable; see `_check_reachable`.
+        self._offline_until = -math.inf
+
+    @property
+    def offline(self) -> bool:
+        """Whether the service was unreachable at the last attempt (and not probed since)."""
+        return self._offline_until > -math.inf
+
+    def _check_reachable(self, what: str) -> None:
+        """Fail at once while the service is known to be unreachable (between probes)."""
+        if trio.current_time() < self._offline_until:
+            raise Offline(f"{what}: the service is unreachable")
+
+    def _unreachable(self, what: str, exc: Exception) -> Offline:
+        """Note that the service cannot be reached; the error to raise."""
+        if not self.offline:
+            log.warning("%s: the service is unreachable (%s)", what, type(exc).__name__)
+        self._offline_until = trio.current_time() + OFFLINE_PROBE
+        self.stats.errors += 1
+        return Offline(f"{what}: the service is unreachable ({type(exc).__name__})")
+
+    def _reachable(self) -> None:
+        if self.offline:
+            log.warning("the service is reachable again")
+        self._offline_until = -math.inf
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -150,11 +183,14 @@ class SmugMugClient:
         retries = max(0, self.settings.retries)
         path = httpx.URL(url).path
         for attempt in range(retries + 1):
+            self._check_reachable(f"{method} {path}")
             self.stats.requests += 1
             try:
                 response = await self._http.request(
                     method, url, params=params, json=json, content=content, headers=headers
                 )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise self._unreachable(f"{method} {path}", exc) from exc
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 # A write may have been applied before the connection dropped; only a request
                 # that never connected is safe to send again.
@@ -166,6 +202,7 @@ class SmugMugClient:
                     ) from exc
                 await self._pause(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
+            self._reachable()
             self._note_rate_limit(response)
             status = response.status_code
             temporary = status in (429, 503) or (idempotent and status in (500, 502, 504))
@@ -354,6 +391,7 @@ class SmugMugClient:
         path = httpx.URL(url).path
         retries = max(0, self.settings.retries)
         for attempt in range(retries + 1):
+            self._check_reachable(f"GET {path}")
             try:
                 return await self._get_range_once(url, headers, start, path)
             except _Retry as exc:
@@ -368,6 +406,7 @@ class SmugMugClient:
         self.stats.requests += 1
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
+                self._reachable()
                 status = response.status_code
                 if status == 200:
                     raise RangeIgnored(f"GET {path}: the server ignored Range")
@@ -382,6 +421,8 @@ class SmugMugClient:
                 if status != 206 or not content_range.startswith(f"bytes {start}-"):
                     raise ProtocolError(f"GET {path}: unexpected reply to a ranged read")
                 data = await response.aread()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self._unreachable(f"GET {path}", exc) from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retry(type(exc).__name__, None) from exc
         self.stats.media_bytes += len(data)
@@ -436,6 +477,19 @@ class SmugMugClient:
         found = await self.request_json("GET", image.image_uri)
         payload = found.get("Image") or {}
         return {k: str(payload.get(k) or "") for k in ("Title", "Caption", "Keywords")}
+
+    async def album_stamp(self, album_uri: str) -> tuple[str, float]:
+        """What tells whether an album's images changed: its `ImagesLastUpdated` with its
+        `ImageCount` (as one text), and that time in seconds since the epoch."""
+        found = await self.request_json(
+            "GET", album_uri, params={"_filter": "ImagesLastUpdated,ImageCount"}
+        )
+        album = found.get("Album") or {}
+        stamp = album.get("ImagesLastUpdated")
+        when = timestamp(stamp)
+        if when is None:
+            raise ProtocolError(f"{album_uri}: album without ImagesLastUpdated")
+        return f"{stamp}|{album.get('ImageCount')}", when
 
     async def image_count(self, album_uri: str) -> int:
         """How many images an album holds, asked afresh."""
