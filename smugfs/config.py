@@ -47,6 +47,9 @@ class Settings:
     user: str | None = None
     read_only: bool = False
     allow_other: bool = False
+    # Whether files and directories show `user.smugmug.*` extended attributes (which costs
+    # every `ls -l` two requests to the mount per file).
+    xattrs: bool = False
     cache_dir: Path = dataclasses.field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("smugfs"))
     )
@@ -154,7 +157,7 @@ def is_known_option(name: str) -> bool:
         name in OPTION_FIELDS
         or name in GENERIC_OPTIONS
         or name in COMMAND_OPTIONS
-        or name in ("ro", "allow_other", "nick")
+        or name in ("ro", "allow_other", "xattrs", "nick")
         or name.startswith(GENERIC_PREFIXES)
     )
 
@@ -167,6 +170,7 @@ FILE_KEYS = {
     "upload_url",
     "read_only",
     "allow_other",
+    "xattrs",
     "log_level",
     *OPTION_FIELDS,
 }
@@ -252,7 +256,7 @@ def from_environment(
     for name, value in file_values.items():
         if name in OPTION_FIELDS:
             merged[name] = str(value)
-        elif name in ("read_only", "allow_other") and value is True:
+        elif name in ("read_only", "allow_other", "xattrs") and value is True:
             merged["ro" if name == "read_only" else name] = None
     merged.update(options or {})
     for name, value in merged.items():
@@ -260,6 +264,8 @@ def from_environment(
             fields["read_only"] = True
         elif name == "allow_other":
             fields["allow_other"] = True
+        elif name == "xattrs":
+            fields["xattrs"] = True
         elif name == "nick":
             # Another user's public galleries: the same as `smugfs mount --user NICK`.
             if not value:

@@ -42,6 +42,7 @@ from smugfs.errors import (
     NotFound,
     NotPermitted,
     Offline,
+    SmugfsError,
     first_error,
 )
 from smugfs.listing_store import Child, ListingStore, Saved, account_key, store_path
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 # How long changes made through the mount are laid over the service's listings, which show
 # new and deleted images only after a while.
 LISTING_LAG_GRACE = 600.0
+# When a directory is listed, the directories below it are listed in the background this many
+# levels deep, this many at once, so that a walk (`find`, `du`, a file manager) finds them
+# listed instead of waiting out one round trip per directory in turn.
+PREFETCH_DEPTH = 3
+PREFETCH_CONCURRENCY = 16
 
 
 @dataclasses.dataclass
@@ -66,9 +72,9 @@ class Handle:
     reader: OpenFile | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Attributes:
-    """What `stat` shows for an inode."""
+    """What `stat` shows for an inode (made for every entry of every listing: kept cheap)."""
 
     inode: int
     mode: int
@@ -79,7 +85,6 @@ class Attributes:
     crtime: float
     uid: int
     gid: int
-    version: str = ""
 
     @property
     def is_dir(self) -> bool:
@@ -118,6 +123,9 @@ class Filesystem:
         self._added: dict[int, dict[str, tuple[float, int]]] = {}
         self._removed: dict[int, dict[str, float]] = {}
         self.saved = ListingStore(store_path(settings.cache_dir, account_key(settings)))
+        self._nursery: trio.Nursery | None = None
+        self._prefetch_limit = trio.Semaphore(PREFETCH_CONCURRENCY)
+        self._prefetching: set[int] = set()
         # When the root folder's node was last fetched (trio's clock).
         self._root_seen = -math.inf
         self.changes = Changes(self)
@@ -144,6 +152,10 @@ class Filesystem:
             self.saved.set_root(root)
             self._root_seen = trio.current_time()
         self._table = InodeTable(root)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Let listings ahead of a walk run in the mount's nursery (none before this)."""
+        self._nursery = nursery
 
     async def save_listings(self) -> None:
         """Write the listings to disk if they changed since the last time."""
@@ -199,7 +211,6 @@ class Filesystem:
                 crtime=local.mtime,
                 uid=self.uid,
                 gid=self.gid,
-                version=f"local:{id(local)}:{local.size}",
             )
         image = entry.image
         assert image is not None
@@ -214,7 +225,6 @@ class Filesystem:
             crtime=image.uploaded or mtime,
             uid=self.uid,
             gid=self.gid,
-            version=image.version,
         )
 
     async def getattr(self, inode: int) -> Attributes:
@@ -237,9 +247,38 @@ class Filesystem:
     async def list_dir(self, inode: int) -> list[tuple[str, Attributes]]:
         """A directory's entries with their attributes, in listing order."""
         children = await self.children_of(inode)
+        self._prefetch_below(inode, PREFETCH_DEPTH)
         return [
             (name, self.attributes(self.table.entry(child))) for name, child in children.items()
         ]
+
+    def _prefetch_below(self, inode: int, depth: int) -> None:
+        """List the directories below a listed one in the background, `depth` levels deep
+        (each at most once at a time; fresh ones are only looked through)."""
+        listing = self.table.listing(inode)
+        if self._nursery is None or depth <= 0 or listing is None:
+            return
+        for child in listing.children.values():
+            entry = self.table.entry(child)
+            if entry.node is None or child in self._prefetching:
+                continue
+            if child in self._fresh:
+                self._prefetch_below(child, depth - 1)
+                continue
+            self._prefetching.add(child)
+            self._nursery.start_soon(self._prefetch, child, depth - 1)
+
+    async def _prefetch(self, inode: int, depth: int) -> None:
+        try:
+            async with self._prefetch_limit:
+                await self.children_of(inode)
+        except SmugfsError as exc:
+            # Whoever lists it for real will see the error; this was only ahead of time.
+            log.debug("listing ahead of time failed: %s", exc)
+            return
+        finally:
+            self._prefetching.discard(inode)
+        self._prefetch_below(inode, depth)
 
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took references to `inode` (lookup, readdirplus)."""

@@ -183,6 +183,7 @@ def run_foreground(
                         ready(READY)
                     read_path.attach(nursery)
                     nursery.start_soon(fs.keep_listings_saved)
+                    fs.attach(nursery)
                     nursery.start_soon(
                         _report_status, mountpoint, settings, client, cache, fs.changes
                     )

@@ -7,6 +7,7 @@ the emulator process under the mount and start it again on the same port and dat
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -62,7 +63,13 @@ def _requests(emulator: Emulator) -> dict[str, int]:
 
 def _library(emulator: Emulator) -> tuple[dict[str, bytes], str]:
     """Folder `Trips` holding album `Alps` with three photos; album `Spare` at the root with
-    two. Returns the photos by path, and the album URI of `Alps`."""
+    two; album `Deep/L1/L2/L3` with one, deeper than listing ahead reaches from the root.
+    Returns the photos by path, and the album URI of `Alps`."""
+    parent: dict[str, str] | None = None
+    for name in ("Deep", "L1", "L2"):
+        parent = _node(emulator, parent and parent["node"], name, "Folder")
+    assert parent is not None
+    deep = _node(emulator, parent["node"], "L3", "Album")
     trips = _node(emulator, None, "Trips", "Folder")
     alps = _node(emulator, trips["node"], "Alps", "Album")
     spare = _node(emulator, None, "Spare", "Album")
@@ -73,6 +80,8 @@ def _library(emulator: Emulator) -> tuple[dict[str, bytes], str]:
     for n in range(2):
         photos[f"Spare/s{n}.jpg"] = _photo(10 + n)
         _upload(emulator, spare["album"], f"s{n}.jpg", photos[f"Spare/s{n}.jpg"])
+    photos["Deep/L1/L2/L3/d.jpg"] = _photo(20)
+    _upload(emulator, deep["album"], "d.jpg", photos["Deep/L1/L2/L3/d.jpg"])
     return photos, alps["album"]
 
 
@@ -85,7 +94,7 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
     time.sleep(2.1)  # the library's last change is older than the settle time
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
-        assert sorted(os.listdir(mount.path)) == ["Spare", "Trips"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
     saved = list((tmp_path / "cache" / "listings").iterdir())
     assert len(saved) == 1
     assert saved[0].stat().st_mode & 0o777 == 0o600
@@ -106,7 +115,7 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
     _node(emulator, None, "Later", "Album")
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert "new.jpg" in os.listdir(mount.path / "Trips" / "Alps")
-        assert sorted(os.listdir(mount.path)) == ["Later", "Spare", "Trips"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Later", "Spare", "Trips"]
 
 
 def test_a_damaged_listings_file_is_ignored(emulator: Emulator, tmp_path: Path) -> None:
@@ -157,7 +166,7 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
         alps = mount.path / "Trips" / "Alps"
         assert sorted(os.listdir(alps)) == ["a0.jpg", "a1.jpg", "a2.jpg"]
         assert (alps / "a0.jpg").read_bytes() == photos["Trips/Alps/a0.jpg"]
-        assert sorted(os.listdir(mount.path)) == ["Spare", "Trips"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
 
         emulator.stop()
         time.sleep(1.5)  # every listing the mount holds is past its TTL
@@ -167,7 +176,8 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
         digest = run("md5sum", alps / "a0.jpg").stdout.split()[0]
         assert digest == hashlib.md5(photos["Trips/Alps/a0.jpg"]).hexdigest()
         # Never listed, never read: the mount says at once that the service is unreachable.
-        for command in (("ls", mount.path / "Spare"), ("cat", alps / "a1.jpg")):
+        deep = mount.path / "Deep" / "L1" / "L2" / "L3"
+        for command in (("ls", deep), ("cat", alps / "a1.jpg")):
             for _ in range(3):
                 elapsed, error, status = _timed(*command)
                 assert status != 0
@@ -176,10 +186,10 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
 
         _restart(restartable, tmp_path)
         deadline = time.monotonic() + 30
-        while run("ls", mount.path / "Spare", check=False).returncode != 0:
+        while run("ls", deep, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the mount did not recover"
             time.sleep(0.5)
-        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        assert os.listdir(deep) == ["d.jpg"]
         assert (alps / "a1.jpg").read_bytes() == photos["Trips/Alps/a1.jpg"]
         assert (mount.path / "Spare" / "s1.jpg").read_bytes() == photos["Spare/s1.jpg"]
 
@@ -197,22 +207,60 @@ def test_a_mount_starts_with_its_saved_tree_while_the_service_is_down(
     emulator.stop()
     with mounted(emulator, tmp_path) as mount:
         alps = mount.path / "Trips" / "Alps"
-        assert sorted(os.listdir(mount.path)) == ["Spare", "Trips"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
         assert sorted(os.listdir(alps)) == ["a0.jpg", "a1.jpg", "a2.jpg"]
         assert (alps / "a2.jpg").read_bytes() == photos["Trips/Alps/a2.jpg"]
         elapsed, error, status = _timed("cat", alps / "a0.jpg")
         assert status != 0
         assert "Network is unreachable" in error, error
         assert elapsed < FAST
-        elapsed, error, status = _timed("ls", mount.path / "Spare")
+        deep = mount.path / "Deep" / "L1" / "L2" / "L3"
+        elapsed, error, status = _timed("ls", deep)
         assert status != 0
         assert "Network is unreachable" in error, error
         assert elapsed < FAST
 
         _restart(restartable, tmp_path)
         deadline = time.monotonic() + 30
-        while run("ls", mount.path / "Spare", check=False).returncode != 0:
+        while run("ls", deep, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the mount did not recover"
             time.sleep(0.5)
-        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        assert os.listdir(deep) == ["d.jpg"]
         assert (alps / "a0.jpg").read_bytes() == photos["Trips/Alps/a0.jpg"]
+
+
+def test_directories_below_a_listed_one_are_listed_ahead(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    _library(emulator)
+    with mounted(emulator, tmp_path) as mount:
+        emulator.reset_stats()
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+        # Nobody opened Trips or its album, yet both get listed in the background.
+        deadline = time.monotonic() + 20
+        while _requests(emulator).get("GET /api/v2/album/{key}!images", 0) < 2:
+            assert time.monotonic() < deadline, _requests(emulator)
+            time.sleep(0.1)
+        before = _listing_requests(_requests(emulator))
+        assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        assert _listing_requests(_requests(emulator)) == before
+        assert mount.problems() == []
+
+
+def test_extended_attributes_only_when_asked_for(emulator: Emulator, tmp_path: Path) -> None:
+    photos, _ = _library(emulator)
+    with mounted(emulator, tmp_path / "plain") as mount:
+        photo = mount.path / "Spare" / "s0.jpg"
+        with pytest.raises(OSError, match="not supported") as refused:
+            os.getxattr(photo, "user.smugmug.md5")
+        assert refused.value.errno == errno.EOPNOTSUPP
+        assert run("ls", "-l", photo).returncode == 0
+    with mounted(emulator, tmp_path / "xattrs", options=["xattrs"]) as mount:
+        photo = mount.path / "Spare" / "s0.jpg"
+        md5 = os.getxattr(photo, "user.smugmug.md5").decode()
+        assert md5 == hashlib.md5(photos["Spare/s0.jpg"]).hexdigest()
+        assert "user.smugmug.md5" in os.listxattr(photo)
+        with pytest.raises(OSError, match="No data") as missing:
+            os.getxattr(photo, "user.other")
+        assert missing.value.errno == errno.ENODATA

@@ -129,7 +129,13 @@ class SmugMugClient:
             timeout=httpx.Timeout(settings.request_timeout, connect=15.0),
             headers={"Accept": "application/json", "User-Agent": f"smugfs/{__version__}"},
             follow_redirects=True,
-            limits=httpx.Limits(max_connections=4 * max(1, settings.concurrency)),
+            # Idle connections are all kept: past `max_keepalive_connections` the pool closes
+            # and reopens them under load, and its bookkeeping then costs more than the
+            # requests themselves.
+            limits=httpx.Limits(
+                max_connections=4 * max(1, settings.concurrency),
+                max_keepalive_connections=4 * max(1, settings.concurrency),
+            ),
             transport=transport,
         )
         # Until when (trio's clock) the service counts as unreachable; see `_check_reachable`.

@@ -47,7 +47,7 @@ def _required(obj: dict[str, Any], key: str, kind: str) -> Any:
     return value
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RemoteNode:
     """A folder or album node (pages and unknown types keep their `type` and are skipped)."""
 
@@ -88,7 +88,7 @@ class RemoteNode:
         )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RemoteImage:
     """A photo or video in an album, with what reading it needs.
 
