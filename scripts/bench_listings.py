@@ -8,15 +8,17 @@ service (`--latency-ms` a request, `--item-cost-ms` a listed item), and mounts i
 `smugfs mount --foreground` (through `tests.mounting`), a fresh mount and cache for every cold
 run. Cases:
 
-- `album`: `ls -l` of a 5,000-image album: cold (fresh mount; the root already listed),
+- `album`: `ls -l` of a 5,000-image album: cold (fresh mount; the root listed by a lookup,
+  not read, so nothing is listed ahead),
   against fetching all its pages directly, first page then the rest with the mount's
   concurrency; warm (again in the same mount, no request); and right after a remount on the
   same cache directory, against one direct request for the album.
 - `tree`: cold `find` of a folder of 10 folders of 10 folders of 10 albums (1,000 albums of 2
   photos), against a direct walk listing each level's directories concurrently with the same
   concurrency, and against depth x the cost of one listing.
-- `memory`: the mount's peak resident memory after `ls -l` of 10 albums of 5,000 images
-  (50,000 in all) on bare loopback, against its resident memory right after mounting.
+- `memory`: the mount's peak resident memory after `ls` of the root (which lists `Big` ahead)
+  and `ls -l` of 10 albums of 5,000 images (55,000 images listed in all) on bare loopback,
+  against its resident memory right after mounting.
 
 Run from the repository root:
 
@@ -258,7 +260,7 @@ def bench_album(
                 continue
             mount = mount_at(emulator, workdir, options)
             try:
-                tool("ls", mount.path)
+                tool("stat", mount.path / "Big")  # the root listed, nothing read
                 path = mount.path / "Big"
                 out.add("mount: ls -l cold", timed(tool, "ls", "-l", path))
                 for _ in range(5):
@@ -300,7 +302,7 @@ def bench_tree(
                 continue
             mount = mount_at(emulator, work / f"tree-{rep}", options)
             try:
-                tool("ls", mount.path)
+                tool("stat", mount.path / "Big")  # the root listed, nothing read
                 emulator.reset_stats()
                 cpu = cpu_seconds(mount.process.pid), cpu_seconds(emulator.process.pid)
                 out.add("mount: find cold", timed(tool, "find", mount.path / "Tree"))
@@ -324,7 +326,7 @@ def bench_memory(
         out.add("mount: RSS after mounting", rss_kib(mount, "VmRSS") / 1024)
         for m in range(MASS_ALBUMS):
             tool("ls", "-l", mount.path / "Mass" / f"M{m}")
-        out.add("mount: RSS peak, 50,000 listed", rss_kib(mount, "VmHWM") / 1024)
+        out.add("mount: RSS peak, 55,000 listed", rss_kib(mount, "VmHWM") / 1024)
     finally:
         mount.unmount()
 
@@ -345,7 +347,7 @@ def report(out: Results, args: argparse.Namespace) -> None:
         ("mount: ls -l after remount", "direct: one album GET", "s"),
         ("mount: find cold", "direct: walk, concurrent", "s"),
         ("mount: find cold", "depth x one listing", "s"),
-        ("mount: RSS peak, 50,000 listed", "mount: RSS after mounting", "MiB"),
+        ("mount: RSS peak, 55,000 listed", "mount: RSS after mounting", "MiB"),
     ]
     for name, baseline, unit in pairs:
         if name in out.values and baseline in out.values:

@@ -21,6 +21,7 @@ served, and a directory never listed fails with ENETUNREACH at once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -56,11 +57,14 @@ log = logging.getLogger(__name__)
 # How long changes made through the mount are laid over the service's listings, which show
 # new and deleted images only after a while.
 LISTING_LAG_GRACE = 600.0
-# When a directory is listed, the directories below it are listed in the background this many
-# levels deep, this many at once, so that a walk (`find`, `du`, a file manager) finds them
-# listed instead of waiting out one round trip per directory in turn.
+# When a directory is read, the folders below it are listed in the background this many levels
+# deep and the albums in it too, this many at once, most recently asked for first, so that a
+# walk (`find`, `du`, a file manager) finds them listed instead of waiting out one round trip
+# per directory in turn. Albums deeper down are left alone: one can hold 5,000 images.
 PREFETCH_DEPTH = 3
 PREFETCH_CONCURRENCY = 16
+# At most this many directories wait to be listed ahead; the ones asked for longest ago go.
+PREFETCH_QUEUE = 10_000
 
 
 @dataclasses.dataclass
@@ -124,8 +128,11 @@ class Filesystem:
         self._removed: dict[int, dict[str, float]] = {}
         self.saved = ListingStore(store_path(settings.cache_dir, account_key(settings)))
         self._nursery: trio.Nursery | None = None
-        self._prefetch_limit = trio.Semaphore(PREFETCH_CONCURRENCY)
+        # Directories waiting to be listed ahead (newest last) or being listed, and how many
+        # tasks list them.
+        self._prefetch_queue: collections.OrderedDict[int, int] = collections.OrderedDict()
         self._prefetching: set[int] = set()
+        self._prefetch_workers = 0
         # When the root folder's node was last fetched (trio's clock).
         self._root_seen = -math.inf
         self.changes = Changes(self)
@@ -253,8 +260,8 @@ class Filesystem:
         ]
 
     def _prefetch_below(self, inode: int, depth: int) -> None:
-        """List the directories below a listed one in the background, `depth` levels deep
-        (each at most once at a time; fresh ones are only looked through)."""
+        """Queue the folders below a listed directory `depth` levels deep, and the albums in
+        it when it is the one read (fresh ones are only looked through)."""
         listing = self.table.listing(inode)
         if self._nursery is None or depth <= 0 or listing is None:
             return
@@ -262,23 +269,37 @@ class Filesystem:
             entry = self.table.entry(child)
             if entry.node is None or child in self._prefetching:
                 continue
+            if not entry.node.is_folder and depth < PREFETCH_DEPTH:
+                continue
             if child in self._fresh:
                 self._prefetch_below(child, depth - 1)
                 continue
-            self._prefetching.add(child)
-            self._nursery.start_soon(self._prefetch, child, depth - 1)
+            # Asked for again: to the end of the queue, where the next listing comes from.
+            self._prefetch_queue.pop(child, None)
+            self._prefetch_queue[child] = depth - 1
+            if len(self._prefetch_queue) > PREFETCH_QUEUE:
+                self._prefetch_queue.popitem(last=False)
+        while self._prefetch_workers < PREFETCH_CONCURRENCY and self._prefetch_queue:
+            self._prefetch_workers += 1
+            self._nursery.start_soon(self._prefetch)
 
-    async def _prefetch(self, inode: int, depth: int) -> None:
+    async def _prefetch(self) -> None:
+        """List queued directories, newest first, until none is left."""
         try:
-            async with self._prefetch_limit:
-                await self.children_of(inode)
-        except SmugfsError as exc:
-            # Whoever lists it for real will see the error; this was only ahead of time.
-            log.debug("listing ahead of time failed: %s", exc)
-            return
+            while self._prefetch_queue:
+                inode, depth = self._prefetch_queue.popitem()
+                self._prefetching.add(inode)
+                try:
+                    await self.children_of(inode)
+                except SmugfsError as exc:
+                    # Whoever lists it for real will see the error; this was only ahead of time.
+                    log.debug("listing ahead of time failed: %s", exc)
+                    continue
+                finally:
+                    self._prefetching.discard(inode)
+                self._prefetch_below(inode, depth)
         finally:
-            self._prefetching.discard(inode)
-        self._prefetch_below(inode, depth)
+            self._prefetch_workers -= 1
 
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took references to `inode` (lookup, readdirplus)."""

@@ -233,18 +233,31 @@ def test_directories_below_a_listed_one_are_listed_ahead(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     _library(emulator)
+
+    def wait_for(endpoint: str, count: int) -> None:
+        deadline = time.monotonic() + 20
+        while _requests(emulator).get(endpoint, 0) < count:
+            assert time.monotonic() < deadline, _requests(emulator)
+            time.sleep(0.1)
+
     with mounted(emulator, tmp_path) as mount:
         emulator.reset_stats()
         assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
-        # Nobody opened Trips or its album, yet both get listed in the background.
-        deadline = time.monotonic() + 20
-        while _requests(emulator).get("GET /api/v2/album/{key}!images", 0) < 2:
-            assert time.monotonic() < deadline, _requests(emulator)
-            time.sleep(0.1)
+        # Nobody opened them, yet the album in the root and the folders below it get listed
+        # in the background (root, Trips, Deep, L1, L2); L2's album is left alone.
+        wait_for("GET /api/v2/album/{key}!images", 1)
+        wait_for("GET /api/v2/node/{key}!children", 5)
+        time.sleep(0.5)
+        assert _requests(emulator).get("GET /api/v2/node/{key}!children") == 5
+        assert _requests(emulator).get("GET /api/v2/album/{key}!images") == 1
+        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        # Reading Trips (listed already) lists its album ahead.
+        assert os.listdir(mount.path / "Trips") == ["Alps"]
+        wait_for("GET /api/v2/album/{key}!images", 2)
         before = _listing_requests(_requests(emulator))
         assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
-        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
         assert _listing_requests(_requests(emulator)) == before
+        assert before == 7
         assert mount.problems() == []
 
 
