@@ -48,11 +48,17 @@ class Settings:
     user: str | None = None
     read_only: bool = False
     allow_other: bool = False
+    # Whether files and directories show `user.smugmug.*` extended attributes (which costs
+    # every `ls -l` two requests to the mount per file).
+    xattrs: bool = False
     cache_dir: Path = dataclasses.field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("smugfs"))
     )
     cache_size: int = 2 * 1024**3
     listing_ttl: float = 30.0
+    # How long after a change the service's listings may still not show it: a listing fetched
+    # sooner after its directory's last change is not reused on its validator alone.
+    listing_settle: float = 600.0
     attr_timeout: float = 10.0
     entry_timeout: float = 10.0
     negative_timeout: float = 5.0
@@ -92,6 +98,7 @@ OPTION_FIELDS = {
     "cache_dir": ("cache_dir", Path),
     "cache_size": ("cache_size", _size),
     "listing_ttl": ("listing_ttl", _seconds),
+    "listing_settle": ("listing_settle", _seconds),
     "attr_timeout": ("attr_timeout", _seconds),
     "entry_timeout": ("entry_timeout", _seconds),
     "negative_timeout": ("negative_timeout", _seconds),
@@ -161,7 +168,7 @@ def is_known_option(name: str) -> bool:
         name in OPTION_FIELDS
         or name in GENERIC_OPTIONS
         or name in COMMAND_OPTIONS
-        or name in ("ro", "allow_other", "nick")
+        or name in ("ro", "allow_other", "xattrs", "nick")
         or name.startswith(GENERIC_PREFIXES)
     )
 
@@ -174,6 +181,7 @@ FILE_KEYS = {
     "upload_url",
     "read_only",
     "allow_other",
+    "xattrs",
     "log_level",
     *OPTION_FIELDS,
 }
@@ -259,7 +267,7 @@ def from_environment(
     for name, value in file_values.items():
         if name in OPTION_FIELDS:
             merged[name] = str(value)
-        elif name in ("read_only", "allow_other") and value is True:
+        elif name in ("read_only", "allow_other", "xattrs") and value is True:
             merged["ro" if name == "read_only" else name] = None
     merged.update(options or {})
     for name, value in merged.items():
@@ -267,6 +275,8 @@ def from_environment(
             fields["read_only"] = True
         elif name == "allow_other":
             fields["allow_other"] = True
+        elif name == "xattrs":
+            fields["xattrs"] = True
         elif name == "nick":
             # Another user's public galleries: the same as `smugfs mount --user NICK`.
             if not value:

@@ -47,6 +47,13 @@ class ServiceUnavailable(SmugfsError):
     errno = errno.EIO
 
 
+class Offline(ServiceUnavailable):
+    """The service cannot be reached at all (connection refused or timed out): answered at
+    once, without retries, until the next probe finds it back."""
+
+    errno = errno.ENETUNREACH
+
+
 class ProtocolError(SmugfsError):
     """The service answered something the client cannot parse."""
 

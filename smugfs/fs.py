@@ -11,13 +11,21 @@ directory being fetched wait for that one fetch (single-flight). Attribute reque
 a network request. Invariant across awaits: the inode table is only changed by
 `InodeTable.store_listing`, called with a complete listing after the fetch, so a handler that
 resumes finds either the old or the new listing, never half of one.
+
+Listings are kept between mounts (`listing_store.py`). A directory whose listing is missing or
+too old is first checked against its saved listing's validator (one small request for an
+album, none for a folder whose parent was just listed) and only fetched when that changed.
+While the service is unreachable, the last listing known (in memory or saved, however old) is
+served, and a directory never listed fails with ENETUNREACH at once.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import stat
 import time
@@ -29,7 +37,16 @@ from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.changes import Changes
 from smugfs.config import Settings
-from smugfs.errors import IsADirectory, NotADirectory, NotFound, NotPermitted
+from smugfs.errors import (
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    NotPermitted,
+    Offline,
+    SmugfsError,
+    first_error,
+)
+from smugfs.listing_store import Child, ListingStore, Saved, store_path
 from smugfs.names import Named, assign_names
 from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
@@ -41,6 +58,14 @@ log = logging.getLogger(__name__)
 # new and deleted images only after a while.
 LISTING_LAG_GRACE = 600.0
 LOCAL_IO_SIZE = 1024 * 1024
+# When a directory is read, the folders below it are listed in the background this many levels
+# deep and the albums in it too, this many at once, most recently asked for first, so that a
+# walk (`find`, `du`, a file manager) finds them listed instead of waiting out one round trip
+# per directory in turn. Albums deeper down are left alone: one can hold 5,000 images.
+PREFETCH_DEPTH = 3
+PREFETCH_CONCURRENCY = 16
+# At most this many directories wait to be listed ahead; the ones asked for longest ago go.
+PREFETCH_QUEUE = 10_000
 
 
 @dataclasses.dataclass
@@ -52,9 +77,9 @@ class Handle:
     reader: OpenFile | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Attributes:
-    """What `stat` shows for an inode."""
+    """What `stat` shows for an inode (made for every entry of every listing: kept cheap)."""
 
     inode: int
     mode: int
@@ -65,7 +90,6 @@ class Attributes:
     crtime: float
     uid: int
     gid: int
-    version: str = ""
     # The I/O size `stat` suggests (tools such as cp and Python's open() size buffers by it).
     io_size: int = 128 * 1024
 
@@ -105,6 +129,15 @@ class Filesystem:
         # them: identity -> (until, inode) for additions, identity -> until for removals.
         self._added: dict[int, dict[str, tuple[float, int]]] = {}
         self._removed: dict[int, dict[str, float]] = {}
+        self.saved = ListingStore(store_path(settings.cache_dir, settings.account_key))
+        self._nursery: trio.Nursery | None = None
+        # Directories waiting to be listed ahead (newest last) or being listed, and how many
+        # tasks list them.
+        self._prefetch_queue: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self._prefetching: set[int] = set()
+        self._prefetch_workers = 0
+        # When the root folder's node was last fetched (trio's clock).
+        self._root_seen = -math.inf
         self.changes = Changes(self)
 
     @property
@@ -113,12 +146,39 @@ class Filesystem:
         assert self._table is not None, "Filesystem.start() has not run"
         return self._table
 
-        self.changes = Changes(self)
-
     async def start(self) -> None:
-        """Find the root folder (and so check that the service and credentials work)."""
-        root = await self.client.root_node(self.settings.user)
+        """Read the saved listings and find the root folder (and so check that the service and
+        credentials work). With the service unreachable, a mount that has saved listings
+        starts with them; one without raises `Offline`."""
+        await trio.to_thread.run_sync(self.saved.load)
+        try:
+            root = await self.client.root_node(self.settings.user)
+        except Offline:
+            if self.saved.root is None:
+                raise
+            log.warning("the service is unreachable: showing the listings saved earlier")
+            root = self.saved.root
+        else:
+            self.saved.set_root(root)
+            self._root_seen = trio.current_time()
         self._table = InodeTable(root)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Let listings ahead of a walk run in the mount's nursery (none before this)."""
+        self._nursery = nursery
+
+    async def save_listings(self) -> None:
+        """Write the listings to disk if they changed since the last time."""
+        if self.saved.dirty:
+            snapshot = self.saved.snapshot()
+            await trio.to_thread.run_sync(self.saved.write, snapshot)
+
+    async def keep_listings_saved(self, interval: float = 30.0) -> None:
+        """Save the listings every `interval` seconds while they change (and at unmount, by
+        `close`), so a crash loses at most that much."""
+        while True:
+            await trio.sleep(interval)
+            await self.save_listings()
 
     # ------------------------------------------------------------------ attributes
 
@@ -161,7 +221,6 @@ class Filesystem:
                 crtime=local.mtime,
                 uid=self.uid,
                 gid=self.gid,
-                version=f"local:{id(local)}:{local.size}",
                 # Larger writes cost less per byte through FUSE (up to 1 MiB a request); reads
                 # of the service's files keep small buffers, so reading the start of a photo
                 # fetches about that much.
@@ -180,7 +239,6 @@ class Filesystem:
             crtime=image.uploaded or mtime,
             uid=self.uid,
             gid=self.gid,
-            version=image.version,
         )
 
     async def getattr(self, inode: int) -> Attributes:
@@ -203,9 +261,52 @@ class Filesystem:
     async def list_dir(self, inode: int) -> list[tuple[str, Attributes]]:
         """A directory's entries with their attributes, in listing order."""
         children = await self.children_of(inode)
+        self._prefetch_below(inode, PREFETCH_DEPTH)
         return [
             (name, self.attributes(self.table.entry(child))) for name, child in children.items()
         ]
+
+    def _prefetch_below(self, inode: int, depth: int) -> None:
+        """Queue the folders below a listed directory `depth` levels deep, and the albums in
+        it when it is the one read (fresh ones are only looked through)."""
+        listing = self.table.listing(inode)
+        if self._nursery is None or depth <= 0 or listing is None:
+            return
+        for child in listing.children.values():
+            entry = self.table.entry(child)
+            if entry.node is None or child in self._prefetching:
+                continue
+            if not entry.node.is_folder and depth < PREFETCH_DEPTH:
+                continue
+            if child in self._fresh:
+                self._prefetch_below(child, depth - 1)
+                continue
+            # Asked for again: to the end of the queue, where the next listing comes from.
+            self._prefetch_queue.pop(child, None)
+            self._prefetch_queue[child] = depth - 1
+            if len(self._prefetch_queue) > PREFETCH_QUEUE:
+                self._prefetch_queue.popitem(last=False)
+        while self._prefetch_workers < PREFETCH_CONCURRENCY and self._prefetch_queue:
+            self._prefetch_workers += 1
+            self._nursery.start_soon(self._prefetch)
+
+    async def _prefetch(self) -> None:
+        """List queued directories, newest first, until none is left."""
+        try:
+            while self._prefetch_queue:
+                inode, depth = self._prefetch_queue.popitem()
+                self._prefetching.add(inode)
+                try:
+                    await self.children_of(inode)
+                except SmugfsError as exc:
+                    # Whoever lists it for real will see the error; this was only ahead of time.
+                    log.debug("listing ahead of time failed: %s", exc)
+                    continue
+                finally:
+                    self._prefetching.discard(inode)
+                self._prefetch_below(inode, depth)
+        finally:
+            self._prefetch_workers -= 1
 
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took references to `inode` (lookup, readdirplus)."""
@@ -232,6 +333,11 @@ class Filesystem:
             self._fetching[inode] = done
             try:
                 await self._fetch_listing(entry)
+            except Offline:
+                stale = self._stale_listing(entry)
+                if stale is None:
+                    raise
+                return stale
             finally:
                 del self._fetching[inode]
                 done.set()
@@ -240,22 +346,91 @@ class Filesystem:
             raise NotFound(f"{entry.name} could not be listed")
         return listing.children
 
+    def _stale_listing(self, entry: Entry) -> dict[str, int] | None:
+        """The last listing known of a directory, however old (the service is unreachable):
+        the one in memory, else the saved one. It stays stale, so the next access after the
+        service is back fetches it."""
+        listing = self.table.listing(entry.inode)
+        if listing is not None:
+            return listing.children
+        saved = self.saved.get(entry.identity)
+        if saved is None:
+            return None
+        self.table.store_listing(entry.inode, self._with_own_changes(entry.inode, saved.children))
+        listing = self.table.listing(entry.inode)
+        return None if listing is None else listing.children
+
     async def _fetch_listing(self, entry: Entry) -> None:
+        """Bring a directory's listing up to date: the saved one if its validator still
+        holds, else a fetched one (saved with its validator)."""
+        children: list[Child] | None = None
+        saved = self.saved.get(entry.identity)
+        try:
+            if saved is not None and saved.trusted(self.settings.listing_settle):
+                validator, _ = await self._validator(entry)
+                if validator == saved.validator:
+                    children = saved.children
+            if children is None:
+                children, validator, stamp = await self._fetch_children(entry)
+                self.saved.put(entry.identity, Saved(validator, stamp, time.time(), children))
+        except NotFound:
+            self.saved.drop(entry.identity)
+            raise
+        self.table.store_listing(entry.inode, self._with_own_changes(entry.inode, children))
+        self._fresh[entry.inode] = True
+
+    async def _validator(self, entry: Entry) -> tuple[str, float]:
+        """What the service says now about whether a directory changed, and its time: an
+        album's `ImagesLastUpdated` (one request); a folder's `DateModified`, taken from its
+        parent's listing while that is fresh (the service moves it on for any change below),
+        else from the node itself (one request)."""
         node = entry.node
         assert node is not None
-        children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]] = []
         if node.is_album:
             assert node.album_uri is not None
-            images = [
-                i for i in await self.client.album_images(node.album_uri) if self._readable(i)
-            ]
+            return await self.client.album_stamp(node.album_uri)
+        if entry.inode == ROOT_INODE:
+            current = trio.current_time() - self._root_seen < self.settings.listing_ttl
+        else:
+            current = entry.parent in self._fresh
+        if not current:
+            node = await self.client.node(node.uri)
+            if entry.inode == ROOT_INODE:
+                self._root_seen = trio.current_time()
+        return _folder_validator(node)
+
+    async def _fetch_children(self, entry: Entry) -> tuple[list[Child], str, float]:
+        """A directory's listing from the service, with its validator and the validator's
+        time (an album's is asked for alongside its first page)."""
+        node = entry.node
+        assert node is not None
+        children: list[Child] = []
+        if node.is_album:
+            assert node.album_uri is not None
+            album_uri = node.album_uri
+            found: list[RemoteImage] = []
+            stamp: tuple[str, float] = ("", math.inf)
+
+            async def list_images() -> None:
+                found.extend(await self.client.album_images(album_uri))
+
+            async def ask_stamp() -> None:
+                nonlocal stamp
+                stamp = await self.client.album_stamp(album_uri)
+
+            with first_error():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(list_images)
+                    nursery.start_soon(ask_stamp)
+            images = [i for i in found if self._readable(i)]
             names = assign_names(
                 [Named(i.file_name, i.image_key, age=i.uploaded or 0.0) for i in images]
             )
             for name, image in zip(names, images, strict=True):
                 identity = f"image:{node.node_id}:{image.image_key}"
                 children.append((name, identity, None, image))
-        elif node.is_folder:
+            return children, stamp[0], stamp[1]
+        if node.is_folder:
             nodes = [n for n in await self.client.children(node) if self._shown(n)]
             names = assign_names(
                 [
@@ -265,9 +440,8 @@ class Filesystem:
             )
             for name, child in zip(names, nodes, strict=True):
                 children.append((name, f"node:{child.node_id}", child, None))
-        children = self._with_own_changes(entry.inode, children)
-        self.table.store_listing(entry.inode, children)
-        self._fresh[entry.inode] = True
+        validator, when = _folder_validator(node)
+        return children, validator, when
 
     def _with_own_changes(
         self,
@@ -354,6 +528,7 @@ class Filesystem:
             parent = self.table.entry(inode).parent
             self.table.expire(parent)
             self._fresh.pop(parent, None)
+            self.saved.drop(self.table.entry(parent).identity)
 
     # ------------------------------------------------------------------ files
 
@@ -447,7 +622,15 @@ class Filesystem:
         """Close every open file (at unmount)."""
         for handle in list(self._handles):
             await self.release(handle)
+        await self.save_listings()
 
     def root_inode(self) -> int:
         """The inode of the mount's root."""
         return ROOT_INODE
+
+
+def _folder_validator(node: RemoteNode) -> tuple[str, float]:
+    """A folder's validator: its `DateModified` (never trusted when the service gives none)."""
+    if node.date_modified is None:
+        return "", math.inf
+    return repr(node.date_modified), node.date_modified

@@ -253,7 +253,15 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
-        """`user.smugmug.*`: the service's key, MD5 and URI of a file or directory."""
+        """`user.smugmug.*`: the service's key, MD5 and URI of a file or directory (with
+        `-o xattrs`).
+
+        Without it the answer is ENOSYS, which makes the kernel stop asking for the rest of
+        the mount: `ls -l` asks for two attributes of every file (`security.selinux`,
+        `system.posix_acl_access`), and answering each in this process costs more than the
+        rest of the listing."""
+        if not self.fs.settings.xattrs:
+            raise pyfuse3.FUSEError(errno.ENOSYS)
         value = self._xattrs(inode).get(os.fsdecode(name))
         if value is None:
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
@@ -261,7 +269,9 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> Sequence[bytes]:
-        """The names `getxattr` answers."""
+        """The names `getxattr` answers (ENOSYS without `-o xattrs`, as for getxattr)."""
+        if not self.fs.settings.xattrs:
+            raise pyfuse3.FUSEError(errno.ENOSYS)
         return [name.encode() for name in self._xattrs(inode)]
 
     # ------------------------------------------------------------------ changes

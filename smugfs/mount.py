@@ -1,7 +1,8 @@
 """A mount's lifecycle: check, build the objects, mount, serve, and always unmount.
 
 `run_foreground` does everything in this process: it checks the mountpoint, reaches the service
-(so bad credentials or an unreachable service fail before anything is mounted), mounts with
+(so bad credentials or an unreachable service fail before anything is mounted; with the service
+unreachable, a mount that saved its listings earlier starts with those), mounts with
 `pyfuse3.init`, serves until SIGINT/SIGTERM or `fusermount3 -u`, and unmounts in a `finally`, so
 a crash does not leave a dead "Transport endpoint is not connected" mount behind.
 `run_background` starts the same in a detached child and returns once the child reports the
@@ -187,6 +188,8 @@ def run_foreground(
                     if ready is not None:
                         ready(READY)
                     read_path.attach(nursery)
+                    nursery.start_soon(fs.keep_listings_saved)
+                    fs.attach(nursery)
                     nursery.start_soon(
                         _report_status, mountpoint, settings, client, cache, recovery
                     )

@@ -18,7 +18,7 @@ from smugfs.errors import NotFound
 ROOT_INODE = 1
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Entry:
     """A directory (folder or album) or a file (image) the kernel may know by inode."""
 
@@ -45,7 +45,7 @@ class Entry:
         return self.node is not None and self.node.is_album
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Listing:
     """A directory's children by name, in listing order (how fresh it is, `fs.py` keeps)."""
 

@@ -146,9 +146,14 @@ class Emulator:
 
 
 def start_emulator(
-    workdir: Path, *args: str, sample: bool = False, data_dir: Path | None = None
+    workdir: Path,
+    *args: str,
+    sample: bool = False,
+    data_dir: Path | None = None,
+    port: int = 0,
 ) -> Emulator:
-    """Start `smugfs emulator` on a free port and wait until it serves."""
+    """Start `smugfs emulator` on a free port (or `port`: the same service started again on
+    its data directory) and wait until it serves."""
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or workdir / "data"
     env_file = workdir / "emulator.env"
@@ -160,7 +165,7 @@ def start_emulator(
         "smugfs",
         "emulator",
         "--port",
-        "0",
+        str(port),
         "--data",
         str(data_dir),
         "--env-file",

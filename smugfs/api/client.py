@@ -10,6 +10,11 @@ credential.
 Lists are fetched page by page: the first page says how many there are, the rest are fetched
 concurrently (bounded by `concurrency`) and joined in order, with duplicates from offset paging
 dropped.
+
+When the service cannot be reached at all (a connection refused or timing out), the client
+says so at once for `OFFLINE_PROBE` seconds (`Offline`, ENETUNREACH) instead of retrying every
+request for many seconds; the first request after that probes it again, so the mount recovers
+by itself when the service is back.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import httpx
 import trio
 
 from smugfs import __version__
-from smugfs.api.models import RemoteImage, RemoteNode, count, text, uri_of
+from smugfs.api.models import RemoteImage, RemoteNode, count, text, timestamp, uri_of
 from smugfs.auth import OAuth1Signer
 from smugfs.config import Settings
 from smugfs.errors import (
@@ -38,6 +43,7 @@ from smugfs.errors import (
     AlreadyExists,
     InvalidRequest,
     NotFound,
+    Offline,
     ProtocolError,
     ServiceUnavailable,
     SmugfsError,
@@ -51,6 +57,8 @@ T = TypeVar("T")
 
 MAX_ITEMS = 100_000
 MAX_RETRY_DELAY = 30.0
+# How long an unreachable service is answered for without trying it again.
+OFFLINE_PROBE = 2.0
 IMAGE_FIELDS = (
     "ImageKey,Serial,FileName,Format,IsVideo,ArchivedUri,ArchivedSize,ArchivedMD5,LastUpdated,"
     "DateTimeUploaded,Date,DateTimeOriginal,Processing"
@@ -124,9 +132,40 @@ class SmugMugClient:
             timeout=httpx.Timeout(settings.request_timeout, connect=15.0),
             headers={"Accept": "application/json", "User-Agent": f"smugfs/{__version__}"},
             follow_redirects=True,
-            limits=httpx.Limits(max_connections=4 * max(1, settings.concurrency)),
+            # Idle connections are all kept: past `max_keepalive_connections` the pool closes
+            # and reopens them under load, and its bookkeeping then costs more than the
+            # requests themselves.
+            limits=httpx.Limits(
+                max_connections=4 * max(1, settings.concurrency),
+                max_keepalive_connections=4 * max(1, settings.concurrency),
+            ),
             transport=transport,
         )
+        # Until when (trio's clock) the service counts as unreachable; see `_check_reachable`.
+        self._offline_until = -math.inf
+
+    @property
+    def offline(self) -> bool:
+        """Whether the service was unreachable at the last attempt (and not probed since)."""
+        return self._offline_until > -math.inf
+
+    def _check_reachable(self, what: str) -> None:
+        """Fail at once while the service is known to be unreachable (between probes)."""
+        if trio.current_time() < self._offline_until:
+            raise Offline(f"{what}: the service is unreachable")
+
+    def _unreachable(self, what: str, exc: Exception) -> Offline:
+        """Note that the service cannot be reached; the error to raise."""
+        if not self.offline:
+            log.warning("%s: the service is unreachable (%s)", what, type(exc).__name__)
+        self._offline_until = trio.current_time() + OFFLINE_PROBE
+        self.stats.errors += 1
+        return Offline(f"{what}: the service is unreachable ({type(exc).__name__})")
+
+    def _reachable(self) -> None:
+        if self.offline:
+            log.warning("the service is reachable again")
+        self._offline_until = -math.inf
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -153,12 +192,15 @@ class SmugMugClient:
         retries = max(0, self.settings.retries)
         path = httpx.URL(url).path
         for attempt in range(retries + 1):
+            self._check_reachable(f"{method} {path}")
             await self._within_rate_limit()
             self.stats.requests += 1
             try:
                 response = await self._http.request(
                     method, url, params=params, json=json, content=content, headers=headers
                 )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise self._unreachable(f"{method} {path}", exc) from exc
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 # A write may have been applied before the connection dropped; only a request
                 # that never connected is safe to send again.
@@ -170,6 +212,7 @@ class SmugMugClient:
                     ) from exc
                 await self._pause(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
+            self._reachable()
             self._note_rate_limit(response)
             status = response.status_code
             temporary = status in (429, 503) or (idempotent and status in (500, 502, 504))
@@ -289,6 +332,8 @@ class SmugMugClient:
         for attempt in range(retries + 1):
             try:
                 return parse(await self.request_json("POST", uri, json=body))
+            except Offline:
+                raise  # never sent
             except (ServiceUnavailable, ProtocolError) as exc:
                 lost = exc
             except (AlreadyExists, NotFound, InvalidRequest):
@@ -451,6 +496,7 @@ class SmugMugClient:
         path = httpx.URL(url).path
         retries = max(0, self.settings.retries)
         for attempt in range(retries + 1):
+            self._check_reachable(f"GET {path}")
             try:
                 return await self._get_range_once(url, headers, start, path)
             except _Retry as exc:
@@ -466,6 +512,7 @@ class SmugMugClient:
         self.stats.requests += 1
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
+                self._reachable()
                 self._note_rate_limit(response)
                 status = response.status_code
                 if status == 200:
@@ -481,6 +528,8 @@ class SmugMugClient:
                 if status != 206 or not content_range.startswith(f"bytes {start}-"):
                     raise ProtocolError(f"GET {path}: unexpected reply to a ranged read")
                 data = await response.aread()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self._unreachable(f"GET {path}", exc) from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retry(type(exc).__name__, None) from exc
         self.stats.media_bytes += len(data)
@@ -568,6 +617,19 @@ class SmugMugClient:
         payload = found.get("Image") or {}
         return {k: str(payload.get(k) or "") for k in ("Title", "Caption", "Keywords")}
 
+    async def album_stamp(self, album_uri: str) -> tuple[str, float]:
+        """What tells whether an album's images changed: its `ImagesLastUpdated` with its
+        `ImageCount` (as one text), and that time in seconds since the epoch."""
+        found = await self.request_json(
+            "GET", album_uri, params={"_filter": "ImagesLastUpdated,ImageCount"}
+        )
+        album = found.get("Album") or {}
+        stamp = album.get("ImagesLastUpdated")
+        when = timestamp(stamp)
+        if when is None:
+            raise ProtocolError(f"{album_uri}: album without ImagesLastUpdated")
+        return f"{stamp}|{album.get('ImageCount')}", when
+
     async def image_count(self, album_uri: str) -> int:
         """How many images an album holds, asked afresh."""
         found = await self.request_json("GET", album_uri)
@@ -641,6 +703,7 @@ class SmugMugClient:
         started = time.time()
         what = f"upload of {file_name}"
         for attempt in range(retries + 1):
+            self._check_reachable(what)
             await self._within_rate_limit()
             self.stats.requests += 1
             response: httpx.Response | None = None
@@ -654,10 +717,12 @@ class SmugMugClient:
                     auth=self._upload_signer,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                why = f"cannot connect ({exc})"
+                # Never sent: nothing can have landed, and the service is down, so say so now.
+                raise self._unreachable(what, exc) from exc
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 why = lost = type(exc).__name__
             else:
+                self._reachable()
                 self._note_rate_limit(response)
                 status = response.status_code
                 why = f"HTTP {status}"

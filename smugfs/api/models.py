@@ -71,7 +71,7 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RemoteNode:
     """A folder or album node (pages and unknown types keep their `type` and are skipped)."""
 
@@ -112,7 +112,7 @@ class RemoteNode:
         )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class RemoteImage:
     """A photo or video in an album, with what reading it needs.
 

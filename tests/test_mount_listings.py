@@ -1,0 +1,279 @@
+"""Listings that survive a remount, and a mount that keeps working while the service is down.
+
+Each test mounts an emulator account with `smugfs mount`, lists and reads with real tools, and
+checks through `/emulator/stats` what the mount asked the service for. The offline tests stop
+the emulator process under the mount and start it again on the same port and data directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import Emulator, start_emulator
+from tests.mounting import mounted, run
+
+pytestmark = pytest.mark.fuse
+
+# Listings are reused on their validator only when fetched this long after the last change
+# (the default is minutes; the tests make their libraries and wait this long).
+SETTLE = ["listing_settle=1"]
+# Long enough for anything uncached to be answered from the service's state, not a retry.
+FAST = 3.0
+
+
+def _photo(seed: int, size: int = 200_000) -> bytes:
+    """JPEG-looking bytes (the service recognises photos by their first bytes)."""
+    rng = random.Random(seed)
+    return b"\xff\xd8\xff\xe0" + rng.randbytes(size)
+
+
+def _node(emulator: Emulator, parent_uri: str | None, name: str, kind: str) -> dict[str, str]:
+    """A new folder or album (under the root folder when `parent_uri` is None); its URIs."""
+    with emulator.client() as client:
+        if parent_uri is None:
+            user = client.get("/api/v2!authuser").json()["Response"]["User"]
+            parent_uri = user["Uris"]["Node"]["Uri"]
+        reply = client.post(parent_uri + "!children", json={"Type": kind, "Name": name})
+        assert reply.status_code == 201, reply.text
+        node = reply.json()["Response"]["Node"]
+        uris = {"node": node["Uri"]}
+        if kind == "Album":
+            uris["album"] = node["Uris"]["Album"]["Uri"]
+        return uris
+
+
+def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> None:
+    response = emulator.upload(album_uri, name, data)
+    assert response.json()["stat"] == "ok", response.text
+
+
+def _requests(emulator: Emulator) -> dict[str, int]:
+    counts: dict[str, int] = emulator.stats()["by_endpoint"]
+    return counts
+
+
+def _library(emulator: Emulator) -> tuple[dict[str, bytes], str]:
+    """Folder `Trips` holding album `Alps` with three photos; album `Spare` at the root with
+    two; album `Deep/L1/L2/L3` with one, deeper than listing ahead reaches from the root.
+    Returns the photos by path, and the album URI of `Alps`."""
+    parent: dict[str, str] | None = None
+    for name in ("Deep", "L1", "L2"):
+        parent = _node(emulator, parent and parent["node"], name, "Folder")
+    assert parent is not None
+    deep = _node(emulator, parent["node"], "L3", "Album")
+    trips = _node(emulator, None, "Trips", "Folder")
+    alps = _node(emulator, trips["node"], "Alps", "Album")
+    spare = _node(emulator, None, "Spare", "Album")
+    photos = {}
+    for n in range(3):
+        photos[f"Trips/Alps/a{n}.jpg"] = _photo(n)
+        _upload(emulator, alps["album"], f"a{n}.jpg", photos[f"Trips/Alps/a{n}.jpg"])
+    for n in range(2):
+        photos[f"Spare/s{n}.jpg"] = _photo(10 + n)
+        _upload(emulator, spare["album"], f"s{n}.jpg", photos[f"Spare/s{n}.jpg"])
+    photos["Deep/L1/L2/L3/d.jpg"] = _photo(20)
+    _upload(emulator, deep["album"], "d.jpg", photos["Deep/L1/L2/L3/d.jpg"])
+    return photos, alps["album"]
+
+
+def _listing_requests(counts: dict[str, int]) -> int:
+    return sum(v for k, v in counts.items() if k.endswith(("!images", "!children")))
+
+
+def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: Path) -> None:
+    _, alps_uri = _library(emulator)
+    time.sleep(2.1)  # the library's last change is older than the settle time
+    with mounted(emulator, tmp_path, options=SETTLE) as mount:
+        assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+    saved = list((tmp_path / "cache" / "listings").iterdir())
+    assert len(saved) == 1
+    assert saved[0].stat().st_mode & 0o777 == 0o600
+
+    emulator.reset_stats()
+    with mounted(emulator, tmp_path, options=SETTLE) as mount:
+        listed = run("ls", "-l", mount.path / "Trips" / "Alps").stdout
+        assert all(f"a{n}.jpg" in listed for n in range(3))
+        counts = _listing_requests(_requests(emulator))
+        # Nothing listed again: the folder's DateModified came with the root, the album's
+        # ImagesLastUpdated with one small request.
+        assert counts == 0, _requests(emulator)
+        assert _requests(emulator).get("GET /api/v2/album/{key}") == 1
+        assert mount.problems() == []
+
+    # Changes made on the service while nothing was mounted show after the next mount.
+    _upload(emulator, alps_uri, "new.jpg", _photo(99))
+    _node(emulator, None, "Later", "Album")
+    with mounted(emulator, tmp_path, options=SETTLE) as mount:
+        assert "new.jpg" in os.listdir(mount.path / "Trips" / "Alps")
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Later", "Spare", "Trips"]
+
+
+def test_a_damaged_listings_file_is_ignored(emulator: Emulator, tmp_path: Path) -> None:
+    _library(emulator)
+    with mounted(emulator, tmp_path, options=SETTLE) as mount:
+        os.listdir(mount.path / "Spare")
+    (saved,) = (tmp_path / "cache" / "listings").iterdir()
+    saved.write_bytes(b'{"format": "smugfs-listings-1", "listings": {"x": [1]}')
+    with mounted(emulator, tmp_path, options=SETTLE) as mount:
+        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        assert any("ignoring the saved listings" in line for line in mount.problems())
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[list[Emulator]]:
+    """An emulator that a test may stop and start again on the same port and data directory
+    (the list's last element is the one running); stopped at the end."""
+    started = [start_emulator(tmp_path / "emulator")]
+    try:
+        yield started
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+def _restart(started: list[Emulator], tmp_path: Path) -> Emulator:
+    old = started[-1]
+    port = httpx.URL(old.base_url).port
+    assert port is not None
+    emulator = start_emulator(tmp_path / "emulator", data_dir=old.data_dir, port=port)
+    started.append(emulator)
+    return emulator
+
+
+def _timed(*command: str | os.PathLike[str]) -> tuple[float, str, int]:
+    began = time.monotonic()
+    result = run(*command, check=False, timeout=60)
+    return time.monotonic() - began, result.stderr, result.returncode
+
+
+def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
+    restartable: list[Emulator], tmp_path: Path
+) -> None:
+    emulator = restartable[0]
+    photos, _ = _library(emulator)
+    options = ["listing_ttl=1", "attr_timeout=1", "entry_timeout=1", "negative_timeout=1"]
+    with mounted(emulator, tmp_path, options=options) as mount:
+        alps = mount.path / "Trips" / "Alps"
+        assert sorted(os.listdir(alps)) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert (alps / "a0.jpg").read_bytes() == photos["Trips/Alps/a0.jpg"]
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+
+        emulator.stop()
+        time.sleep(1.5)  # every listing the mount holds is past its TTL
+        elapsed, error, status = _timed("ls", "-l", alps)
+        assert status == 0, error
+        assert elapsed < FAST
+        digest = run("md5sum", alps / "a0.jpg").stdout.split()[0]
+        assert digest == hashlib.md5(photos["Trips/Alps/a0.jpg"]).hexdigest()
+        # Never listed, never read: the mount says at once that the service is unreachable.
+        deep = mount.path / "Deep" / "L1" / "L2" / "L3"
+        for command in (("ls", deep), ("cat", alps / "a1.jpg")):
+            for _ in range(3):
+                elapsed, error, status = _timed(*command)
+                assert status != 0
+                assert "Network is unreachable" in error, error
+                assert elapsed < FAST, (command, elapsed)
+
+        _restart(restartable, tmp_path)
+        deadline = time.monotonic() + 30
+        while run("ls", deep, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the mount did not recover"
+            time.sleep(0.5)
+        assert os.listdir(deep) == ["d.jpg"]
+        assert (alps / "a1.jpg").read_bytes() == photos["Trips/Alps/a1.jpg"]
+        assert (mount.path / "Spare" / "s1.jpg").read_bytes() == photos["Spare/s1.jpg"]
+
+
+def test_a_mount_starts_with_its_saved_tree_while_the_service_is_down(
+    restartable: list[Emulator], tmp_path: Path
+) -> None:
+    emulator = restartable[0]
+    photos, _ = _library(emulator)
+    with mounted(emulator, tmp_path) as mount:
+        assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert (mount.path / "Trips" / "Alps" / "a2.jpg").read_bytes() == photos[
+            "Trips/Alps/a2.jpg"
+        ]
+    emulator.stop()
+    with mounted(emulator, tmp_path) as mount:
+        alps = mount.path / "Trips" / "Alps"
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+        assert sorted(os.listdir(alps)) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert (alps / "a2.jpg").read_bytes() == photos["Trips/Alps/a2.jpg"]
+        elapsed, error, status = _timed("cat", alps / "a0.jpg")
+        assert status != 0
+        assert "Network is unreachable" in error, error
+        assert elapsed < FAST
+        deep = mount.path / "Deep" / "L1" / "L2" / "L3"
+        elapsed, error, status = _timed("ls", deep)
+        assert status != 0
+        assert "Network is unreachable" in error, error
+        assert elapsed < FAST
+
+        _restart(restartable, tmp_path)
+        deadline = time.monotonic() + 30
+        while run("ls", deep, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the mount did not recover"
+            time.sleep(0.5)
+        assert os.listdir(deep) == ["d.jpg"]
+        assert (alps / "a0.jpg").read_bytes() == photos["Trips/Alps/a0.jpg"]
+
+
+def test_directories_below_a_listed_one_are_listed_ahead(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    _library(emulator)
+
+    def wait_for(endpoint: str, count: int) -> None:
+        deadline = time.monotonic() + 20
+        while _requests(emulator).get(endpoint, 0) < count:
+            assert time.monotonic() < deadline, _requests(emulator)
+            time.sleep(0.1)
+
+    with mounted(emulator, tmp_path) as mount:
+        emulator.reset_stats()
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+        # Nobody opened them, yet the album in the root and the folders below it get listed
+        # in the background (root, Trips, Deep, L1, L2); L2's album is left alone.
+        wait_for("GET /api/v2/album/{key}!images", 1)
+        wait_for("GET /api/v2/node/{key}!children", 5)
+        time.sleep(0.5)
+        assert _requests(emulator).get("GET /api/v2/node/{key}!children") == 5
+        assert _requests(emulator).get("GET /api/v2/album/{key}!images") == 1
+        assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
+        # Reading Trips (listed already) lists its album ahead.
+        assert os.listdir(mount.path / "Trips") == ["Alps"]
+        wait_for("GET /api/v2/album/{key}!images", 2)
+        before = _listing_requests(_requests(emulator))
+        assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        assert _listing_requests(_requests(emulator)) == before
+        assert before == 7
+        assert mount.problems() == []
+
+
+def test_extended_attributes_only_when_asked_for(emulator: Emulator, tmp_path: Path) -> None:
+    photos, _ = _library(emulator)
+    with mounted(emulator, tmp_path / "plain") as mount:
+        photo = mount.path / "Spare" / "s0.jpg"
+        with pytest.raises(OSError, match="not supported") as refused:
+            os.getxattr(photo, "user.smugmug.md5")
+        assert refused.value.errno == errno.EOPNOTSUPP
+        assert run("ls", "-l", photo).returncode == 0
+    with mounted(emulator, tmp_path / "xattrs", options=["xattrs"]) as mount:
+        photo = mount.path / "Spare" / "s0.jpg"
+        md5 = os.getxattr(photo, "user.smugmug.md5").decode()
+        assert md5 == hashlib.md5(photos["Spare/s0.jpg"]).hexdigest()
+        assert "user.smugmug.md5" in os.listxattr(photo)
+        with pytest.raises(OSError, match="No data") as missing:
+            os.getxattr(photo, "user.other")
+        assert missing.value.errno == errno.ENODATA
