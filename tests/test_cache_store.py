@@ -491,16 +491,20 @@ async def test_a_read_under_way_during_a_discard_fails(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_read = cache_store._read_upto
+    real_read = cache_store._read_into
 
-    def slow_read(fd: int, offset: int, length: int) -> bytes:
+    def slow_read(fd: int, buffer: memoryview, offset: int) -> int:
         started.set()
         release.wait(timeout=10)
-        return real_read(fd, offset, length)
+        return real_read(fd, buffer, offset)
 
-    monkeypatch.setattr(cache_store, "_read_upto", slow_read)
-    # Only reads done in a worker thread can be overtaken by a discard.
-    monkeypatch.setattr(cache_store, "INLINE_READ", 0)
+    def not_in_page_cache(fd: int, buffer: memoryview, offset: int) -> int:
+        return 0
+
+    monkeypatch.setattr(cache_store, "_read_into", slow_read)
+    # Only reads done in a worker thread (bytes not in the page cache) can be overtaken by a
+    # discard.
+    monkeypatch.setattr(cache_store, "_read_cached", not_in_page_cache)
     data = content(2 * BS, seed=10)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))
