@@ -126,10 +126,11 @@ class ReadPath:
     ) -> None:
         """One GET per run of missing blocks that nobody is fetching yet (single-flight)."""
         end = cached.block_count() - 1
+        version = image.version
         for run_first, run_last in cached.missing_runs(first, ahead):
             start = run_first
             for block in range(run_first, run_last + 2):
-                if block <= run_last and (image.version, block) not in self._inflight:
+                if block <= run_last and (version, block) not in self._inflight:
                     continue
                 if start < block:
                     stop = block - 1
@@ -151,8 +152,9 @@ class ReadPath:
         """Mark blocks as being fetched, before the task that fetches them starts, so no other
         reader starts the same fetch in between."""
         fetch = _Fetch()
+        version = image.version
         for block in range(first, last + 1):
-            self._inflight[(image.version, block)] = (trio.Event(), fetch)
+            self._inflight[(version, block)] = (trio.Event(), fetch)
         return fetch
 
     async def _wait(
@@ -161,8 +163,9 @@ class ReadPath:
         """Wait until no block of `first..last` is being fetched; the first error of a fetch
         that left one of them missing."""
         error: Exception | None = None
+        version = image.version
         for block in range(first, last + 1):
-            pending = self._inflight.get((image.version, block))
+            pending = self._inflight.get((version, block))
             if pending is None:
                 continue
             event, fetch = pending
@@ -173,8 +176,9 @@ class ReadPath:
 
     def _landed(self, image: RemoteImage, fetch: _Fetch, first: int, last: int) -> None:
         """Wake the readers of blocks `first..last`, which `fetch` owed."""
+        version = image.version
         for block in range(first, last + 1):
-            key = (image.version, block)
+            key = (version, block)
             pending = self._inflight.get(key)
             if pending is not None and pending[1] is fetch:
                 del self._inflight[key]
@@ -411,7 +415,10 @@ class OpenFile:
         await self.path.ensure(
             self.image, self.cached, first, needed_last, ahead_last, max(1, window // 2)
         )
-        return await self.cached.read(offset, end - offset)
+        # A sequential reader of cached bytes has the next window read in from the disk while
+        # it consumes this one.
+        ahead = self.window if self.window >= 4 * block else 0
+        return await self.cached.read(offset, end - offset, ahead)
 
     async def close(self) -> None:
         """Release the cached content (it stays on disk for the next reader)."""

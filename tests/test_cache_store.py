@@ -137,12 +137,12 @@ async def test_cache_close_saves_the_maps_of_open_files(tmp_path: Path) -> None:
 
 async def test_map_is_saved_while_writing_so_a_crash_loses_little(tmp_path: Path) -> None:
     block_size = 128 * 1024
-    size = 12 * 1024 * 1024
+    chunk = 1024 * 1024
+    size = cache_store.PERSIST_EVERY + 4 * chunk
     data = content(size, seed=2)
     first = ContentCache(tmp_path, budget=1 << 30, block_size=block_size)
     cached = await first.open("video", size)
-    chunk = 1024 * 1024
-    for offset in range(0, 9 * chunk, chunk):
+    for offset in range(0, cache_store.PERSIST_EVERY + chunk, chunk):
         await cached.write_blocks(offset, data[offset : offset + chunk])
 
     # A crash: neither close() ran. The next mount still finds what the periodic save recorded.
@@ -493,10 +493,10 @@ async def test_a_read_under_way_during_a_discard_fails(
     release = threading.Event()
     real_read = cache_store._read_into
 
-    def slow_read(fd: int, buffer: memoryview, offset: int) -> int:
+    def slow_read(fd: int, buffer: memoryview, offset: int, ahead: int = 0) -> int:
         started.set()
         release.wait(timeout=10)
-        return real_read(fd, buffer, offset)
+        return real_read(fd, buffer, offset, ahead)
 
     def not_in_page_cache(fd: int, buffer: memoryview, offset: int) -> int:
         return 0
