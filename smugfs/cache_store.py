@@ -21,7 +21,8 @@ next close brings it back under. The budget is also enforced when a cache is bui
 directory left by an earlier mount.
 
 Invariants kept across every await (several trio tasks may use one file at once, and file I/O
-runs in worker threads):
+runs in worker threads, except reads the page cache answers at once, which `RWF_NOWAIT` makes
+safe to do on the loop):
 
 - A block is marked present only after its bytes have been written, and only if no `discard`
   began meanwhile (a generation counter tells); a read checks the generation again after its
@@ -60,8 +61,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BLOCK_SIZE = 128 * 1024
 # How much may be written to a file before its block map is saved again: a crash loses at most
 # this much of each open file (the bytes stay, but without a map they are re-fetched). Each save
-# waits for the disk (fdatasync, then a rename): at 8 MiB, saves took a third of the worker
-# threads' time while a large original streamed in; 64 MiB is a fraction of a second of a
+# waits for the disk (fdatasync, then a rename): at 8 MiB, saves took about half of the worker
+# threads' busy time while a large original streamed in; 64 MiB is a fraction of a second of a
 # download to fetch again after a crash.
 PERSIST_EVERY = 64 * 1024 * 1024
 # Reads done in one piece by `md5`, so hashing a 4 GiB video needs 1 MiB of memory.
@@ -675,6 +676,12 @@ class CachedFile:
             # still true, and the in-memory map (empty) claims nothing.
             self._truncating = None
             truncating.set()
+
+    def pin(self) -> None:
+        """One more pin, taken by a holder of a pin for work that may outlive its own (a
+        download landing in the background); released with close()."""
+        self._check_usable()
+        self._refs += 1
 
     async def close(self) -> None:
         """Drop one pin; the last one saves the block map and closes the data file."""

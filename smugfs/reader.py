@@ -146,7 +146,18 @@ class ReadPath:
         if self._nursery is None:
             await self._fetch(image, cached, first, last, fetch)
         else:
-            self._nursery.start_soon(self._fetch, image, cached, first, last, fetch)
+            # The fetch holds its own pin: the reader that started it may close the file while
+            # the bytes are still landing, and they must still land.
+            cached.pin()
+            self._nursery.start_soon(self._fetch_pinned, image, cached, first, last, fetch)
+
+    async def _fetch_pinned(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
+    ) -> None:
+        try:
+            await self._fetch(image, cached, first, last, fetch)
+        finally:
+            await cached.close()
 
     def _claim(self, image: RemoteImage, first: int, last: int) -> _Fetch:
         """Mark blocks as being fetched, before the task that fetches them starts, so no other
