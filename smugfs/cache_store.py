@@ -21,7 +21,8 @@ next close brings it back under. The budget is also enforced when a cache is bui
 directory left by an earlier mount.
 
 Invariants kept across every await (several trio tasks may use one file at once, and file I/O
-runs in worker threads):
+runs in worker threads, except reads the page cache answers at once, which `RWF_NOWAIT` makes
+safe to do on the loop):
 
 - A block is marked present only after its bytes have been written, and only if no `discard`
   began meanwhile (a generation counter tells); a read checks the generation again after its
@@ -58,11 +59,12 @@ import trio
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_SIZE = 128 * 1024
-# Reads up to this size are done on the loop: see `CachedFile.read`.
-INLINE_READ = 256 * 1024
 # How much may be written to a file before its block map is saved again: a crash loses at most
-# this much of each open file (the bytes stay, but without a map they are re-fetched).
-PERSIST_EVERY = 8 * 1024 * 1024
+# this much of each open file (the bytes stay, but without a map they are re-fetched). Each save
+# waits for the disk (fdatasync, then a rename): at 8 MiB, saves took about half of the worker
+# threads' busy time while a large original streamed in; 64 MiB is a fraction of a second of a
+# download to fetch again after a crash.
+PERSIST_EVERY = 64 * 1024 * 1024
 # Reads done in one piece by `md5`, so hashing a 4 GiB video needs 1 MiB of memory.
 _HASH_CHUNK = 1024 * 1024
 
@@ -152,7 +154,7 @@ def _remove_all(*paths: Path) -> None:
         _remove_quietly(path)
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
     view = memoryview(data)
     while len(view):
         written = os.pwrite(fd, view, offset)
@@ -171,6 +173,30 @@ def _read_upto(fd: int, offset: int, length: int) -> bytes:
         offset += len(chunk)
         length -= len(chunk)
     return b"".join(parts)
+
+
+def _read_cached(fd: int, buffer: memoryview, offset: int) -> int:
+    """Fill `buffer` from `offset` with what the page cache holds, without ever waiting for the
+    disk (RWF_NOWAIT); how many bytes it got, 0 where the kernel cannot tell without waiting."""
+    try:
+        return os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except (BlockingIOError, OSError):
+        # EAGAIN: not (all) cached; EOPNOTSUPP/EINVAL: a filesystem without the flag.
+        return 0
+
+
+def _read_into(fd: int, buffer: memoryview, offset: int, ahead: int = 0) -> int:
+    """Fill `buffer` from `offset`; fewer bytes only if the file ends first. Then have the
+    kernel start reading the `ahead` bytes that follow, so the next reads find them in memory."""
+    done = 0
+    while done < len(buffer):
+        got = os.preadv(fd, [buffer[done:]], offset + done)
+        if not got:
+            break
+        done += got
+    if ahead > 0 and done == len(buffer):
+        os.posix_fadvise(fd, offset + done, ahead, os.POSIX_FADV_WILLNEED)
+    return done
 
 
 def _md5_of(fd: int, size: int) -> str:
@@ -278,6 +304,8 @@ class ContentCache:
         self._evict_lock = trio.Lock()
         self._used = 0
         self._closed = False
+        # Where periodic saves of block maps run (see `attach`); None: writers save inline.
+        self._nursery: trio.Nursery | None = None
         self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if os.stat(self._directory).st_mode & 0o077:
             # The cache holds private photos: an existing directory is made private too.
@@ -288,6 +316,12 @@ class ContentCache:
             self._used -= entry.used
             log.debug("evicting cached %s at startup (%d bytes)", entry.key, entry.used)
             _remove_all(*self._paths(entry.key))
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Where the periodic saves of block maps run while files are written (the mount's
+        nursery): a save waits for the disk (fdatasync), and a writer streaming a download into
+        the cache should not wait with it."""
+        self._nursery = nursery
 
     @property
     def used_bytes(self) -> int:
@@ -488,6 +522,7 @@ class CachedFile:
         self._map_lock = trio.Lock()
         self._dirty = False
         self._unsaved = 0
+        self._saving = False
 
     def block_count(self) -> int:
         return self._blocks
@@ -522,7 +557,7 @@ class CachedFile:
     def complete(self) -> bool:
         return self._present == self._blocks
 
-    async def write_blocks(self, offset: int, data: bytes) -> None:
+    async def write_blocks(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Store whole blocks starting at `offset` (the last block of the content may be short).
 
         Raises ValueError on misaligned input or data past EOF, OSError if the bytes cannot be
@@ -558,11 +593,21 @@ class CachedFile:
         self._cache._touch(self._entry)
         self._unsaved += len(data)
         if self._unsaved >= PERSIST_EVERY:
-            await self._persist()
+            nursery = self._cache._nursery
+            if nursery is None:
+                await self._persist()
+            elif not self._saving:
+                # One save at a time per file; writes landing meanwhile go into the next one.
+                self._saving = True
+                nursery.start_soon(self._persist_in_background)
         await self._cache._enforce_budget()
 
-    async def read(self, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset + length) clipped at EOF; LookupError unless all are present."""
+    async def read(self, offset: int, length: int, ahead: int = 0) -> bytes | bytearray:
+        """Bytes [offset, offset + length) clipped at EOF; LookupError unless all are present.
+
+        `ahead`: how much a sequential reader will want after these bytes; when they have to
+        come from the disk, the kernel is asked to read that much further in the background.
+        """
         if offset < 0 or length < 0:
             raise ValueError(f"bad range: offset {offset}, length {length}")
         self._check_usable()
@@ -573,15 +618,20 @@ class CachedFile:
         if not all(self._has(block) for block in range(first, last + 1)):
             raise LookupError(f"blocks {first}..{last} of {self.version!r} are not all cached")
         generation = self._generation
-        if end - offset <= INLINE_READ and self._fd is not None:
-            # A kernel-sized read of blocks just written is served from the page cache in
-            # microseconds; a thread hop would cost a millisecond or more per FUSE read.
-            data = _read_upto(self._fd, offset, end - offset)
-        else:
-            data = await self._io(_read_upto, offset, end - offset)
+        fd = self._fd
+        assert fd is not None  # checked by _check_usable, and nothing awaited since
+        data = bytearray(end - offset)
+        view = memoryview(data)
+        # Blocks just written, or read recently, are in the page cache: they are copied on the
+        # loop in microseconds, where a thread hop would cost about a millisecond per kernel
+        # read. Only what the page cache does not hold is read in a worker thread.
+        got = _read_cached(fd, view, offset)
+        if got < len(data):
+            ahead = min(ahead, self.size - end)
+            got += await self._io(_read_into, view[got:], offset + got, ahead)
         if generation != self._generation:
             raise LookupError(f"{self.version!r} was discarded during the read")
-        if len(data) != end - offset:
+        if got != end - offset:
             log.warning("cached %s is shorter than its block map says", self._key)
             raise LookupError(f"cached data of {self.version!r} is truncated")
         self._cache._touch(self._entry)
@@ -626,6 +676,12 @@ class CachedFile:
             # still true, and the in-memory map (empty) claims nothing.
             self._truncating = None
             truncating.set()
+
+    def pin(self) -> None:
+        """One more pin, taken by a holder of a pin for work that may outlive its own (a
+        download landing in the background); released with close()."""
+        self._check_usable()
+        self._refs += 1
 
     async def close(self) -> None:
         """Drop one pin; the last one saves the block map and closes the data file."""
@@ -687,6 +743,15 @@ class CachedFile:
             except OSError as exc:
                 self._dirty = True
                 log.warning("cannot save the block map %s: %s", self._map_path, exc)
+
+    async def _persist_in_background(self) -> None:
+        # A task of the mount's nursery: it must never raise.
+        try:
+            await self._persist()
+        except ValueError:
+            pass  # closed meanwhile: the save at close covers what this one would have
+        finally:
+            self._saving = False
 
     async def _shutdown(self) -> None:
         """Refuse new I/O, wait for I/O under way, save the map and close the descriptor."""

@@ -329,7 +329,7 @@ class Changes:
                 chunk = await opened.read(offset, min(4 * 1024 * 1024, size - offset))
                 if not chunk:
                     break
-                await self.staging.write(local, offset, chunk)
+                await self.staging.write(local, offset, bytes(chunk))
                 offset += len(chunk)
         finally:
             await opened.close()

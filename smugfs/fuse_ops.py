@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import pyfuse3
 import trio
@@ -189,7 +189,8 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def read(self, fh: int, off: int, size: int) -> bytes:
         """Bytes of an open file."""
-        return await self.fs.read(fh, off, size)
+        # pyfuse3 replies with any buffer; the cache hands out the bytearray it read into.
+        return cast(bytes, await self.fs.read(fh, off, size))
 
     @_answer
     async def write(self, fh: int, off: int, buf: bytes) -> int:

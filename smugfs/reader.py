@@ -4,12 +4,16 @@ Content is cached in fixed blocks per image version (`cache_store.py`). A read i
 present blocks; missing ones are fetched with one ranged GET per contiguous run. Each open file
 keeps a read-ahead window that doubles while reads are sequential (up to `MAX_WINDOW`) and drops
 back to one block on a seek, so a thumbnailer reading the first 64 KiB of a photo fetches one
-block while `cp` of a video streams in large requests; a sequential reader also gets the next
-window fetched in the background while it consumes the current one.
+block while `cp` of a video streams in large requests.
+
+GETs run in the mount's nursery and stream into the cache as the bytes arrive (`LAND_BYTES` at
+a time): a reader waits only for the blocks it asked for, while the rest of its window keeps
+arriving, so the link stays busy while the kernel consumes.
 
 Fetches are single-flight: a block being fetched is waited for, not fetched twice, across every
 open file of the same version. Invariant kept across awaits: a block is marked present in the
-cache only once its bytes are on disk, so a reader that finds it present can read it.
+cache only once its bytes are on disk, so a reader that finds it present can read it. A fetch
+that fails leaves its error for the readers of the blocks it still owed.
 
 When the media server ignores Range (answers 200), the file is fetched whole instead, checked
 against the service's size and MD5, and only then served: a mismatch is `IntegrityError` (EIO),
@@ -27,11 +31,13 @@ import trio
 from smugfs.api.client import RangeIgnored, SmugMugClient
 from smugfs.api.models import RemoteImage
 from smugfs.cache_store import CachedFile, ContentCache
-from smugfs.errors import IntegrityError, ServiceUnavailable, first_error
+from smugfs.errors import IntegrityError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-MAX_WINDOW = 8 * 1024 * 1024
+# How far ahead of a sequential reader its window reaches: enough to keep the link busy while
+# the kernel consumes what has landed.
+MAX_WINDOW = 32 * 1024 * 1024
 # The window grows only once this much has been read in sequence: the kernel's own read-ahead
 # already asks for a few blocks at the start of any file, and a reader that only wants the
 # start of a file (a thumbnailer, `file`, `exiftool`) should not pay for more.
@@ -39,6 +45,18 @@ GROW_AFTER = 512 * 1024
 # A sequential read past this point is a long one, and the log says so once per open.
 LONG_READ = 64 * 1024 * 1024
 MAX_FETCH_ATTEMPTS = 3
+# Bytes of a GET gathered before they are written to the cache and handed to waiting readers:
+# about one kernel read, so a reader waits for its own bytes, not for the whole GET.
+LAND_BYTES = 1024 * 1024
+
+
+class _Fetch:
+    """One ranged GET under way, shared by the readers waiting for its blocks: how it ended."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
 
 
 class ReadPath:
@@ -48,15 +66,19 @@ class ReadPath:
         self.client = client
         self.cache = cache
         self.range_supported = True
-        self._inflight: dict[tuple[str, int], trio.Event] = {}
+        # Per block being fetched: set once it has landed (or its fetch has ended), and the
+        # fetch that owes it.
+        self._inflight: dict[tuple[str, int], tuple[trio.Event, _Fetch]] = {}
         self._whole: dict[str, trio.Event] = {}
         self._whole_errors: dict[str, BaseException] = {}
         self._verified: set[str] = set()
         self._nursery: trio.Nursery | None = None
 
     def attach(self, nursery: trio.Nursery) -> None:
-        """Where background read-ahead runs (the mount's nursery)."""
+        """Where fetches and checks run (the mount's nursery), so that a reader waits only for
+        the blocks it needs while the rest of its window keeps arriving."""
         self._nursery = nursery
+        self.cache.attach(nursery)
 
     async def open(self, image: RemoteImage) -> OpenFile:
         """An open file reading `image`."""
@@ -67,80 +89,163 @@ class ReadPath:
 
     # ------------------------------------------------------------------ fetching
 
-    async def ensure(self, image: RemoteImage, cached: CachedFile, first: int, last: int) -> None:
-        """Make blocks `first..last` present, fetching what is missing."""
+    async def ensure(
+        self,
+        image: RemoteImage,
+        cached: CachedFile,
+        first: int,
+        last: int,
+        ahead: int | None = None,
+        min_ahead: int = 1,
+    ) -> None:
+        """Make blocks `first..last` present, fetching what is missing; also start fetching
+        the missing blocks up to `ahead` (read-ahead), in runs of at least `min_ahead` blocks
+        unless they reach a needed block or the end, without waiting for them."""
+        ahead = last if ahead is None else max(ahead, last)
         for _ in range(MAX_FETCH_ATTEMPTS):
             if not self.range_supported:
                 await self._ensure_whole(image, cached)
                 return
-            runs = cached.missing_runs(first, last)
-            if not runs:
+            await self._start_fetches(image, cached, first, last, ahead, min_ahead)
+            error = await self._wait(image, cached, first, last)
+            if not cached.missing_runs(first, last):
                 return
-            with first_error():
-                waits = await self._fetch_runs(image, cached, runs)
-            for event in waits:
-                await event.wait()
+            if error is not None:
+                raise error
         if cached.missing_runs(first, last):
             raise ServiceUnavailable(f"could not read {image.file_name}")
 
-    async def _fetch_runs(
-        self, image: RemoteImage, cached: CachedFile, runs: list[tuple[int, int]]
-    ) -> list[trio.Event]:
-        """Fetch missing runs concurrently; returns the fetches of other readers to wait for."""
-        waits: list[trio.Event] = []
-        async with trio.open_nursery() as nursery:
-            for run_first, run_last in runs:
-                # Blocks another reader is already fetching are waited for, not refetched.
-                start = run_first
-                for block in range(run_first, run_last + 1):
-                    event = self._inflight.get((image.version, block))
-                    if event is not None:
-                        waits.append(event)
-                        if start < block:
-                            done = self._claim(image, start, block - 1)
-                            nursery.start_soon(self._fetch, image, cached, start, block - 1, done)
-                        start = block + 1
-                if start <= run_last:
-                    done = self._claim(image, start, run_last)
-                    nursery.start_soon(self._fetch, image, cached, start, run_last, done)
-        return waits
+    async def _start_fetches(
+        self,
+        image: RemoteImage,
+        cached: CachedFile,
+        first: int,
+        last: int,
+        ahead: int,
+        min_ahead: int,
+    ) -> None:
+        """One GET per run of missing blocks that nobody is fetching yet (single-flight)."""
+        end = cached.block_count() - 1
+        version = image.version
+        for run_first, run_last in cached.missing_runs(first, ahead):
+            start = run_first
+            for block in range(run_first, run_last + 2):
+                if block <= run_last and (version, block) not in self._inflight:
+                    continue
+                if start < block:
+                    stop = block - 1
+                    if start <= last or stop - start + 1 >= min_ahead or stop == end:
+                        fetch = self._claim(image, start, stop)
+                        await self._spawn(image, cached, start, stop, fetch)
+                start = block + 1
 
-    def _claim(self, image: RemoteImage, first: int, last: int) -> trio.Event:
+    async def _spawn(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
+    ) -> None:
+        """Run a claimed fetch in the background (inline while no nursery is attached)."""
+        if self._nursery is None:
+            await self._fetch(image, cached, first, last, fetch)
+        else:
+            # The fetch holds its own pin: the reader that started it may close the file while
+            # the bytes are still landing, and they must still land.
+            cached.pin()
+            self._nursery.start_soon(self._fetch_pinned, image, cached, first, last, fetch)
+
+    async def _fetch_pinned(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
+    ) -> None:
+        try:
+            await self._fetch(image, cached, first, last, fetch)
+        finally:
+            await cached.close()
+
+    def _claim(self, image: RemoteImage, first: int, last: int) -> _Fetch:
         """Mark blocks as being fetched, before the task that fetches them starts, so no other
         reader starts the same fetch in between."""
-        done = trio.Event()
+        fetch = _Fetch()
+        version = image.version
         for block in range(first, last + 1):
-            self._inflight[(image.version, block)] = done
-        return done
+            self._inflight[(version, block)] = (trio.Event(), fetch)
+        return fetch
+
+    async def _wait(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int
+    ) -> Exception | None:
+        """Wait until no block of `first..last` is being fetched; the first error of a fetch
+        that left one of them missing."""
+        error: Exception | None = None
+        version = image.version
+        for block in range(first, last + 1):
+            pending = self._inflight.get((version, block))
+            if pending is None:
+                continue
+            event, fetch = pending
+            await event.wait()
+            if error is None and fetch.error is not None and not cached.has(block):
+                error = fetch.error
+        return error
+
+    def _landed(self, image: RemoteImage, fetch: _Fetch, first: int, last: int) -> None:
+        """Wake the readers of blocks `first..last`, which `fetch` owed."""
+        version = image.version
+        for block in range(first, last + 1):
+            key = (version, block)
+            pending = self._inflight.get(key)
+            if pending is not None and pending[1] is fetch:
+                del self._inflight[key]
+                pending[0].set()
 
     async def _fetch(
-        self, image: RemoteImage, cached: CachedFile, first: int, last: int, done: trio.Event
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
     ) -> None:
-        """One ranged GET for blocks `first..last`, claimed with `done` by `_claim`."""
+        """One ranged GET for blocks `first..last`, claimed by `_claim`, streamed into the
+        cache as it arrives. Never raises (it may run in the mount's nursery): its error is
+        left on `fetch` for the readers that needed its blocks."""
         assert image.media_url is not None
         assert image.size is not None
-        keys = [(image.version, block) for block in range(first, last + 1)]
+        block = cached.block_size
+        offset = first * block
+        length = min((last + 1) * block, image.size) - offset
+        parts: list[bytes | memoryview] = []
+        gathered = 0
+        landed = offset
+
+        async def land(chunk: bytes) -> None:
+            nonlocal parts, gathered, landed
+            parts.append(chunk)
+            gathered += len(chunk)
+            if landed + gathered > offset + length:
+                raise IntegrityError(f"{image.file_name}: the server sent more than was asked")
+            if gathered >= LAND_BYTES:
+                data = memoryview(b"".join(parts))
+                whole = gathered - gathered % block
+                # The bytes past the last whole block wait for the next chunk (views, no copy).
+                parts = [data[whole:]] if whole < gathered else []
+                gathered -= whole
+                await cached.write_blocks(landed, data[:whole])
+                self._landed(image, fetch, landed // block, (landed + whole) // block - 1)
+                landed += whole
+
         try:
-            offset = first * cached.block_size
-            length = min((last + 1) * cached.block_size, image.size) - offset
             try:
-                data = await self.client.get_range(image.media_url, offset, length)
+                got = await self.client.stream_range(image.media_url, offset, length, land)
             except RangeIgnored:
                 log.info("the media server ignores Range; reading whole files instead")
                 self.range_supported = False
                 return
-            if len(data) != length:
+            if got != length:
                 raise IntegrityError(
-                    f"{image.file_name}: got {len(data)} bytes at {offset}, expected {length}"
+                    f"{image.file_name}: got {got} bytes at {offset}, expected {length}"
                 )
-            await cached.write_blocks(offset, data)
+            if parts:
+                await cached.write_blocks(landed, b"".join(parts))
             if cached.complete and image.md5:
                 self._check_complete(image, cached)
+        except Exception as exc:
+            log.debug("fetching %s failed: %s", image.file_name, exc)
+            fetch.error = exc
         finally:
-            for key in keys:
-                if self._inflight.get(key) is done:
-                    del self._inflight[key]
-            done.set()
+            self._landed(image, fetch, first, last)
 
     async def _ensure_whole(self, image: RemoteImage, cached: CachedFile) -> None:
         """Fetch the whole file once (single-flight), verified before anything is served."""
@@ -269,23 +374,6 @@ class ReadPath:
         finally:
             await pin.close()
 
-    def prefetch(self, image: RemoteImage, cached: CachedFile, first: int, last: int) -> None:
-        """Fetch blocks in the background (errors are left for the reader that needs them)."""
-        if self._nursery is None or not self.range_supported:
-            return
-        runs = cached.missing_runs(first, last)
-        if not runs or any((image.version, b) in self._inflight for b in range(first, last + 1)):
-            return
-        self._nursery.start_soon(self._quiet_fetch, image, cached, first, last)
-
-    async def _quiet_fetch(
-        self, image: RemoteImage, cached: CachedFile, first: int, last: int
-    ) -> None:
-        try:
-            await self.ensure(image, cached, first, last)
-        except Exception as exc:  # a later read of these blocks reports the error
-            log.debug("read-ahead of %s failed: %s", image.file_name, exc)
-
 
 def _read_file(path: Path, offset: int, size: int) -> bytes:
     with open(path, "rb") as source:
@@ -307,7 +395,7 @@ class OpenFile:
         self.streak = 0
         self.closed = False
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int) -> bytes | bytearray:
         """`size` bytes from `offset` (fewer only at the end of the file)."""
         total = self.cached.size
         if offset >= total or size <= 0:
@@ -324,24 +412,24 @@ class OpenFile:
                 )
             self.streak += end - offset
             if self.streak >= GROW_AFTER:
-                self.window = min(self.window * 2, MAX_WINDOW)
+                self.window = min(max(self.window, end - offset) * 2, MAX_WINDOW)
         else:
             self.streak = end - offset
             self.window = block
         self.next_offset = end
         first = offset // block
         needed_last = (end - 1) // block
-        ahead_last = min(last_block, max(needed_last, first + self.window // block - 1))
-        await self.path.ensure(self.image, self.cached, first, ahead_last)
-        if self.window >= 4 * block and ahead_last < last_block:
-            # Sequential reading: fetch the next window while this one is consumed.
-            self.path.prefetch(
-                self.image,
-                self.cached,
-                ahead_last + 1,
-                min(last_block, ahead_last + self.window // block),
-            )
-        return await self.cached.read(offset, end - offset)
+        window = self.window // block
+        ahead_last = min(last_block, max(needed_last, first + window - 1))
+        # The rest of the window is fetched in runs of at least half of it: a sequential
+        # reader keeps one or two large GETs under way, never one per kernel read.
+        await self.path.ensure(
+            self.image, self.cached, first, needed_last, ahead_last, max(1, window // 2)
+        )
+        # A sequential reader of cached bytes has the next window read in from the disk while
+        # it consumes this one.
+        ahead = self.window if self.window >= 4 * block else 0
+        return await self.cached.read(offset, end - offset, ahead)
 
     async def close(self) -> None:
         """Release the cached content (it stays on disk for the next reader)."""

@@ -137,12 +137,12 @@ async def test_cache_close_saves_the_maps_of_open_files(tmp_path: Path) -> None:
 
 async def test_map_is_saved_while_writing_so_a_crash_loses_little(tmp_path: Path) -> None:
     block_size = 128 * 1024
-    size = 12 * 1024 * 1024
+    chunk = 1024 * 1024
+    size = cache_store.PERSIST_EVERY + 4 * chunk
     data = content(size, seed=2)
     first = ContentCache(tmp_path, budget=1 << 30, block_size=block_size)
     cached = await first.open("video", size)
-    chunk = 1024 * 1024
-    for offset in range(0, 9 * chunk, chunk):
+    for offset in range(0, cache_store.PERSIST_EVERY + chunk, chunk):
         await cached.write_blocks(offset, data[offset : offset + chunk])
 
     # A crash: neither close() ran. The next mount still finds what the periodic save recorded.
@@ -491,16 +491,20 @@ async def test_a_read_under_way_during_a_discard_fails(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_read = cache_store._read_upto
+    real_read = cache_store._read_into
 
-    def slow_read(fd: int, offset: int, length: int) -> bytes:
+    def slow_read(fd: int, buffer: memoryview, offset: int, ahead: int = 0) -> int:
         started.set()
         release.wait(timeout=10)
-        return real_read(fd, offset, length)
+        return real_read(fd, buffer, offset, ahead)
 
-    monkeypatch.setattr(cache_store, "_read_upto", slow_read)
-    # Only reads done in a worker thread can be overtaken by a discard.
-    monkeypatch.setattr(cache_store, "INLINE_READ", 0)
+    def not_in_page_cache(fd: int, buffer: memoryview, offset: int) -> int:
+        return 0
+
+    monkeypatch.setattr(cache_store, "_read_into", slow_read)
+    # Only reads done in a worker thread (bytes not in the page cache) can be overtaken by a
+    # discard.
+    monkeypatch.setattr(cache_store, "_read_cached", not_in_page_cache)
     data = content(2 * BS, seed=10)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))
