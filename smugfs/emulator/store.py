@@ -169,9 +169,10 @@ class Store:
 
     # ----------------------------------------------------------------- blobs
 
-    def put_blob(self, data: bytes) -> tuple[str, int]:
-        """Store media bytes; returns their MD5 (the blob's name) and size."""
-        md5 = hashlib.md5(data).hexdigest()
+    def put_blob(self, data: bytes, md5: str | None = None) -> tuple[str, int]:
+        """Store media bytes (`md5`: their MD5 if the caller has it); returns their MD5 (the
+        blob's name) and size."""
+        md5 = md5 or hashlib.md5(data).hexdigest()
         path = self.blob_dir / md5
         if not path.exists():
             tmp = path.with_suffix(".tmp")
@@ -608,6 +609,7 @@ class Store:
         data: bytes,
         *,
         file_name: str,
+        md5: str | None = None,
         replace: Image | None = None,
         title: str | None = None,
         caption: str | None = None,
@@ -618,7 +620,8 @@ class Store:
         altitude: int | None = None,
         stamp: str | None = None,
     ) -> Image:
-        """Store an upload in `album`, or replace `replace` in place; refusals are faults."""
+        """Store an upload in `album`, or replace `replace` in place; refusals are faults.
+        `md5` is the body's MD5 (hex) when the caller has computed it already."""
         if not data:
             raise UploadRefused(UPLOAD_EMPTY, "empty file")
         fmt = media_kinds.sniff_format(data)
@@ -636,10 +639,11 @@ class Store:
         if fmt == "HEIC":
             # The service keeps HEIC photos only as JPEG, renamed NAME.JPG.
             data = media_kinds.heic_to_jpeg(data)
+            md5 = None
             fmt = "JPG"
             file_name = os.path.splitext(file_name)[0] + ".JPG"
         width, height = media_kinds.image_dimensions(data)
-        blob, size = self.put_blob(data)
+        blob, size = self.put_blob(data, md5)
         video_blob, video_size, video_md5 = None, 0, ""
         if is_video:
             # Videos are re-encoded: what can be downloaded is a different MP4.

@@ -32,9 +32,8 @@ def fail(code: int, message: str) -> dict[str, Any]:
     return {"stat": "fail", "method": METHOD, "code": code, "message": message}
 
 
-def md5_matches(header: str, data: bytes) -> bool:
-    """Whether `Content-MD5` (hex or base64 of the digest) matches the body."""
-    digest = hashlib.md5(data).digest()
+def md5_matches(header: str, digest: bytes) -> bool:
+    """Whether `Content-MD5` (hex or base64 of the digest) matches the body's MD5 digest."""
     text = header.strip()
     if re.fullmatch(r"[0-9a-fA-F]{32}", text):
         return text.lower() == digest.hex()
@@ -69,8 +68,10 @@ def upload(
         return fail(
             store_module.UPLOAD_SYSTEM_ERROR, "The user has not granted the required permissions"
         )
+    # Computed once: the blob is named by it too.
+    digest = hashlib.md5(data).digest()
     content_md5 = headers.get("Content-MD5")
-    if content_md5 and not md5_matches(content_md5, data):
+    if content_md5 and not md5_matches(content_md5, digest):
         return fail(store_module.UPLOAD_BAD_MD5, "MD5 sum mismatch")
     replace = None
     if headers.get("X-Smug-ImageUri"):
@@ -87,6 +88,7 @@ def upload(
         image = store.add_image(
             album,
             data,
+            md5=digest.hex(),
             file_name=file_name,
             replace=replace,
             title=_header(headers, "X-Smug-Title"),
