@@ -13,11 +13,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.harness import Emulator, running_emulator
 from tests.mounting import mounted, run
+from tests.service import Account
 
 pytestmark = pytest.mark.fuse
 
@@ -30,35 +30,16 @@ def _photo(seed: int, size: int) -> bytes:
     return b"\xff\xd8\xff\xe0" + random.Random(seed).randbytes(size - 4)
 
 
-def _album(emulator: Emulator, name: str) -> str:
-    with emulator.client() as client:
-        root = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-        node = client.post(root + "!children", json={"Type": "Album", "Name": name})
-        assert node.status_code == 201, node.text
-        uri: str = node.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-        return uri
-
-
-def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> None:
-    headers = {
-        "X-Smug-AlbumUri": album_uri,
-        "X-Smug-FileName": name,
-        "X-Smug-Version": "v2",
-        "X-Smug-ResponseType": "JSON",
-        "Content-MD5": hashlib.md5(data).hexdigest(),
-    }
-    response = httpx.post(
-        emulator.upload_url, content=data, headers=headers, auth=emulator.auth(), timeout=60
-    )
-    assert response.json()["stat"] == "ok", response.text
-
-
 @pytest.fixture
 def big(tmp_path: Path) -> Iterator[tuple[Emulator, bytes]]:
     """A fresh emulator holding one 13 MiB photo (not a multiple of the block size)."""
     data = _photo(7, 13 * MIB + 12_345)
     with running_emulator(tmp_path / "emulator") as emulator:
-        _upload(emulator, _album(emulator, ALBUM), "big.jpg", data)
+        account = Account(emulator)
+        try:
+            account.upload(account.create(ALBUM), "big.jpg", data)
+        finally:
+            account.close()
         yield emulator, data
 
 
