@@ -56,15 +56,21 @@ class Mount:
 
     def unmount(self) -> None:
         """Unmount and wait for the process; escalate until both are gone."""
-        if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-u", str(self.path)], check=False, capture_output=True)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-uz", str(self.path)], check=False, capture_output=True)
+        stop_fuse_process(self.process, self.path)
+
+
+def stop_fuse_process(process: subprocess.Popen[bytes], path: Path) -> None:
+    """Unmount a FUSE filesystem served by `process` and wait for the process; escalate (kill,
+    lazy unmount) until both are gone."""
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-u", str(path)], check=False, capture_output=True)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-uz", str(path)], check=False, capture_output=True)
 
 
 def start_mount(

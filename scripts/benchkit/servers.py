@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.mounting import is_mounted
+from tests.mounting import is_mounted, stop_fuse_process
 
 NGINX = "/usr/sbin/nginx"
 RCLONE = "rclone"
@@ -158,15 +158,7 @@ class FuseProcess:
 
     def unmount(self) -> None:
         """Unmount and wait for the process; escalate until both are gone."""
-        if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-u", str(self.path)], check=False, capture_output=True)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-uz", str(self.path)], check=False, capture_output=True)
+        stop_fuse_process(self.process, self.path)
 
 
 def _start_fuse(name: str, command: list[str], path: Path, log_path: Path) -> FuseProcess:
