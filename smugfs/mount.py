@@ -248,6 +248,7 @@ async def _report_status(
             data = {
                 "mountpoint": str(mountpoint),
                 "endpoint": settings.endpoint,
+                "reachable": not client.offline,
                 "pid": os.getpid(),
                 "started": started,
                 "updated": time.time(),
@@ -307,7 +308,9 @@ def describe_status(status: dict[str, Any]) -> list[str]:
     mib = 1024 * 1024
     lines = [
         f"mountpoint   {status['mountpoint']} (process {status['pid']})",
-        f"service      {status['endpoint']}" + ("  read-only" if status["read_only"] else ""),
+        f"service      {status['endpoint']}"
+        + ("  read-only" if status["read_only"] else "")
+        + ("" if status.get("reachable", True) else "  UNREACHABLE: showing what is cached"),
         f"cache        {cache['used_bytes'] / mib:.1f} MiB of {cache['budget_bytes'] / mib:.0f}"
         f" MiB in {cache['directory']}",
         f"uploads      {uploads['in_flight']} in flight, {uploads['done']} done, "

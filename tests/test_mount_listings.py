@@ -11,6 +11,8 @@ import errno
 import hashlib
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, start_emulator
-from tests.mounting import mounted, run
+from tests.harness import Emulator, start_emulator, subprocess_env
+from tests.mounting import Mount, mounted, run
 
 pytestmark = pytest.mark.fuse
 
@@ -183,6 +185,12 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
                 assert status != 0
                 assert "Network is unreachable" in error, error
                 assert elapsed < FAST, (command, elapsed)
+        # A change needs the service too: refused at once, and nothing is half made.
+        elapsed, error, status = _timed("mkdir", mount.path / "Offline Album")
+        assert status != 0
+        assert "Network is unreachable" in error, error
+        assert elapsed < FAST
+        _wait_for_status(mount, "UNREACHABLE")
 
         _restart(restartable, tmp_path)
         deadline = time.monotonic() + 30
@@ -191,7 +199,28 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
             time.sleep(0.5)
         assert os.listdir(deep) == ["d.jpg"]
         assert (alps / "a1.jpg").read_bytes() == photos["Trips/Alps/a1.jpg"]
+        _wait_for_status(mount, "service", unwanted="UNREACHABLE")
+        assert "Offline Album" not in os.listdir(mount.path)
         assert (mount.path / "Spare" / "s1.jpg").read_bytes() == photos["Spare/s1.jpg"]
+
+
+def _wait_for_status(mount: Mount, wanted: str, unwanted: str | None = None) -> None:
+    """Wait until the `service` line of `smugfs status` says `wanted` (and not `unwanted`)."""
+    deadline = time.monotonic() + 10
+    while True:
+        result = subprocess.run(
+            [sys.executable, "-m", "smugfs", "status", str(mount.path)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=30,
+            check=False,
+        )
+        line = next((x for x in result.stdout.splitlines() if x.startswith("service")), "")
+        if wanted in line and (unwanted is None or unwanted not in line):
+            return
+        assert time.monotonic() < deadline, result.stdout + result.stderr
+        time.sleep(0.3)
 
 
 def test_a_mount_starts_with_its_saved_tree_while_the_service_is_down(
