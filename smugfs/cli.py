@@ -100,7 +100,8 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         metavar="OPTIONS",
         help="mount options, comma-separated: ro, allow_other, xattrs, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
-        "negative_timeout=S, page_size=N, concurrency=N, config=PATH, log_file=PATH, "
+        "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, config=PATH, "
+        "log_file=PATH, "
         "log_level=LEVEL; "
         "the generic options of mount(8) and fstab (rw, nodev, noatime, _netdev, x-systemd.*, "
         "...) are accepted and ignored",
