@@ -54,6 +54,18 @@ class Mount:
             if " WARNING " in line or " ERROR " in line or "Traceback" in line
         ]
 
+    def status(self) -> list[str]:
+        """What `smugfs status` says about this mount, line by line."""
+        result = subprocess.run(
+            [sys.executable, "-m", "smugfs", "status", str(self.path)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=30,
+            check=True,
+        )
+        return result.stdout.splitlines()
+
     def unmount(self) -> None:
         """Unmount and wait for the process; escalate until both are gone."""
         stop_fuse_process(self.process, self.path)

@@ -11,8 +11,6 @@ import errno
 import hashlib
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, start_emulator, subprocess_env
+from tests.harness import Emulator, start_emulator
 from tests.mounting import Mount, mounted, run
 
 pytestmark = pytest.mark.fuse
@@ -208,18 +206,11 @@ def _wait_for_status(mount: Mount, wanted: str, unwanted: str | None = None) -> 
     """Wait until the `service` line of `smugfs status` says `wanted` (and not `unwanted`)."""
     deadline = time.monotonic() + 10
     while True:
-        result = subprocess.run(
-            [sys.executable, "-m", "smugfs", "status", str(mount.path)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            timeout=30,
-            check=False,
-        )
-        line = next((x for x in result.stdout.splitlines() if x.startswith("service")), "")
+        lines = mount.status()
+        line = next((x for x in lines if x.startswith("service")), "")
         if wanted in line and (unwanted is None or unwanted not in line):
             return
-        assert time.monotonic() < deadline, result.stdout + result.stderr
+        assert time.monotonic() < deadline, lines
         time.sleep(0.3)
 
 

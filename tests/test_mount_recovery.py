@@ -17,24 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, subprocess_env
+from tests.harness import Emulator
 from tests.mounting import Mount, is_mounted, mounted
 from tests.service import Account, md5, ok, photo, write
 
 pytestmark = pytest.mark.fuse
-
-
-def status_lines(mount: Mount) -> list[str]:
-    """What `smugfs status` says about a mount."""
-    result = subprocess.run(
-        [sys.executable, "-m", "smugfs", "status", str(mount.path)],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=30,
-        check=True,
-    )
-    return result.stdout.splitlines()
 
 
 def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
@@ -54,7 +41,7 @@ def kill(mount: Mount) -> None:
 
 def recovered(mount: Mount) -> list[str]:
     """The `recovered` lines of `smugfs status`."""
-    return [line for line in status_lines(mount) if line.startswith("recovered")]
+    return [line for line in mount.status() if line.startswith("recovered")]
 
 
 def test_a_mount_killed_during_an_upload_finishes_it_at_the_next_mount(
