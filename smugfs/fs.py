@@ -496,13 +496,12 @@ class Filesystem:
         """Folders and albums are shown; pages and unknown types are left out (logged once)."""
         if node.is_folder or node.is_album:
             return True
-        if node.node_id not in self._skipped:
-            self._skipped.add(node.node_id)
-            log.info(
-                "leaving out %r: a %s node is not a folder or album",
-                node.name,
-                node.type or "typeless",
-            )
+        self._leave_out(
+            node.node_id,
+            "%r: a %s node is not a folder or album",
+            node.name,
+            node.type or "typeless",
+        )
         return False
 
     def _readable(self, image: RemoteImage) -> bool:
@@ -510,13 +509,18 @@ class Filesystem:
         may not download) are left out (logged once), rather than shown as empty files."""
         if image.readable:
             return True
-        if image.image_key not in self._skipped:
-            self._skipped.add(image.image_key)
-            log.info(
-                "leaving out %r: the service offers no downloadable file for it yet",
-                image.file_name,
-            )
+        self._leave_out(
+            image.image_key,
+            "%r: the service offers no downloadable file for it yet",
+            image.file_name,
+        )
         return False
+
+    def _leave_out(self, key: str, why: str, *args: object) -> None:
+        """Log once per node or image that it is left out of listings, and why."""
+        if key not in self._skipped:
+            self._skipped.add(key)
+            log.info("leaving out " + why, *args)
 
     def mark_fresh(self, inode: int) -> None:
         """A directory's listing is known to be current (just made through the mount)."""

@@ -12,7 +12,6 @@ outcome is logged and listed by `smugfs status` for the life of the mount.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import time
@@ -23,7 +22,7 @@ import trio
 from smugfs.api.client import SmugMugClient, UploadSource
 from smugfs.api.models import RemoteImage
 from smugfs.errors import NotFound, ServiceUnavailable, SmugfsError, UploadRefused
-from smugfs.staging import UPLOADING, Leftover, Staging
+from smugfs.staging import UPLOADING, Leftover, Staging, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ class Recovery:
 
     async def _upload_once(self, leftover: Leftover, item: Recovered) -> None:
         intent = leftover.intent
-        md5, size = await trio.to_thread.run_sync(_digest, leftover.path)
+        md5, size = await trio.to_thread.run_sync(file_digest, leftover.path)
         if md5 != intent.md5 or size != intent.size:
             raise SmugfsError("its bytes changed after close() asked for the upload")
         replace: RemoteImage | None = None
@@ -151,13 +150,3 @@ class Recovery:
         os.replace(leftover.path, target)
         self.staging.drop(leftover.path)
         return target
-
-
-def _digest(path: Path) -> tuple[str, int]:
-    md5 = hashlib.md5()
-    size = 0
-    with open(path, "rb") as data:
-        while chunk := data.read(1024 * 1024):
-            md5.update(chunk)
-            size += len(chunk)
-    return md5.hexdigest(), size

@@ -256,18 +256,8 @@ class Staging:
             if local.digest is not None and local.digested == local.size:
                 return str(local.digest.hexdigest())
 
-        def digest() -> str:
-            md5 = hashlib.md5()
-            offset = 0
-            while offset < local.size:
-                chunk = os.pread(local.fd, min(CHUNK, local.size - offset), offset)
-                if not chunk:
-                    break
-                md5.update(chunk)
-                offset += len(chunk)
-            return md5.hexdigest()
-
-        return await trio.to_thread.run_sync(digest)
+        md5, _ = await trio.to_thread.run_sync(file_digest, local.path)
+        return md5
 
     async def discard(self, local: LocalFile) -> None:
         """Remove a staging file."""
@@ -279,6 +269,17 @@ class Staging:
             local.path.unlink(missing_ok=True)
 
         await trio.to_thread.run_sync(remove)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The MD5 (hex) and size of a file's content (blocking: call it in a worker thread)."""
+    md5 = hashlib.md5()
+    size = 0
+    with open(path, "rb") as data:
+        while chunk := data.read(CHUNK):
+            md5.update(chunk)
+            size += len(chunk)
+    return md5.hexdigest(), size
 
 
 def _intent_path(data: Path) -> Path:

@@ -150,7 +150,7 @@ class SmugMugClient:
             ),
             transport=transport,
         )
-        # Until when (trio's clock) the service counts as unreachable; see `_check_reachable`.
+        # Until when (trio's clock) the service counts as unreachable; see `_attempt`.
         self._offline_until = -math.inf
 
     @property
@@ -158,10 +158,13 @@ class SmugMugClient:
         """Whether the service was unreachable at the last attempt (and not probed since)."""
         return self._offline_until > -math.inf
 
-    def _check_reachable(self, what: str) -> None:
-        """Fail at once while the service is known to be unreachable (between probes)."""
+    async def _attempt(self, what: str) -> None:
+        """Before each attempt of a request: fail at once while the service is known to be
+        unreachable (between probes), wait out a spent rate limit, and count it."""
         if trio.current_time() < self._offline_until:
             raise Offline(f"{what}: the service is unreachable")
+        await self._within_rate_limit()
+        self.stats.requests += 1
 
     def _unreachable(self, what: str, exc: Exception) -> Offline:
         """Note that the service cannot be reached; the error to raise."""
@@ -171,10 +174,12 @@ class SmugMugClient:
         self.stats.errors += 1
         return Offline(f"{what}: the service is unreachable ({type(exc).__name__})")
 
-    def _reachable(self) -> None:
+    def _answered(self, response: httpx.Response) -> None:
+        """The service answered: it is reachable, and its rate-limit headers are noted."""
         if self.offline:
             log.warning("the service is reachable again")
         self._offline_until = -math.inf
+        self._note_rate_limit(response)
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -201,9 +206,7 @@ class SmugMugClient:
         retries = max(0, self.settings.retries)
         path = httpx.URL(url).path
         for attempt in range(retries + 1):
-            self._check_reachable(f"{method} {path}")
-            await self._within_rate_limit()
-            self.stats.requests += 1
+            await self._attempt(f"{method} {path}")
             try:
                 response = await self._http.request(
                     method, url, params=params, json=json, content=content, headers=headers
@@ -221,8 +224,7 @@ class SmugMugClient:
                     ) from exc
                 await self._pause(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
-            self._reachable()
-            self._note_rate_limit(response)
+            self._answered(response)
             status = response.status_code
             temporary = status in (429, 503) or (idempotent and status in (500, 502, 504))
             if temporary and attempt < retries:
@@ -529,7 +531,6 @@ class SmugMugClient:
             fed += len(chunk)
 
         for attempt in range(retries + 1):
-            self._check_reachable(f"GET {path}")
             try:
                 if await self._stream_range_once(url, start + fed, length - fed, path, counted):
                     return fed
@@ -550,13 +551,11 @@ class SmugMugClient:
         sink: Callable[[bytes], Awaitable[None]],
     ) -> bool:
         """One ranged GET fed to `sink`; True once the server has sent all it will."""
-        await self._within_rate_limit()
-        self.stats.requests += 1
+        await self._attempt(f"GET {path}")
         headers = {"Range": f"bytes={start}-{start + length - 1}"}
         try:
             async with self._http.stream("GET", url, headers=headers) as response:
-                self._reachable()
-                self._note_rate_limit(response)
+                self._answered(response)
                 status = response.status_code
                 if status == 200:
                     raise RangeIgnored(f"GET {path}: the server ignored Range")
@@ -748,9 +747,7 @@ class SmugMugClient:
         started = time.time()
         what = f"upload of {file_name}"
         for attempt in range(retries + 1):
-            self._check_reachable(what)
-            await self._within_rate_limit()
-            self.stats.requests += 1
+            await self._attempt(what)
             response: httpx.Response | None = None
             # Why this attempt's outcome is unknown (the file may have landed), if it is.
             lost: str | None = None
@@ -767,8 +764,7 @@ class SmugMugClient:
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 why = lost = type(exc).__name__
             else:
-                self._reachable()
-                self._note_rate_limit(response)
+                self._answered(response)
                 status = response.status_code
                 why = f"HTTP {status}"
                 if status in (401, 403):
