@@ -23,6 +23,7 @@ import pytest
 from PIL import Image as PILImage
 
 from tests.harness import Emulator
+from tests.library import jpeg
 
 API = "/api/v2"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
@@ -140,14 +141,6 @@ def library(owner: httpx.Client) -> Library:
         if "ChildNodes" in node["Uris"]:
             pending.extend(listing(owner, node["Uris"]["ChildNodes"]["Uri"], count=200))
     return Library(root_uri, albums, nodes)
-
-
-def jpeg(seed: int) -> bytes:
-    """A small JPEG whose bytes differ per seed."""
-    picture = PILImage.new("RGB", (48, 32), (seed * 37 % 256, seed * 91 % 256, 120))
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def new_album(client: httpx.Client, name: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ state kept across restarts in `--data`, a clean exit on SIGTERM, `--no-range`, `
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import signal
 import socket
 import stat
@@ -17,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 import smugfs
 from tests.harness import Emulator, running_emulator, start_emulator, subprocess_env
+from tests.library import jpeg as make_jpeg
 
 ENV_NAMES = {
     "SMUGFS_ENDPOINT",
@@ -30,6 +29,11 @@ ENV_NAMES = {
     "SMUGFS_ACCESS_TOKEN",
     "SMUGFS_ACCESS_TOKEN_SECRET",
 }
+
+
+def jpeg() -> bytes:
+    """A small JPEG."""
+    return make_jpeg(1, (120, 80))
 
 
 def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -56,13 +60,6 @@ def read_env(path: Path) -> dict[str, str]:
     """The `NAME=value` lines of an env file."""
     lines = path.read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if line.strip())
-
-
-def jpeg() -> bytes:
-    """A small JPEG."""
-    out = io.BytesIO()
-    Image.new("RGB", (120, 80), (10, 120, 240)).save(out, "JPEG")
-    return out.getvalue()
 
 
 def test_env_file_holds_exactly_the_smugfs_lines_with_mode_0600(tmp_path: Path) -> None:

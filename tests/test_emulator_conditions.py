@@ -10,7 +10,6 @@ Flags are checked on emulators started with them; run-time changes through
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import time
@@ -20,9 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from tests.harness import Emulator, running_emulator
+from tests.library import jpeg as make_jpeg
+from tests.library import root_uri
 
 _colours = itertools.count(1)
 _names = itertools.count(1)
@@ -48,17 +48,8 @@ def emu(shared: Emulator) -> Iterator[Emulator]:
 
 
 def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small JPEG unlike every other one made here."""
-    n = next(_colours)
-    out = io.BytesIO()
-    Image.new("RGB", size, (n * 29 % 256, 90, n * 3 % 256)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def root_uri(c: httpx.Client) -> str:
-    """The first user's root node URI."""
-    uri: str = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-    return uri
+    """A small JPEG whose bytes differ from every other one made here."""
+    return make_jpeg(next(_colours), size)
 
 
 def new_album(c: httpx.Client) -> str:

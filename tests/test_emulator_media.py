@@ -21,6 +21,7 @@ from PIL import Image as PILImage
 
 from smugfs.emulator import sample_media
 from tests.harness import Emulator
+from tests.library import jpeg
 
 API = "/api/v2"
 
@@ -58,14 +59,6 @@ def images_of(client: httpx.Client, album: dict[str, Any]) -> list[dict[str, Any
 def kyoto_image(owner: httpx.Client, albums: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One public sample photo."""
     return images_of(owner, albums["Kyoto"])[0]
-
-
-def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small JPEG whose bytes differ per seed."""
-    picture = PILImage.new("RGB", size, (seed * 53 % 256, 200 - seed * 17 % 200, 90))
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=92)
-    return out.getvalue()
 
 
 def upload(

@@ -29,6 +29,7 @@ with warnings.catch_warnings():
 
 import smugfs.emulator
 from tests.harness import Emulator, running_emulator
+from tests.library import jpeg as make_jpeg
 
 SAMPLE_MP4 = Path(smugfs.emulator.__file__).parent / "assets" / "sample.mp4"
 _colours = itertools.count(1)
@@ -68,10 +69,7 @@ def album(c: httpx.Client) -> str:
 
 def jpeg(size: tuple[int, int] = (32, 24)) -> bytes:
     """A small JPEG whose bytes differ from every other one made here."""
-    n = next(_colours)
-    out = io.BytesIO()
-    Image.new("RGB", size, (n * 53 % 256, n * 7 % 256, 255 - n % 256)).save(out, "JPEG")
-    return out.getvalue()
+    return make_jpeg(next(_colours), size)
 
 
 def pillow(fmt: str) -> bytes:

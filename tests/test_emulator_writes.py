@@ -8,7 +8,6 @@ builds what it needs under its own uniquely named folder or album.
 
 from __future__ import annotations
 
-import io
 import itertools
 import time
 from collections.abc import Iterator
@@ -16,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from tests.harness import Emulator, running_emulator
+from tests.library import jpeg as make_jpeg
+from tests.library import root_uri
 
 NOT_GRANTED = "The user has not granted the required permissions"
 _colours = itertools.count(1)
@@ -42,16 +42,14 @@ def c(emu: Emulator) -> Iterator[httpx.Client]:
 # ---------------------------------------------------------------------------------- helpers
 
 
+def jpeg(size: tuple[int, int] = (24, 16)) -> bytes:
+    """A small JPEG whose bytes differ from every other one made here."""
+    return make_jpeg(next(_colours), size)
+
+
 def unique(prefix: str) -> str:
     """A display name not used before in this module."""
     return f"{prefix} {next(_names)}"
-
-
-def root_uri(c: httpx.Client) -> str:
-    """The authenticated user's root node URI."""
-    user = c.get("/api/v2!authuser").json()["Response"]["User"]
-    uri: str = user["Uris"]["Node"]["Uri"]
-    return uri
 
 
 def create(c: httpx.Client, parent: str, name: str, type_: str = "Folder", **extra: Any) -> Any:
@@ -65,14 +63,6 @@ def album_key(node: dict[str, Any]) -> str:
     """The AlbumKey of an album node (last segment of `Uris.Album`)."""
     uri: str = node["Uris"]["Album"]["Uri"]
     return uri.rsplit("/", 1)[1]
-
-
-def jpeg(size: tuple[int, int] = (24, 16)) -> bytes:
-    """A small JPEG whose bytes differ from every other one made here."""
-    n = next(_colours)
-    out = io.BytesIO()
-    Image.new("RGB", size, (n * 37 % 256, n * 11 % 256, n % 256)).save(out, "JPEG")
-    return out.getvalue()
 
 
 def upload(emu: Emulator, key: str, name: str, data: bytes | None = None) -> dict[str, Any]:
