@@ -18,8 +18,8 @@ The rules, and why:
 - The service ignores a change of `FileName`, so renaming an uploaded photo uploads its bytes
   under the new name (with its title, caption and keywords) and deletes the old image. Moving a
   photo to another album uses `!moveimages` (same image key).
-- Every change is laid over the service's listings until they show it (`fs.note_added`,
-  `fs.note_removed`), because the service lists new and deleted images late.
+- Every change is laid over the service's listings until they show it (`Listings.note_added`,
+  `Listings.note_removed`), because the service lists new and deleted images late.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -45,7 +44,9 @@ from smugfs.errors import (
     SmugfsError,
     TooDeep,
 )
+from smugfs.listings import Attributes, Listings
 from smugfs.names import unescape
+from smugfs.reader import ReadPath
 from smugfs.staging import (
     UPLOADING,
     WRITING,
@@ -57,10 +58,6 @@ from smugfs.staging import (
 )
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 
-if TYPE_CHECKING:
-    from smugfs.fs import Attributes, Filesystem
-    from smugfs.reader import ReadPath
-
 log = logging.getLogger(__name__)
 
 MAX_FOLDER_DEPTH = 5
@@ -69,40 +66,47 @@ READ_BACK_ATTEMPTS = 3
 
 
 class Changes:
-    """The changing half of the filesystem, working on the state of a `Filesystem`."""
+    """The changing half of the filesystem, working on the listings it shares with reads."""
 
-    def __init__(self, fs: Filesystem) -> None:
-        self.fs = fs
-        self.client: SmugMugClient = fs.client
-        self.settings: Settings = fs.settings
-        self.staging: Staging = fs.staging
-        self.read_path: ReadPath = fs.read_path
+    def __init__(
+        self,
+        listings: Listings,
+        client: SmugMugClient,
+        settings: Settings,
+        staging: Staging,
+        read_path: ReadPath,
+    ) -> None:
+        self.listings = listings
+        self.client = client
+        self.settings = settings
+        self.staging = staging
+        self.read_path = read_path
         # Photos renamed to a temporary name, by the directory and name they had.
         self._parked: dict[tuple[int, str], RemoteImage] = {}
 
     @property
     def table(self) -> InodeTable:
-        """The inode table of the filesystem."""
-        return self.fs.table
+        """The inode table of the listings."""
+        return self.listings.table
 
     async def _children(self, inode: int) -> dict[str, int]:
-        return await self.fs.children_of(inode)
+        return await self.listings.children_of(inode)
 
     def attributes(self, entry: Entry) -> Attributes:
         """What `stat` shows for an entry."""
-        return self.fs.attributes(entry)
+        return self.listings.attributes(entry)
 
     def note_added(self, parent: int, entry: Entry) -> None:
-        """See `Filesystem.note_added`."""
-        self.fs.note_added(parent, entry)
+        """See `Listings.note_added`."""
+        self.listings.note_added(parent, entry)
 
     def note_removed(self, parent: int, identity: str) -> None:
-        """See `Filesystem.note_removed`."""
-        self.fs.note_removed(parent, identity)
+        """See `Listings.note_removed`."""
+        self.listings.note_removed(parent, identity)
 
     def mark_fresh(self, inode: int) -> None:
-        """See `Filesystem.mark_fresh`."""
-        self.fs.mark_fresh(inode)
+        """See `Listings.mark_fresh`."""
+        self.listings.mark_fresh(inode)
 
     # ------------------------------------------------------------------ helpers
 

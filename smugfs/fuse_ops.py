@@ -19,7 +19,8 @@ import pyfuse3
 import trio
 
 from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
-from smugfs.fs import Attributes, Filesystem
+from smugfs.fs import Filesystem
+from smugfs.listings import Attributes
 from smugfs.names import new_name
 
 log = logging.getLogger(__name__)

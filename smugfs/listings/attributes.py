@@ -1,0 +1,93 @@
+"""What `stat` shows for an entry of the inode table, from what the service said about it."""
+
+from __future__ import annotations
+
+import dataclasses
+import stat
+
+from smugfs.tree import Entry, InodeTable
+
+LOCAL_IO_SIZE = 1024 * 1024
+
+
+@dataclasses.dataclass(slots=True)
+class Attributes:
+    """What `stat` shows for an inode (made for every entry of every listing: kept cheap)."""
+
+    inode: int
+    mode: int
+    nlink: int
+    size: int
+    mtime: float
+    ctime: float
+    crtime: float
+    uid: int
+    gid: int
+    # The I/O size `stat` suggests (tools such as cp and Python's open() size buffers by it).
+    io_size: int = 128 * 1024
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the inode is a directory."""
+        return stat.S_ISDIR(self.mode)
+
+
+def attributes_of(
+    entry: Entry, table: InodeTable, *, read_only: bool, uid: int, gid: int
+) -> Attributes:
+    """The attributes of an entry: the service's times and sizes, or those of the bytes that
+    exist only in this mount; a directory's link count from its listing, when it has one."""
+    writable = 0 if read_only else 0o200
+    if entry.node is not None:
+        node = entry.node
+        mtime = node.date_modified or node.date_added or 0.0
+        listing = table.listing(entry.inode)
+        if listing is None:
+            # Unknown number of subdirectories: 1 tells find not to count on link counts.
+            nlink = 1
+        else:
+            subdirs = sum(1 for inode in listing.children.values() if table.entry(inode).is_dir)
+            nlink = 2 + subdirs
+        return Attributes(
+            inode=entry.inode,
+            mode=stat.S_IFDIR | 0o555 | writable,
+            nlink=nlink,
+            size=0,
+            mtime=mtime,
+            ctime=mtime,
+            crtime=node.date_added or mtime,
+            uid=uid,
+            gid=gid,
+        )
+    local = entry.local
+    if local is not None and (entry.image is None or not local.uploaded):
+        # Bytes in this mount: their own size and the time they were last written.
+        return Attributes(
+            inode=entry.inode,
+            mode=stat.S_IFREG | 0o444 | writable,
+            nlink=1,
+            size=local.size,
+            mtime=local.mtime,
+            ctime=local.mtime,
+            crtime=local.mtime,
+            uid=uid,
+            gid=gid,
+            # Larger writes cost less per byte through FUSE (up to 1 MiB a request); reads
+            # of the service's files keep small buffers, so reading the start of a photo
+            # fetches about that much.
+            io_size=LOCAL_IO_SIZE,
+        )
+    image = entry.image
+    assert image is not None
+    mtime = image.last_updated or image.uploaded or 0.0
+    return Attributes(
+        inode=entry.inode,
+        mode=stat.S_IFREG | 0o444 | writable,
+        nlink=1,
+        size=image.size or 0,
+        mtime=mtime,
+        ctime=mtime,
+        crtime=image.uploaded or mtime,
+        uid=uid,
+        gid=gid,
+    )

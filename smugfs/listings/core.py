@@ -1,0 +1,235 @@
+"""The listings of an account's directories: which are current, fetching them single-flight,
+checking saved ones against their validators, serving stale ones while the service is
+unreachable, and the changes this mount made laid over them.
+
+Listings are fetched once per `listing_ttl` per directory and coalesced: concurrent callers of
+a directory being fetched wait for that one fetch. Invariant across awaits: the inode table is
+only changed by `InodeTable.store_listing`, called with a complete listing after the fetch, so
+a handler that resumes finds either the old or the new listing, never half of one.
+
+A directory whose listing is missing or too old is first checked against its saved listing's
+validator (one small request for an album, none for a folder whose parent was just listed) and
+only fetched when that changed. While the service is unreachable, the last listing known (in
+memory or saved, however old) is served, and a directory never listed fails with ENETUNREACH
+at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+
+import trio
+from cachetools import TTLCache
+
+from smugfs.api.client import SmugMugClient
+from smugfs.config import Settings
+from smugfs.errors import NotADirectory, NotFound, Offline
+from smugfs.listing_store import Child, ListingStore, Saved, store_path
+from smugfs.listings.ahead import ListingAhead
+from smugfs.listings.attributes import Attributes, attributes_of
+from smugfs.listings.overlay import OwnChanges
+from smugfs.listings.source import ListingSource, folder_validator
+from smugfs.tree import ROOT_INODE, Entry, InodeTable
+
+log = logging.getLogger(__name__)
+
+
+class Listings:
+    """The inode table with its directories' listings, kept current."""
+
+    def __init__(self, client: SmugMugClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._table: InodeTable | None = None
+        self._fetching: dict[int, trio.Event] = {}
+        # Which directory listings are fresh, and which names were just found missing. The
+        # timer is trio's clock, so tests can drive it with trio's MockClock.
+        self._fresh: TTLCache[int, bool] = TTLCache(
+            maxsize=1_000_000, ttl=settings.listing_ttl, timer=trio.current_time
+        )
+        self._missing: TTLCache[tuple[int, str], bool] = TTLCache(
+            maxsize=100_000, ttl=settings.negative_timeout, timer=trio.current_time
+        )
+        self.own = OwnChanges()
+        self.source = ListingSource(client)
+        self.saved = ListingStore(store_path(settings.cache_dir, settings.account_key))
+        self.ahead = ListingAhead(lambda: self.table, self._fresh, self.children_of)
+        # When the root folder's node was last fetched (trio's clock).
+        self._root_seen = -math.inf
+        self.uid = os.getuid()
+        self.gid = os.getgid()
+
+    @property
+    def table(self) -> InodeTable:
+        """The inode table (available after `start`)."""
+        assert self._table is not None, "Listings.start() has not run"
+        return self._table
+
+    async def start(self) -> None:
+        """Read the saved listings and find the root folder (and so check that the service and
+        credentials work). With the service unreachable, a mount that has saved listings
+        starts with them; one without raises `Offline`."""
+        await trio.to_thread.run_sync(self.saved.load)
+        try:
+            root = await self.client.root_node(self.settings.user)
+        except Offline:
+            if self.saved.root is None:
+                raise
+            log.warning("the service is unreachable: showing the listings saved earlier")
+            root = self.saved.root
+        else:
+            self.saved.set_root(root)
+            self._root_seen = trio.current_time()
+        self._table = InodeTable(root)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Let listings ahead of a walk run in the mount's nursery (none before this)."""
+        self.ahead.attach(nursery)
+
+    async def save(self) -> None:
+        """Write the listings to disk if they changed since the last time."""
+        if self.saved.dirty:
+            snapshot = self.saved.snapshot()
+            await trio.to_thread.run_sync(self.saved.write, snapshot)
+
+    async def keep_saved(self, interval: float = 30.0) -> None:
+        """Save the listings every `interval` seconds while they change (and at unmount), so a
+        crash loses at most that much."""
+        while True:
+            await trio.sleep(interval)
+            await self.save()
+
+    def attributes(self, entry: Entry) -> Attributes:
+        """What `stat` shows for an entry (no network request)."""
+        return attributes_of(
+            entry, self.table, read_only=self.settings.read_only, uid=self.uid, gid=self.gid
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    async def find(self, parent: int, name: str) -> int:
+        """The inode of the child `name` of directory `parent`; NotFound if there is none (a
+        miss is remembered for `negative_timeout`)."""
+        if (parent, name) in self._missing:
+            raise NotFound(f"no {name!r} here")
+        inode = (await self.children_of(parent)).get(name)
+        if inode is None:
+            self._missing[(parent, name)] = True
+            raise NotFound(f"no {name!r} here")
+        return inode
+
+    async def children_of(self, inode: int) -> dict[str, int]:
+        """A directory's current listing, fetched if missing or older than the TTL."""
+        entry = self.table.entry(inode)
+        if entry.node is None:
+            raise NotADirectory(f"{entry.name} is not a directory")
+        for _ in range(3):
+            listing = self.table.listing(inode)
+            if listing is not None and inode in self._fresh:
+                return listing.children
+            pending = self._fetching.get(inode)
+            if pending is not None:
+                await pending.wait()
+                continue
+            done = trio.Event()
+            self._fetching[inode] = done
+            try:
+                await self._fetch_listing(entry)
+            except Offline:
+                stale = self._stale_listing(entry)
+                if stale is None:
+                    raise
+                return stale
+            finally:
+                del self._fetching[inode]
+                done.set()
+        listing = self.table.listing(inode)
+        if listing is None:
+            raise NotFound(f"{entry.name} could not be listed")
+        return listing.children
+
+    def _stale_listing(self, entry: Entry) -> dict[str, int] | None:
+        """The last listing known of a directory, however old (the service is unreachable):
+        the one in memory, else the saved one. It stays stale, so the next access after the
+        service is back fetches it."""
+        listing = self.table.listing(entry.inode)
+        if listing is not None:
+            return listing.children
+        saved = self.saved.get(entry.identity)
+        if saved is None:
+            return None
+        self._store(entry.inode, saved.children)
+        listing = self.table.listing(entry.inode)
+        return None if listing is None else listing.children
+
+    async def _fetch_listing(self, entry: Entry) -> None:
+        """Bring a directory's listing up to date: the saved one if its validator still
+        holds, else a fetched one (saved with its validator)."""
+        children: list[Child] | None = None
+        saved = self.saved.get(entry.identity)
+        try:
+            if saved is not None and saved.trusted(self.settings.listing_settle):
+                validator, _ = await self._validator(entry)
+                if validator == saved.validator:
+                    children = saved.children
+            if children is None:
+                children, validator, stamp = await self.source.fetch(entry)
+                self.saved.put(entry.identity, Saved(validator, stamp, time.time(), children))
+        except NotFound:
+            self.saved.drop(entry.identity)
+            raise
+        self._store(entry.inode, children)
+        self._fresh[entry.inode] = True
+
+    def _store(self, inode: int, children: list[Child]) -> None:
+        """Put a listing from the service into the table, with this mount's changes on it."""
+        self.table.store_listing(inode, self.own.lay_over(self.table, inode, children))
+
+    async def _validator(self, entry: Entry) -> tuple[str, float]:
+        """What the service says now about whether a directory changed, and its time: an
+        album's `ImagesLastUpdated` (one request); a folder's `DateModified`, taken from its
+        parent's listing while that is fresh (the service moves it on for any change below),
+        else from the node itself (one request)."""
+        node = entry.node
+        assert node is not None
+        if node.is_album:
+            assert node.album_uri is not None
+            return await self.client.album_stamp(node.album_uri)
+        if entry.inode == ROOT_INODE:
+            current = trio.current_time() - self._root_seen < self.settings.listing_ttl
+        else:
+            current = entry.parent in self._fresh
+        if not current:
+            node = await self.client.node(node.uri)
+            if entry.inode == ROOT_INODE:
+                self._root_seen = trio.current_time()
+        return folder_validator(node)
+
+    # ------------------------------------------------------------------ changes made here
+
+    def note_added(self, parent: int, entry: Entry) -> None:
+        """Remember a child made through the mount until the service's listing shows it. A
+        miss remembered for its name (the lookup before a mkdir, create or rename) is
+        forgotten, so the next lookup finds the child."""
+        self.own.added(parent, entry)
+        self._missing.pop((parent, entry.name), None)
+
+    def note_removed(self, parent: int, identity: str) -> None:
+        """Remember a child deleted through the mount until the service's listing drops it."""
+        self.own.removed(parent, identity)
+
+    def mark_fresh(self, inode: int) -> None:
+        """A directory's listing is known to be current (just made through the mount)."""
+        self._fresh[inode] = True
+
+    def expire_parent(self, inode: int) -> None:
+        """Drop the listing that showed `inode`, so the next access sees the service's state."""
+        with contextlib.suppress(NotFound):
+            parent = self.table.entry(inode).parent
+            self.table.expire(parent)
+            self._fresh.pop(parent, None)
+            self.saved.drop(self.table.entry(parent).identity)
