@@ -74,7 +74,11 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         "--no-range", action="store_true", help="the media server ignores HTTP Range requests"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed for keys and injected faults (reproducible runs)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for keys, credentials and injected faults (a reproducible run; without it "
+        "tokens, secrets and verifiers come from a secure random source)",
     )
     parser.add_argument(
         "--env-file",

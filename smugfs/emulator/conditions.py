@@ -32,7 +32,8 @@ class Settings:
     listing_delay_ms: float = 0.0
     rate_limit: int = 100_000
     rate_window_s: float = 3600.0
-    seed: int = 0
+    # None (the default) draws faults from the OS's entropy; a number makes a run reproducible.
+    seed: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON."""
@@ -66,8 +67,10 @@ class Settings:
                         raise ValueError("range_enabled is true or false")
                     value = text in ("true", "1", "yes", "on")
                 self.range_enabled = bool(value)
-            elif key in ("rate_limit", "seed"):
-                setattr(self, key, int(value))
+            elif key == "seed":
+                self.seed = None if value is None else int(value)
+            elif key == "rate_limit":
+                self.rate_limit = int(value)
             else:
                 number = float(value)
                 if number < 0 or (key == "fault_rate" and number > 1):

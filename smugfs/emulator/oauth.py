@@ -177,7 +177,7 @@ def issue_request_token(store: Store, api_key: str, oauth: Mapping[str, str]) ->
     if not callback:
         raise OAuthProblem("parameter_absent")
     token = Token(
-        token=store.new_key(32, store.tokens),
+        token=store.new_credential(32, store.tokens),
         secret=store.new_secret(),
         api_key=api_key,
         kind="request",

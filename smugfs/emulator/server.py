@@ -42,7 +42,7 @@ def prepare(
     data_dir: Path,
     *,
     with_sample: bool,
-    seed: int = 0,
+    seed: int | None = None,
     generated: generate.Spec | None = None,
 ) -> tuple[Store, Credentials]:
     """The store in `data_dir` with its first user's credentials (made if missing), holding

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -104,7 +105,7 @@ class Tombstone:
 class Store:
     """All users' libraries, their media, API keys and tokens, kept in `data_dir`."""
 
-    def __init__(self, data_dir: Path, seed: int = 0) -> None:
+    def __init__(self, data_dir: Path, seed: int | None = None) -> None:
         self.data_dir = data_dir
         self.blob_dir = data_dir / "blobs"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +116,8 @@ class Store:
         self.images: dict[str, Image] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.tokens: dict[str, Token] = {}
+        # Object keys come from `_rng`; credentials (`new_credential`, `new_secret`,
+        # `new_digits`) from the OS's secure source unless a seed asks for a reproducible run.
         self._rng = random.Random(seed)
         self.generation = 0
         self.dirty = False
@@ -127,7 +130,7 @@ class Store:
     # ----------------------------------------------------------------- persistence
 
     @classmethod
-    def open(cls, data_dir: Path, seed: int = 0) -> Store:
+    def open(cls, data_dir: Path, seed: int | None = None) -> Store:
         """The store kept in `data_dir`, or a new empty one there."""
         store = cls(data_dir, seed)
         state_path = data_dir / STATE_FILE
@@ -147,9 +150,10 @@ class Store:
         # directory is a new generation with its own key sequence.
         self.generation = int(state.get("generation", 0)) + 1
         self.dirty = True
-        self._rng = random.Random(
-            f"{self.seed}/{self.generation}/{len(self.nodes)}/{len(self.images)}"
-        )
+        if self.seed is not None:
+            self._rng = random.Random(
+                f"{self.seed}/{self.generation}/{len(self.nodes)}/{len(self.images)}"
+            )
 
     def save(self) -> None:
         """Write the state file atomically (a crash leaves the old or the new one)."""
@@ -186,20 +190,41 @@ class Store:
 
     # ----------------------------------------------------------------- keys
 
+    @property
+    def reproducible(self) -> bool:
+        """Whether a seed was given: then credentials repeat from run to run, for tests."""
+        return self.seed is not None
+
     def new_key(self, length: int, taken: dict[str, Any]) -> str:
-        """A fresh key of `length` characters not in `taken`."""
+        """A fresh object key of `length` characters not in `taken`."""
         while True:
             key = naming.make_key(self._rng, length)
             if key not in taken:
                 return key
 
+    def new_credential(self, length: int, taken: dict[str, Any]) -> str:
+        """A fresh API key or token of `length` characters not in `taken`: unpredictable
+        (the `secrets` module) unless the run is reproducible."""
+        while True:
+            if self.reproducible:
+                key = naming.make_key(self._rng, length)
+            else:
+                key = "".join(secrets.choice(naming.KEY_ALPHABET) for _ in range(length))
+            if key not in taken:
+                return key
+
+    def _draw(self, alphabet: str, count: int) -> str:
+        if self.reproducible:
+            return "".join(self._rng.choice(alphabet) for _ in range(count))
+        return "".join(secrets.choice(alphabet) for _ in range(count))
+
     def new_digits(self, count: int) -> str:
-        """A random string of `count` decimal digits (OAuth verifiers)."""
-        return "".join(self._rng.choice("0123456789") for _ in range(count))
+        """A string of `count` decimal digits (OAuth verifiers, the PIN a user types in)."""
+        return self._draw("0123456789", count)
 
     def new_secret(self) -> str:
-        """A random secret for an API key or token (hex, 32 characters)."""
-        return "".join(self._rng.choice("0123456789abcdef") for _ in range(32))
+        """A secret for an API key or token (hex, 32 characters)."""
+        return self._draw("0123456789abcdef", 32)
 
     # ----------------------------------------------------------------- users, keys, tokens
 
@@ -228,7 +253,7 @@ class Store:
 
     def create_api_key(self, name: str = "smugfs") -> ApiKey:
         """A newly registered application key."""
-        key = ApiKey(self.new_key(32, self.api_keys), self.new_secret(), name)
+        key = ApiKey(self.new_credential(32, self.api_keys), self.new_secret(), name)
         self.api_keys[key.key] = key
         self.dirty = True
         return key
@@ -238,7 +263,7 @@ class Store:
     ) -> Token:
         """An access token for `nick` through application `api_key`."""
         token = Token(
-            token=self.new_key(32, self.tokens),
+            token=self.new_credential(32, self.tokens),
             secret=self.new_secret(),
             api_key=api_key,
             kind="access",
@@ -682,7 +707,7 @@ class Store:
                 height=height,
                 date_uploaded=stamp,
                 last_updated=stamp,
-                upload_key=str(self._rng.randrange(10**9, 10**10)),
+                upload_key=self.new_digits(10),
                 date_time_original=original,
                 video_blob=video_blob,
                 video_size=video_size,
