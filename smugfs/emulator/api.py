@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from smugfs.emulator import wire
+from smugfs.emulator import image_fields, wire
 from smugfs.emulator.model import ALBUM, FOLDER, PAGE, Album, Image, Node
 from smugfs.emulator.oauth import Principal
 from smugfs.emulator.store import ServiceError, Store, keyword_list, truthy
@@ -205,6 +205,7 @@ E_ALBUM_IMAGE = Endpoint(
     "Object",
     "Image from album",
     ("GET", "PATCH", "DELETE"),
+    parameters={"PATCH": image_fields.PATCH_PARAMETERS},
     permissions={"PATCH": "Modify", "DELETE": "Modify"},
 )
 E_IMAGE = Endpoint(
@@ -213,6 +214,7 @@ E_IMAGE = Endpoint(
     "Object",
     "Image by key",
     ("GET", "PATCH", "DELETE"),
+    parameters={"PATCH": image_fields.PATCH_PARAMETERS},
     permissions={"PATCH": "Modify", "DELETE": "Modify"},
 )
 E_METADATA = Endpoint("ImageMetadata", "ImageMetadata", "Object", "Metadata for image")
@@ -736,6 +738,9 @@ class Api:
         """`album/{key}!images`, optionally only the `FileNames` asked for."""
         album = self._album(call, match["album"])
         images = self.store.listed_images(album)
+        if self._viewer(call) != self.store.album_node(album).owner:
+            # Hidden photos are the owner's alone: other viewers' listings leave them out.
+            images = [i for i in images if not i.hidden]
         names = _file_names(call.query)
         if names is not None:
             images = [i for i in images if i.file_name in names]

@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from smugfs.emulator import media_kinds, naming
+from smugfs.emulator import image_fields, media_kinds, naming
+from smugfs.emulator.image_fields import DESCRIPTION_MAX
 from smugfs.emulator.model import (
     ALBUM,
     FOLDER,
@@ -422,6 +423,8 @@ class Store:
         """A new folder, album or page under the folder `parent` (the POST `!children` rules)."""
         if parent.type != FOLDER:
             raise ServiceError(400, "Only folders can have child nodes")
+        if len(description) > DESCRIPTION_MAX:
+            raise ServiceError(400, f"Description must be at most {DESCRIPTION_MAX} characters")
         if type_ not in NODE_TYPES:
             raise ServiceError(400, f"Type must be one of {', '.join(NODE_TYPES)}")
         name = name.strip()
@@ -499,6 +502,8 @@ class Store:
                     fields = {k: v for k, v in fields.items() if k != "UrlName"}
                 else:
                     raise ServiceError(409, f"A node with the UrlName {url_name} already exists")
+        if "Description" in fields and len(str(fields["Description"])) > DESCRIPTION_MAX:
+            raise ServiceError(400, f"Description must be at most {DESCRIPTION_MAX} characters")
         if "Privacy" in fields and fields["Privacy"] not in PRIVACY_VALUES:
             raise ServiceError(400, f"Privacy must be one of {', '.join(PRIVACY_VALUES)}")
         if "SortMethod" in fields and fields["SortMethod"] not in NODE_SORT_METHODS:
@@ -644,9 +649,11 @@ class Store:
         longitude: float | None = None,
         altitude: int | None = None,
         stamp: str | None = None,
+        name_keywords: bool = False,
     ) -> Image:
         """Store an upload in `album`, or replace `replace` in place; refusals are faults.
-        `md5` is the body's MD5 (hex) when the caller has computed it already."""
+        `md5` is the body's MD5 (hex) when the caller has computed it already. With
+        `name_keywords`, a new image given no keywords gets keywords from its file name."""
         if not data:
             raise UploadRefused(UPLOAD_EMPTY, "empty file")
         fmt = media_kinds.sniff_format(data)
@@ -716,6 +723,8 @@ class Store:
             )
             self.images[image.image_key] = image
             album.image_keys.append(image.image_key)
+            if keywords is None and name_keywords:
+                keywords = image_fields.keywords_from_file_name(image.file_name)
             if self.listing_delay > 0:
                 self.visible_at[image.image_key] = time.monotonic() + self.listing_delay
         if title is not None:
@@ -736,26 +745,14 @@ class Store:
         return image
 
     def update_image(self, image: Image, fields: dict[str, Any]) -> Image:
-        """PATCH of an image. `FileName` is accepted and ignored, as on the real service."""
-        converters: dict[str, tuple[str, Any]] = {
-            "Title": ("title", str),
-            "Caption": ("caption", str),
-            "Keywords": ("keywords", keyword_list),
-            "KeywordArray": ("keywords", keyword_list),
-            "Hidden": ("hidden", truthy),
-            "Latitude": ("latitude", float),
-            "Longitude": ("longitude", float),
-            "Altitude": ("altitude", lambda v: int(float(v))),
-        }
-        # Every value is checked before any is applied: a bad one is 400 and changes nothing.
-        converted: dict[str, Any] = {}
-        for wire_name, (attr, convert) in converters.items():
-            if wire_name in fields:
-                try:
-                    converted[attr] = convert(fields[wire_name])
-                except (TypeError, ValueError, OverflowError) as exc:
-                    raise ServiceError(400, f"Invalid value for {wire_name}") from exc
-        for attr, value in converted.items():
+        """PATCH of an image (see `image_fields`): every value is checked before any is
+        applied, so a bad one is 400 and changes nothing. `FileName` is accepted and ignored,
+        as on the real service."""
+        try:
+            values = image_fields.patch_values(fields)
+        except image_fields.BadField as exc:
+            raise ServiceError(400, str(exc)) from None
+        for attr, value in values.items():
             setattr(image, attr, value)
         image.last_updated = naming.iso(naming.now())
         self._touch_album(self.albums[image.album_key], image.last_updated)

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from smugfs.emulator import image_fields
 from smugfs.emulator import store as store_module
 from smugfs.emulator.oauth import Principal
-from smugfs.emulator.store import Store, UploadRefused, keyword_list, truthy
+from smugfs.emulator.store import Store, UploadRefused, truthy
 from smugfs.emulator.views import View, album_image_uri, image_uri
 
 METHOD = "smugmug.images.upload"
@@ -98,6 +99,7 @@ def upload(
             latitude=_float_header(headers.get("X-Smug-Latitude")),
             longitude=_float_header(headers.get("X-Smug-Longitude")),
             altitude=_int_header(headers.get("X-Smug-Altitude")),
+            name_keywords=True,
         )
     except UploadRefused as exc:
         return fail(exc.code, exc.message)
@@ -127,7 +129,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _keyword_header(value: str | None) -> list[str] | None:
-    return None if value is None else keyword_list(value)
+    return None if value is None else image_fields.keywords_of_string(value)
 
 
 def _bool_header(value: str | None) -> bool | None:
