@@ -29,6 +29,7 @@ API = "/api/v2"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 KEY_CHARS = re.compile(r"[A-Za-z0-9]+")
 BIG_ALBUM = "Scans 1990-2010"
+CAMERA_ALBUM = "Harbour at Dawn"
 BIG_ALBUM_SIZE = 1200
 OWNER = "demo"
 OTHER = "alice"
@@ -374,6 +375,7 @@ def test_user_albums_lists_every_album_of_the_user(owner: httpx.Client) -> None:
         "Lisbon",
         "Iceland & the Ring Road",
         "Kyoto",
+        CAMERA_ALBUM,
         "Emma turns 7",
         BIG_ALBUM,
         "Empty Album",
@@ -382,7 +384,7 @@ def test_user_albums_lists_every_album_of_the_user(owner: httpx.Client) -> None:
         "Private Moments",
         "Large Originals",
     }
-    assert response["Pages"]["Total"] == 10
+    assert response["Pages"]["Total"] == 11
 
 
 def test_url_path_lookup_finds_an_album_under_its_own_locator(
@@ -848,7 +850,7 @@ def test_private_album_is_invisible_to_others(
     assert len(children) == 8
     albums = payload(get(client, f"{API}/user/{OWNER}!albums", count=100))
     assert "Private Moments" not in {a["Name"] for a in albums}
-    assert len(albums) == 9
+    assert len(albums) == 10
     lookup = client.get(
         f"{API}/user/{OWNER}!urlpathlookup",
         params={"urlpath": library.albums["Private Moments"]["UrlPath"]},

@@ -368,7 +368,10 @@ class Service:
 
     async def media_endpoint(self, request: Request) -> Response:
         """Photo and video bytes."""
-        found = media.resolve(self.store, self.renditions, request.url.path)
+        # A rendition not made yet is a decode and a resize: kept off the event loop.
+        found = await asyncio.to_thread(
+            media.resolve, self.store, self.renditions, request.url.path
+        )
         if found is None:
             return PlainTextResponse("Not Found", status_code=404)
         node = self.store.album_node(self.store.albums[found.image.album_key])
@@ -560,7 +563,7 @@ class ServiceConditions:
             )
             raise DroppedConnection("injected: connection dropped")
         if is_media:
-            service.stats.media_requests += 1
+            service.stats.count_media_request(path)
         state = {"length": 0, "sent": 0}
 
         async def counting_send(message: Message) -> None:
@@ -582,11 +585,11 @@ class ServiceConditions:
                             }
                         )
                         if is_media:
-                            service.stats.media_bytes += allowed
+                            service.stats.count_media(path, allowed)
                         raise DroppedConnection("injected: body truncated")
                 state["sent"] += len(body)
                 if is_media:
-                    service.stats.media_bytes += len(body)
+                    service.stats.count_media(path, len(body))
             await send(message)
 
         await self.app(scope, receive, counting_send)

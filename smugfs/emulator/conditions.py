@@ -130,6 +130,9 @@ class RateLimiter:
         return self.settings.rate_limit - used, reset
 
 
+# A media URL whose size segment is a JPEG rendition: not `D`/`O` (the original) and not a
+# number (a video's MP4 rendition).
+_RENDITION = re.compile(r"/i-[^/]+/\d+/[^/]+/(?!(?:D|O|\d+)/)[^/]+/[^/]+$")
 _KEYED = re.compile(r"/(user|node|album|image|folder|video)/[^/!?]+")
 
 
@@ -155,6 +158,9 @@ class Stats:
         self.faults: collections.Counter[str] = collections.Counter()
         self.media_bytes = 0
         self.media_requests = 0
+        self.original_bytes = 0
+        self.rendition_bytes = 0
+        self.rendition_requests = 0
         self.upload_bytes = 0
         self.started = time.time()
 
@@ -162,6 +168,21 @@ class Stats:
         """Count one request."""
         self.total += 1
         self.by_endpoint[f"{method} {endpoint_of(path)}"] += 1
+
+    def count_media_request(self, path: str) -> None:
+        """Count one request for a media URL."""
+        self.media_requests += 1
+        if _RENDITION.search(path):
+            self.rendition_requests += 1
+
+    def count_media(self, path: str, sent: int) -> None:
+        """Count `sent` bytes of the media URL `path`: a photo's original or a video's MP4
+        (what a file holds), or a JPEG rendition (`Ti` ... `5K`); `media_bytes` is both."""
+        self.media_bytes += sent
+        if _RENDITION.search(path):
+            self.rendition_bytes += sent
+        else:
+            self.original_bytes += sent
 
     def public(self) -> dict[str, Any]:
         """The counters as JSON."""
@@ -171,6 +192,9 @@ class Stats:
             "faults": dict(self.faults),
             "media_bytes": self.media_bytes,
             "media_requests": self.media_requests,
+            "original_bytes": self.original_bytes,
+            "rendition_bytes": self.rendition_bytes,
+            "rendition_requests": self.rendition_requests,
             "upload_bytes": self.upload_bytes,
             "since": self.started,
         }

@@ -4,7 +4,8 @@ A media URL names an image, its serial and a token derived from its bytes
 (`/photos/<UrlPath>/i-<ImageKey>/<Serial>/<token>/<size>/<name>`), so once an image is replaced
 its old URLs answer 404 instead of new bytes. `D` is the archived original (not served for
 videos, as on the real service), a number such as `1920` is a video's MP4 rendition, and the
-other size codes are JPEG renditions made on demand. HTTP Range requests get 206 unless Range
+other size codes (`Ti`, `Th`, `S` ... `5K`) are JPEG renditions (a video's are of its poster
+frame), made on first request and kept on disk. HTTP Range requests get 206 unless Range
 support is switched off, in which case the whole file is sent as a server that ignores Range
 would.
 """
@@ -15,11 +16,13 @@ import dataclasses
 import io
 import os
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
 from PIL import Image as PILImage
 
+from smugfs.emulator import sample_media
 from smugfs.emulator.model import Image
 from smugfs.emulator.store import Store
 from smugfs.emulator.views import SIZE_CODES, media_token, rendition_size
@@ -56,31 +59,55 @@ class MediaFile:
 
 
 class Renditions:
-    """JPEG renditions made on demand, the most recent few kept in memory."""
+    """JPEG renditions, made once and kept: on disk beside the blobs (so a restarted emulator
+    and repeated requests cost a file read, not a decode of a camera-sized original) and the
+    most recent few in memory. Safe to call from worker threads."""
 
     def __init__(self, limit: int = 256) -> None:
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._limit = limit
+        self._lock = threading.Lock()
 
     def get(self, store: Store, image: Image, size_code: str) -> bytes:
-        """The JPEG of `image` scaled to fit `size_code`."""
+        """The JPEG of `image` (a video's poster frame) fitted into `size_code`'s box."""
         key = (image.blob, size_code)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        longest = SIZE_CODES[size_code]
-        with PILImage.open(store.blob_path(image.blob)) as picture:
-            # Exactly the size `!sizedetails` states (Pillow's own thumbnail rounding differs).
-            size = rendition_size(picture.width, picture.height, longest)
-            picture.draft("RGB", size)
-            scaled = picture.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
-            out = io.BytesIO()
-            scaled.save(out, "JPEG", quality=85)
-        data = out.getvalue()
-        self._cache[key] = data
-        if len(self._cache) > self._limit:
-            self._cache.popitem(last=False)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        path = store.data_dir / "renditions" / f"{image.blob}-{size_code}.jpg"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = _scaled(store, image, SIZE_CODES[size_code])
+            path.parent.mkdir(exist_ok=True)
+            partial = path.with_name(f".{path.name}.{threading.get_ident()}")
+            partial.write_bytes(data)
+            partial.replace(path)
+        with self._lock:
+            self._cache[key] = data
+            if len(self._cache) > self._limit:
+                self._cache.popitem(last=False)
         return data
+
+
+def _scaled(store: Store, image: Image, box: tuple[int, int]) -> bytes:
+    """A new JPEG of `image` fitted into `box`, exactly the size `!sizedetails` states."""
+    if image.is_video:
+        # No decoder for the MP4 here: the poster frame is a picture drawn from the video's
+        # identity, the same on every run, at the video's pixel size.
+        seed = int(image.blob[:8], 16)
+        picture = sample_media.poster_frame(seed, width=image.width, height=image.height)
+    else:
+        picture = PILImage.open(store.blob_path(image.blob))
+    with picture:
+        # Pillow's own thumbnail rounding differs from the stated sizes: resize to them.
+        size = rendition_size(picture.width, picture.height, box)
+        picture.draft("RGB", size)
+        scaled = picture.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
+    out = io.BytesIO()
+    scaled.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def resolve(store: Store, renditions: Renditions, path: str) -> MediaFile | None:
@@ -100,14 +127,16 @@ def resolve(store: Store, renditions: Renditions, path: str) -> MediaFile | None
         return MediaFile(
             image, "video/mp4", image.video_md5, path=store.blob_path(image.video_blob)
         )
-    if match["token"] != media_token(image.blob, image.serial) or image.is_video:
+    if match["token"] != media_token(image.blob, image.serial):
+        return None
+    if size in SIZE_CODES:
+        data = renditions.get(store, image, size)
+        return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data=data)
+    if image.is_video:
         return None
     if size in ("D", "O"):
         content_type = CONTENT_TYPES.get(image.format, "application/octet-stream")
         return MediaFile(image, content_type, image.md5, path=store.blob_path(image.blob))
-    if size in SIZE_CODES:
-        data = renditions.get(store, image, size)
-        return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data=data)
     return None
 
 

@@ -1,7 +1,8 @@
 """The built-in sample library that `smugfs demo` and `smugfs emulator --sample` serve.
 
 A photographer `demo` with a folder tree a few levels deep: albums of real, viewable JPEG and PNG
-photos carrying EXIF dates, a short MP4, an album of 1,200 scans, an empty album, an album where
+photos carrying EXIF dates, a short MP4, an album of 1,200 scans, an album of a dozen
+camera-sized photos (what a file manager shows thumbnails of), an empty album, an album where
 two photos share a file name, an album whose name contains `/`, a private album, a page (which a
 filesystem leaves out) and a few large originals. A second user, `alice`, has public galleries to
 browse with an API key only. Everything is generated deterministically, so the library is the
@@ -19,6 +20,9 @@ from smugfs.emulator.store import Store
 DEMO_USER = "demo"
 SECOND_USER = "alice"
 BIG_ALBUM_SIZE = 1200
+# An album of camera-sized photos (3000 x 2000, about 3 MB each): what a file manager shows.
+CAMERA_ALBUM = "Harbour at Dawn"
+CAMERA_ALBUM_SIZE = 12
 _EPOCH = dt.datetime(2024, 5, 1, 9, 0, 0, tzinfo=dt.UTC)
 
 
@@ -127,6 +131,20 @@ def build(store: Store) -> None:
     y2025 = b.node(travel, FOLDER, "2025")
     kyoto = b.album(y2025, "Kyoto")
     b.photos(kyoto, "P", 30, taken=dt.datetime(2025, 4, 5, 7, 45))
+    harbour = b.album(y2025, CAMERA_ALBUM)
+    for n in range(1, CAMERA_ALBUM_SIZE + 1):
+        b.index += 1
+        # Every fourth one held upright, as cameras record portraits.
+        width, height = (2000, 3000) if n % 4 == 0 else (3000, 2000)
+        title = f"Harbour {n:02d}"
+        data = sample_media.make_camera_jpeg(
+            b.index,
+            width=width,
+            height=height,
+            taken=dt.datetime(2025, 6, 21, 5, 0) + dt.timedelta(minutes=4 * n),
+            title=title,
+        )
+        store.add_image(harbour, data, file_name=f"DSC{n:05d}.JPG", title=title, stamp=b.tick(1))
 
     family = b.node(root, FOLDER, "Family")
     birthdays = b.node(family, FOLDER, "Birthdays")

@@ -36,6 +36,7 @@ _GOLDEN_RATIO_CONJUGATE = (math.sqrt(5) - 1) / 2
 
 _SMALL_JPEG_QUALITY = 88
 _LARGE_JPEG_QUALITY = 95
+_CAMERA_JPEG_QUALITY = 90
 # How close make_large_jpeg gets to its target before it stops adjusting the picture size.
 _LARGE_JPEG_TOLERANCE = 0.1
 _LARGE_JPEG_MAX_ATTEMPTS = 4
@@ -89,6 +90,32 @@ def make_large_jpeg(
             break
         pixels = width * height * ratio
     return encoded
+
+
+def poster_frame(index: int, *, width: int, height: int) -> Image.Image:
+    """The still that stands for a video (its thumbnail renditions): a pattern with a play
+    mark, so a file manager's icon of it reads as a video."""
+    picture = _pattern(index, width, height, "")
+    draw = ImageDraw.Draw(picture)
+    side = min(width, height) / 3
+    x, y = width / 2, height / 2
+    draw.polygon(
+        [(x - side / 3, y - side / 2), (x - side / 3, y + side / 2), (x + side / 2, y)],
+        fill=(250, 250, 250),
+    )
+    return picture
+
+
+def make_camera_jpeg(
+    index: int, *, width: int, height: int, taken: datetime.datetime, title: str
+) -> bytes:
+    """A photo as a camera writes it: `width` x `height` pixels (millions of them) with grain,
+    so it weighs a few MB like a real one (about 3 MB at 3000 x 2000). EXIF is the same as
+    `make_jpeg`'s."""
+    picture = _grainy(_pattern(index, width, height, title), index)
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=_CAMERA_JPEG_QUALITY, exif=_exif(taken, title))
+    return out.getvalue()
 
 
 @functools.cache

@@ -18,16 +18,21 @@ from smugfs.emulator.store import Store
 
 API = "/api/v2"
 
-# Renditions the media server can make on demand: size code -> longest side in pixels.
-SIZE_CODES: dict[str, int] = {
-    "Ti": 100,
-    "Th": 150,
-    "S": 400,
-    "M": 600,
-    "L": 800,
-    "XL": 1024,
-    "X2": 1280,
-    "X3": 1600,
+# Renditions the media server makes on demand: size code -> the box it is fitted into (width,
+# height), as the service's size table states them. Every code names a real URL segment.
+SIZE_CODES: dict[str, tuple[int, int]] = {
+    "Ti": (100, 100),
+    "Th": (150, 150),
+    "S": (400, 300),
+    "M": (600, 450),
+    "L": (800, 600),
+    "XL": (1024, 768),
+    "X2": (1280, 960),
+    "X3": (1600, 1200),
+    "X4": (2048, 1536),
+    "X5": (2560, 1920),
+    "4K": (3840, 2160),
+    "5K": (5120, 2880),
 }
 SIZE_NAMES: dict[str, str] = {
     "Ti": "ImageSizeTiny",
@@ -38,7 +43,13 @@ SIZE_NAMES: dict[str, str] = {
     "XL": "ImageSizeXLarge",
     "X2": "ImageSizeX2Large",
     "X3": "ImageSizeX3Large",
+    "X4": "ImageSizeX4Large",
+    "X5": "ImageSizeX5Large",
+    "4K": "ImageSize4K",
+    "5K": "ImageSize5K",
 }
+# Always listed, however small the original: what listings point at (`ThumbnailUrl`).
+_ALWAYS_LISTED = ("Ti", "Th")
 
 
 def link(uri: str, locator: str, locator_type: str, description: str, endpoint: str) -> Any:
@@ -87,11 +98,24 @@ def media_token(blob: str, serial: int) -> str:
     return hashlib.sha1(f"{blob}/{serial}".encode()).hexdigest()[:10]
 
 
-def rendition_size(width: int, height: int, limit: int) -> tuple[int, int]:
-    """The pixel size of a rendition whose longest side fits `limit` (never enlarged): what
-    `!sizedetails` states and exactly what the media server makes."""
-    scale = min(1.0, limit / max(width, height, 1))
+def rendition_size(width: int, height: int, box: tuple[int, int]) -> tuple[int, int]:
+    """The pixel size of a rendition fitted into `box` (never enlarged): what `!sizedetails`
+    states and exactly what the media server makes."""
+    scale = min(1.0, box[0] / max(width, 1), box[1] / max(height, 1))
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def listed_sizes(width: int, height: int) -> list[str]:
+    """The size codes `!sizedetails` lists for an original of `width` x `height`: every size
+    that scales it down, then the first one that would not (the original's own pixel size),
+    so the largest rendition listed is as large as the original and none is enlarged."""
+    codes: list[str] = []
+    for code, box in SIZE_CODES.items():
+        fitted = rendition_size(width, height, box)
+        codes.append(code)
+        if fitted == (width, height) and code not in _ALWAYS_LISTED:
+            break
+    return codes
 
 
 @dataclasses.dataclass
@@ -488,10 +512,9 @@ class View:
     def size_details(self, image: Image) -> dict[str, Any]:
         """`!sizedetails`: every rendition with its URL and pixel size."""
         out: dict[str, Any] = {}
-        for code, limit in SIZE_CODES.items():
-            if image.is_video:
-                break
-            width, height = rendition_size(image.width, image.height, limit)
+        # A video's image sizes are its poster frame; its MP4 renditions follow.
+        for code in listed_sizes(image.width, image.height):
+            width, height = rendition_size(image.width, image.height, SIZE_CODES[code])
             out[SIZE_NAMES[code]] = {
                 "Url": self.media_url(image, code),
                 "Width": width,
@@ -533,9 +556,10 @@ class View:
                 "Uri": f"{image_uri(image)}!largestimage",
                 "UriDescription": "Largest size available for image",
             }
-        width, height = rendition_size(image.width, image.height, SIZE_CODES["X3"])
+        largest = listed_sizes(image.width, image.height)[-1]
+        width, height = rendition_size(image.width, image.height, SIZE_CODES[largest])
         return {
-            "Url": self.media_url(image, "X3"),
+            "Url": self.media_url(image, largest),
             "Width": width,
             "Height": height,
             "Usable": True,
