@@ -44,6 +44,7 @@ from smugfs.errors import (
     SmugfsError,
     TooDeep,
 )
+from smugfs.kept_times import KeptTimes
 from smugfs.listings import Attributes, Listings
 from smugfs.names import unescape
 from smugfs.reader import ReadPath
@@ -107,6 +108,11 @@ class Changes:
     def mark_fresh(self, inode: int) -> None:
         """See `Listings.mark_fresh`."""
         self.listings.mark_fresh(inode)
+
+    @property
+    def kept_times(self) -> KeptTimes:
+        """The times tools set on photos (see `kept_times.py`)."""
+        return self.listings.kept_times
 
     # ------------------------------------------------------------------ helpers
 
@@ -214,6 +220,7 @@ class Changes:
             raise IsADirectory(f"{name!r} is a directory")
         if entry.image is not None:
             await self.client.delete(entry.image.uri)
+            self.kept_times.forget(entry.image.version)
             log.info("deleted %r", entry.image.file_name)
         if entry.local is not None:
             parked = self._parked_by(entry.local)
@@ -338,12 +345,38 @@ class Changes:
         finally:
             await opened.close()
 
+    async def drop_clean_copy(self, entry: Entry) -> None:
+        """Once nothing writes to a photo's staging copy and nothing was written to it (`touch`
+        opens a file for writing to set its time), the copy goes: the photo has those bytes."""
+        local = entry.local
+        if (
+            local is not None
+            and local.writers == 0
+            and not local.dirty
+            and not local.uploaded
+            and entry.image is not None
+            and local.replace is entry.image
+        ):
+            await self.staging.discard(local)
+            entry.local = None
+
+    def set_mtime(self, entry: Entry, mtime_ns: int) -> None:
+        """A tool set a file's modification time (`utimens`): kept for the bytes being
+        written (and then for the photo they become), or for the photo as it is."""
+        local = entry.local
+        if local is not None:
+            local.mtime = mtime_ns / 1e9
+            local.mtime_ns = mtime_ns
+        if entry.image is not None and (local is None or not local.dirty):
+            self.kept_times.set(entry.image.version, mtime_ns)
+
     async def truncate(self, entry: Entry, size: int) -> None:
         """Set a file's size (`truncate`, `O_TRUNC`); uploads it if nothing has it open."""
         local = await self.prepare_write(entry, truncate=size == 0)
         if local.size != size:
             await self.staging.truncate(local, size)
         local.mtime = _now()
+        local.mtime_ns = None
         if local.writers == 0:
             await self.upload_if_needed(entry)
 
@@ -364,6 +397,8 @@ class Changes:
             # unchanged files): nothing to upload.
             log.info("%r is unchanged; not uploading it again", remote_name)
             image = local.replace
+            if local.mtime_ns is not None:
+                self.kept_times.set(image.version, local.mtime_ns)
             await self.staging.discard(local)
             entry.local = None
             if entry.image is None:
@@ -416,6 +451,10 @@ class Changes:
         self.table.rebind(entry, identity)
         self.note_added(entry.parent, entry)
         local = entry.local
+        if local is not None and local.replace is not None:
+            self.kept_times.forget(local.replace.version)
+        if image is not None and local is not None and local.mtime_ns is not None:
+            self.kept_times.set(image.version, local.mtime_ns)
         if image is None or not image.readable or (image.md5 and image.md5 != md5):
             # Not described yet, or re-encoded (a video): the staged bytes stay readable.
             entry.image = image or entry.image
@@ -541,6 +580,8 @@ class Changes:
         album = self._node(entry.parent)
         assert album.album_uri is not None
         texts = await self.client.image_texts(image)
+        # A renamed file keeps its modification time.
+        mtime_ns = self.kept_times.get(image.version)
         local = await self.staging.new(_now())
         try:
             await self._copy_content(image, local)
@@ -554,6 +595,7 @@ class Changes:
                 texts=texts,
             )
             await self.client.delete(image.uri)
+            self.kept_times.forget(image.version)
         finally:
             await self.staging.discard(local)
         old_identity = entry.identity
@@ -563,6 +605,8 @@ class Changes:
         self.table.move(entry, entry.parent, new_name)
         entry.local = None
         await self._adopt_upload(entry, album, album_image_uri, md5)
+        if mtime_ns is not None and entry.image is not None:
+            self.kept_times.set(entry.image.version, mtime_ns)
         log.info("renamed %r to %r", image.file_name, unescape(new_name))
 
 

@@ -178,6 +178,7 @@ class Filesystem:
             raise NotPermitted("the file is not open for writing")
         written = await self.staging.write(local, offset, data)
         local.mtime = time.time()
+        local.mtime_ns = None
         return written
 
     async def flush(self, handle: int) -> None:
@@ -195,9 +196,10 @@ class Filesystem:
             await opened.reader.close()
         if opened.writable:
             with contextlib.suppress(NotFound):
-                local = self.table.entry(opened.inode).local
-                if local is not None:
-                    local.writers = max(0, local.writers - 1)
+                entry = self.table.entry(opened.inode)
+                if entry.local is not None:
+                    entry.local.writers = max(0, entry.local.writers - 1)
+                    await self.changes.drop_clean_copy(entry)
 
     def _handle(self, handle: int) -> Handle:
         found = self._handles.get(handle)
@@ -210,6 +212,7 @@ class Filesystem:
         for handle in list(self._handles):
             await self.release(handle)
         await self.save_listings()
+        await self.listings.kept_times_file.save()
 
     def root_inode(self) -> int:
         """The inode of the mount's root."""

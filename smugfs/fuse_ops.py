@@ -85,7 +85,7 @@ class FuseOperations(pyfuse3.Operations):
         out.st_size = attrs.size
         out.st_blksize = attrs.io_size
         out.st_blocks = (attrs.size + 511) // 512
-        mtime_ns = int(attrs.mtime * 1e9)
+        mtime_ns = int(attrs.mtime * 1e9) if attrs.mtime_ns is None else attrs.mtime_ns
         out.st_mtime_ns = mtime_ns
         out.st_atime_ns = mtime_ns
         out.st_ctime_ns = int(attrs.ctime * 1e9)
@@ -327,12 +327,13 @@ class FuseOperations(pyfuse3.Operations):
         fh: int | None,
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
-        """Size changes truncate; modes, owners and times are accepted and kept as the
-        service's (so `cp -a` and `rsync -a` work)."""
+        """Size changes truncate; a modification time is kept (so `rsync -a` finds the file
+        unchanged next time); modes and owners are accepted and not kept (so `cp -a` and
+        `rsync -a` work)."""
         self.fs.changes.require_writable()
         entry = self.fs.table.entry(inode)
         if fields.update_size:
             await self.fs.changes.truncate(entry, attr.st_size)
-        if fields.update_mtime and entry.local is not None:
-            entry.local.mtime = attr.st_mtime_ns / 1e9
+        if fields.update_mtime:
+            self.fs.changes.set_mtime(entry, attr.st_mtime_ns)
         return self.entry_attributes(await self.fs.getattr(inode))

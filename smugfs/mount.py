@@ -189,6 +189,7 @@ def run_foreground(
                         ready(READY)
                     read_path.attach(nursery)
                     nursery.start_soon(fs.keep_listings_saved)
+                    nursery.start_soon(fs.listings.kept_times_file.keep_saved)
                     fs.attach(nursery)
                     nursery.start_soon(
                         _report_status, mountpoint, settings, client, cache, recovery

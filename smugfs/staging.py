@@ -74,6 +74,9 @@ class LocalFile:
     fd: int
     mtime: float
     size: int = 0
+    # The modification time a tool set (utimens) since the last write, in nanoseconds: kept
+    # for the photo these bytes become (see `kept_times.py`).
+    mtime_ns: int | None = None
     # The image this file replaces when it is uploaded (written over an existing photo).
     replace: RemoteImage | None = None
     # Bytes written since the last upload.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import stat
 
+from smugfs.kept_times import KeptTimes
 from smugfs.tree import Entry, InodeTable
 
 LOCAL_IO_SIZE = 1024 * 1024
@@ -25,6 +26,9 @@ class Attributes:
     gid: int
     # The I/O size `stat` suggests (tools such as cp and Python's open() size buffers by it).
     io_size: int = 128 * 1024
+    # The modification time a tool set, to the nanosecond (`mtime`, a float, loses the
+    # nanoseconds that rsync's quick check compares); None for the service's own time.
+    mtime_ns: int | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -33,10 +37,11 @@ class Attributes:
 
 
 def attributes_of(
-    entry: Entry, table: InodeTable, *, read_only: bool, uid: int, gid: int
+    entry: Entry, table: InodeTable, kept: KeptTimes, *, read_only: bool, uid: int, gid: int
 ) -> Attributes:
     """The attributes of an entry: the service's times and sizes, or those of the bytes that
-    exist only in this mount; a directory's link count from its listing, when it has one."""
+    exist only in this mount; a directory's link count from its listing, when it has one; a
+    photo's modification time a tool set, when `kept` has one for its version."""
     writable = 0 if read_only else 0o200
     if entry.node is not None:
         node = entry.node
@@ -72,6 +77,7 @@ def attributes_of(
             crtime=local.mtime,
             uid=uid,
             gid=gid,
+            mtime_ns=local.mtime_ns,
             # Larger writes cost less per byte through FUSE (up to 1 MiB a request); reads
             # of the service's files keep small buffers, so reading the start of a photo
             # fetches about that much.
@@ -79,15 +85,17 @@ def attributes_of(
         )
     image = entry.image
     assert image is not None
-    mtime = image.last_updated or image.uploaded or 0.0
+    changed = image.last_updated or image.uploaded or 0.0
+    kept_ns = kept.get(image.version)
     return Attributes(
         inode=entry.inode,
         mode=stat.S_IFREG | 0o444 | writable,
         nlink=1,
         size=image.size or 0,
-        mtime=mtime,
-        ctime=mtime,
-        crtime=image.uploaded or mtime,
+        mtime=changed if kept_ns is None else kept_ns / 1e9,
+        ctime=changed,
+        crtime=image.uploaded or changed,
         uid=uid,
         gid=gid,
+        mtime_ns=kept_ns,
     )

@@ -28,6 +28,7 @@ from cachetools import TTLCache
 from smugfs.api.client import SmugMugClient
 from smugfs.config import Settings
 from smugfs.errors import NotADirectory, NotFound, Offline
+from smugfs.kept_times import KeptTimes, KeptTimesFile, times_path
 from smugfs.listing_store import Child, ListingStore, Saved, store_path
 from smugfs.listings.ahead import ListingAhead
 from smugfs.listings.attributes import Attributes, attributes_of
@@ -57,6 +58,9 @@ class Listings:
         self.own = OwnChanges()
         self.source = ListingSource(client)
         self.saved = ListingStore(store_path(settings.cache_dir, settings.account_key))
+        self.kept_times_file = KeptTimesFile(times_path(settings.cache_dir, settings.account_key))
+        # The modification times tools set on photos, by photo version (`kept_times.py`).
+        self.kept_times: KeptTimes = self.kept_times_file
         self.ahead = ListingAhead(lambda: self.table, self._fresh, self.children_of)
         # When the root folder's node was last fetched (trio's clock).
         self._root_seen = -math.inf
@@ -74,6 +78,7 @@ class Listings:
         credentials work). With the service unreachable, a mount that has saved listings
         starts with them; one without raises `Offline`."""
         await trio.to_thread.run_sync(self.saved.load)
+        await trio.to_thread.run_sync(self.kept_times_file.load)
         try:
             root = await self.client.root_node(self.settings.user)
         except Offline:
@@ -106,7 +111,12 @@ class Listings:
     def attributes(self, entry: Entry) -> Attributes:
         """What `stat` shows for an entry (no network request)."""
         return attributes_of(
-            entry, self.table, read_only=self.settings.read_only, uid=self.uid, gid=self.gid
+            entry,
+            self.table,
+            self.kept_times,
+            read_only=self.settings.read_only,
+            uid=self.uid,
+            gid=self.gid,
         )
 
     # ------------------------------------------------------------------ reading
