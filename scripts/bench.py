@@ -36,7 +36,7 @@ for where in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(where) not in sys.path:
         sys.path.insert(0, str(where))
 
-from benchkit import report, smugcli, workloads  # noqa: E402
+from benchkit import copyout, network, report, smugcli, workloads  # noqa: E402
 from benchkit.context import Setup  # noqa: E402
 from benchkit.measure import Results  # noqa: E402
 
@@ -51,11 +51,14 @@ WORKLOADS = {
     "tree": workloads.tree,
     "copy": workloads.copy_in,
     "memory": workloads.memory,
+    "copyout": copyout.copyout,
 }
+# Workloads kept in modules of their own bring their own verdicts.
+ROWS = [copyout.rows]
 
 
 # The issue's sizes, and small ones for a quick look. Runs per workload: (always, at most while
-# within the budget). The WAN listings cost minutes of modelled server time per run.
+# within the budget). The home-link listings cost minutes of modelled server time per run.
 @dataclasses.dataclass(frozen=True)
 class Mode:
     """The sizes and runs of a mode."""
@@ -68,15 +71,29 @@ class Mode:
 
 
 DEFAULT = Mode(
-    spec=generate.Spec(),
-    runs={"read": (3, 5), "thumbs": (3, 5), "ls": (1, 2), "tree": (1, 3), "copy": (1, 3)},
+    spec=generate.Spec(backup=200),
+    runs={
+        "read": (3, 5),
+        "thumbs": (3, 5),
+        "ls": (1, 2),
+        "tree": (1, 3),
+        "copy": (1, 3),
+        "copyout": (1, 3),
+    },
     seconds=45.0,
     thumbs=1000,
     copies=100,
 )
 QUICK = Mode(
-    spec=generate.Spec(large=128, video=256, photos=100, album=300, tree=30, wide=5000),
-    runs={"read": (1, 3), "thumbs": (1, 3), "ls": (1, 1), "tree": (1, 1), "copy": (1, 1)},
+    spec=generate.Spec(large=128, video=256, photos=100, album=300, tree=30, wide=5000, backup=40),
+    runs={
+        "read": (1, 3),
+        "thumbs": (1, 3),
+        "ls": (1, 1),
+        "tree": (1, 1),
+        "copy": (1, 1),
+        "copyout": (1, 1),
+    },
     seconds=5.0,
     thumbs=100,
     copies=20,
@@ -100,9 +117,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--spec", help="the library, e.g. 'large=512,photos=200' (see smugfs/emulator/generate.py)"
     )
     parser.add_argument("--runs", type=int, help="runs of every workload (overrides the mode's)")
-    parser.add_argument("--latency-ms", type=float, default=80.0, help="WAN model: per request")
+    home = network.HOME_LINK
     parser.add_argument(
-        "--item-cost-ms", type=float, default=25.0, help="WAN model: per listed item"
+        "--latency-ms", type=float, default=home.latency_ms, help="home link: per request"
+    )
+    parser.add_argument(
+        "--item-cost-ms", type=float, default=home.item_cost_ms, help="home link: per listed item"
+    )
+    parser.add_argument(
+        "--bandwidth-mbps",
+        type=float,
+        default=home.bandwidth_mbps,
+        help="home link: Mbit/s a connection (0: unlimited)",
+    )
+    parser.add_argument(
+        "--link-mbps",
+        type=float,
+        default=home.link_mbps,
+        help="home link: Mbit/s all connections together (0: unlimited)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -121,8 +153,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.workloads = chosen
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be positive")
-    if args.latency_ms < 0 or args.item_cost_ms < 0:
-        parser.error("the WAN model's costs must not be negative")
+    if min(args.latency_ms, args.item_cost_ms, args.bandwidth_mbps, args.link_mbps) < 0:
+        parser.error("the home link's figures must not be negative")
     try:
         args.parsed_spec = generate.Spec.parse(args.spec) if args.spec else None
     except ValueError as exc:
@@ -146,8 +178,13 @@ def make_plan(args: argparse.Namespace) -> workloads.Plan:
         copies=mode.copies,
         copy_mib=10,
         writers=4,
-        latency_ms=args.latency_ms,
-        item_cost_ms=args.item_cost_ms,
+        home=dataclasses.replace(
+            network.HOME_LINK,
+            latency_ms=args.latency_ms,
+            item_cost_ms=args.item_cost_ms,
+            bandwidth_mbps=args.bandwidth_mbps,
+            link_mbps=args.link_mbps,
+        ),
     )
 
 
@@ -232,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         setup.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    result = report.rows(out, plan)
+    result = report.rows(out, plan, ROWS)
     runs = (
         "medians of interleaved runs ("
         + ", ".join(f"{name} {out.runs_of(name)}" for name in args.workloads if name in plan.runs)
@@ -244,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "code": code_version(),
         "mode": "quick" if args.quick else "default",
         "runs": runs,
-        "wan": f"{plan.latency_ms:g} ms a request, {plan.item_cost_ms:g} ms a listed item",
+        "wan": plan.home.describe(),
         "spec": plan.spec.text(),
         "plan": dataclasses.asdict(plan),
         "seconds": time.monotonic() - started,

@@ -48,6 +48,18 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         help="extra milliseconds per item a listing returns",
     )
     parser.add_argument(
+        "--bandwidth-mbps",
+        type=float,
+        default=0.0,
+        help="megabits a second each connection carries, each way (0: unlimited)",
+    )
+    parser.add_argument(
+        "--link-mbps",
+        type=float,
+        default=0.0,
+        help="megabits a second all connections together carry, each way (0: unlimited)",
+    )
+    parser.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
@@ -428,6 +440,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
     settings = Settings(
         latency_ms=args.latency_ms,
         item_cost_ms=args.item_cost_ms,
+        bandwidth_mbps=args.bandwidth_mbps,
+        link_mbps=args.link_mbps,
         fault_rate=args.fault_rate,
         fault_kinds=tuple(k for k in args.fault_kinds.split(",") if k),
         range_enabled=not args.no_range,
@@ -438,7 +452,12 @@ def _run_emulator(args: argparse.Namespace) -> int:
     )
     try:
         settings.update(
-            {"fault_kinds": list(settings.fault_kinds), "fault_rate": settings.fault_rate}
+            {
+                "fault_kinds": list(settings.fault_kinds),
+                "fault_rate": settings.fault_rate,
+                "bandwidth_mbps": settings.bandwidth_mbps,
+                "link_mbps": settings.link_mbps,
+            }
         )
     except ValueError as exc:
         print(f"smugfs emulator: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,11 @@ def _f(value: float, unit: str, digits: int = 0) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f} {unit}".strip()
 
 
-def rows(out: Results, plan: Plan) -> list[Row]:
-    """The verdicts of the workloads that ran."""
+def rows(
+    out: Results, plan: Plan, more: Sequence[Callable[[Results, Plan], list[Row]]] = ()
+) -> list[Row]:
+    """The verdicts of the workloads that ran, then those of each of `more` (the verdicts of
+    workloads kept in modules of their own)."""
     m = out.median
     size = plan.spec.large
     result: list[Row] = []
@@ -106,6 +110,19 @@ def rows(out: Results, plan: Plan) -> list[Row]:
                 0.8,
             ),
         ]
+    home = f"read smugfs @{plan.home.key}"
+    if out.runs(home):
+        result.append(
+            Row(
+                f"cold read of the first {plan.home_read_mib} MiB of the original, home link",
+                _f(m(home), "MiB/s", 1),
+                f"curl {_f(m(f'read curl @{plan.home.key}'), 'MiB/s', 1)}",
+                ratio(m(home), m(f"read curl @{plan.home.key}")),
+                ">= 0.8x curl",
+                ">=",
+                0.8,
+            )
+        )
     if out.runs("thumbs smugfs"):
         thumbs = f"first {plan.thumb_kib} KiB of {plan.thumbs:,} photos"
         result += [
@@ -131,7 +148,7 @@ def rows(out: Results, plan: Plan) -> list[Row]:
             ),
         ]
     if out.runs("ls smugfs cold"):
-        ls = f"`ls -l` of a {plan.spec.album:,}-image album, WAN"
+        ls = f"`ls -l` of a {plan.spec.album:,}-image album, home link"
         result += [
             Row(
                 f"cold {ls}",
@@ -162,10 +179,22 @@ def rows(out: Results, plan: Plan) -> list[Row]:
                 2.0,
             ),
         ]
+    if out.runs("ls smugfs cold loopback"):
+        result.append(
+            Row(
+                f"cold `ls -l` of a {plan.spec.album:,}-image album, loopback",
+                _f(m("ls smugfs cold loopback"), "s", 2),
+                f"direct x8 {_f(m('ls direct loopback'), 's', 2)}",
+                ratio(m("ls smugfs cold loopback"), m("ls direct loopback")),
+                "stated",
+                "",
+                0.0,
+            )
+        )
     if out.runs("tree smugfs cold"):
         result.append(
             Row(
-                f"cold `find` of {plan.spec.tree:,} albums, WAN",
+                f"cold `find` of {plan.spec.tree:,} albums, home link",
                 ("at least " if out.runs("tree smugfs stopped") else "")
                 + _f(m("tree smugfs cold"), "s", 1),
                 f"direct walk x8 {_f(m('tree direct'), 's', 1)} (depth x round trip "
@@ -243,6 +272,8 @@ def rows(out: Results, plan: Plan) -> list[Row]:
                 0.0,
             )
         )
+    for extra in more:
+        result += extra(out, plan)
     return result
 
 
@@ -266,7 +297,7 @@ def markdown(result: list[Row], meta: dict[str, Any]) -> str:
         BEGIN,
         "",
         f"Measured {meta['date']} on {meta['machine']}; code `{meta['code']}`; "
-        f"{meta['mode']} mode, {meta['runs']}; WAN model {meta['wan']}. "
+        f"{meta['mode']} mode, {meta['runs']}; network {meta['wan']}. "
         f"Library: `{meta['spec']}`. Total time {meta['seconds']:.0f} s ("
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in meta["took"].items())
         + ").",

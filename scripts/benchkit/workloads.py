@@ -26,6 +26,7 @@ import httpx
 
 from benchkit.context import (
     PAGE,
+    RemoteFile,
     Setup,
     album_files,
     api_get,
@@ -43,6 +44,7 @@ from benchkit.measure import (
     run_tool,
     timed,
 )
+from benchkit.network import Network, under
 from benchkit.servers import Meter, read_ahead, set_read_ahead
 from benchkit.smugcli import SmugCli
 from smugfs.config import Settings
@@ -53,7 +55,7 @@ from tests.harness import Emulator
 # listings directly use the same.
 MOUNT_CONCURRENCY = 8
 LISTING_TTL = Settings().listing_ttl
-# A walk through a mount that lists one directory at a time takes minutes under the WAN model:
+# A walk through a mount that lists one directory at a time takes minutes under the home link:
 # past this (about twice what the target allows at the default sizes), the run goes on with a
 # lower bound.
 FIND_TIMEOUT = 60
@@ -73,8 +75,20 @@ class Plan:
     copies: int
     copy_mib: int
     writers: int
-    latency_ms: float
-    item_cost_ms: float
+    # The home-link model (benchkit.network) the listing and home-link workloads run under.
+    home: Network
+    # How much of the large original the home-link read takes (the whole would take minutes).
+    home_read_mib: int = 32
+
+    @property
+    def latency_ms(self) -> float:
+        """The home link's round trip."""
+        return self.home.latency_ms
+
+    @property
+    def item_cost_ms(self) -> float:
+        """The home link's cost per listed item."""
+        return self.home.item_cost_ms
 
     def budget(self, workload: str) -> Budget:
         """The runs of one workload."""
@@ -92,8 +106,9 @@ def check_md5(path: Path, expected: str) -> None:
         raise RuntimeError(f"{path} read back with MD5 {got}, the library says {expected}")
 
 
-def curl_seconds(url: str, size: int) -> float:
-    """Download `url` whole with curl into /dev/null; curl's own time_total."""
+def curl_seconds(url: str, size: int, byte_range: str | None = None) -> float:
+    """Download `url` (whole, or `byte_range` of it) with curl into /dev/null; curl's own
+    time_total."""
     report = run_tool(
         [
             "curl",
@@ -104,12 +119,13 @@ def curl_seconds(url: str, size: int) -> float:
             str(TOOL_TIMEOUT),
             "-w",
             "%{http_code} %{size_download} %{time_total}",
+            *(["-r", byte_range] if byte_range else []),
             url,
         ],
         capture=True,
     )
     status, received, seconds = report.split()
-    if status != "200" or int(received) != size:
+    if status != ("206" if byte_range else "200") or int(received) != size:
         raise RuntimeError(f"curl: HTTP {status}, {received} bytes of {size} from {url}")
     return float(seconds)
 
@@ -127,12 +143,9 @@ def httpx_download(url: str, size: int) -> None:
 
 @contextlib.contextmanager
 def wan(emulator: Emulator, plan: Plan) -> Iterator[None]:
-    """The WAN model (latency per request, cost per listed item) for the block's duration."""
-    emulator.configure(latency_ms=plan.latency_ms, item_cost_ms=plan.item_cost_ms)
-    try:
+    """The home-link model for the block's duration."""
+    with under(emulator, plan.home):
         yield
-    finally:
-        emulator.configure(latency_ms=0, item_cost_ms=0)
 
 
 def api_requests(stats: dict[str, Any]) -> int:
@@ -233,6 +246,33 @@ def read_large(setup: Setup, plan: Plan, out: Results) -> None:
         )
     finally:
         shutil.rmtree(tmpfs, ignore_errors=True)
+    read_home(setup, plan, out, large)
+
+
+def read_home(setup: Setup, plan: Plan, out: Results, large: RemoteFile) -> None:
+    """Cold read of the first `plan.home_read_mib` MiB of the large original under the home
+    link, through smugfs against curl's ranged GET of the same bytes."""
+    emulator = setup.emulator
+    assert emulator is not None
+    mib = min(plan.home_read_mib, large.size // MIB)
+    if mib <= 0:
+        return
+    rep = 0
+    budget = plan.budget("read")
+    with under(emulator, plan.home):
+        while rep < 2 and budget.more(rep):
+            for who in alternate(rep, ["smugfs", "curl"]):
+                if who == "curl":
+                    seconds = curl_seconds(large.url, mib * MIB, f"0-{mib * MIB - 1}")
+                else:
+                    with setup.smugfs() as mount:
+                        path = mount.path / "Media" / "Large" / large.name
+                        path.stat()
+                        command = ["dd", f"if={path}", "of=/dev/null", "bs=1M", f"count={mib}"]
+                        seconds, _ = timed(run_tool, [*command, "status=none"])
+                out.add(f"read {who} @{plan.home.key}", mib / seconds, "MiB/s")
+            rep += 1
+    out.note(f"home-link reads: the first {mib} MiB of the large original, dd bs=1M or curl")
 
 
 # --------------------------------------------------------------------- thumbnailer
@@ -371,7 +411,7 @@ def ls_count(path: Path, timeout: float = TOOL_TIMEOUT) -> int:
 
 
 def ls_album(setup: Setup, plan: Plan, out: Results) -> None:
-    """`ls -l` of the big album under the WAN model: cold, warm, and right after a remount;
+    """`ls -l` of the big album under the home link: cold, warm, and right after a remount;
     against direct listing at the mount's concurrency and one page after another."""
     emulator = setup.emulator
     assert emulator is not None
@@ -440,6 +480,14 @@ def ls_album(setup: Setup, plan: Plan, out: Results) -> None:
                     out.add("ls direct requests", requests, "")
             rep += 1
         background.join(timeout=TOOL_TIMEOUT)
+    # The same listings on bare loopback, once each: what is left of the cost without the link.
+    with setup.smugfs() as mount:
+        emulator.reset_stats()
+        seconds, listed = timed(ls_count, mount.path.joinpath(*path))
+        if listed != count:
+            raise RuntimeError(f"ls -l on loopback listed {listed} of {count}")
+        out.add("ls smugfs cold loopback", seconds, "s")
+    out.add("ls direct loopback", direct(emulator, MOUNT_CONCURRENCY)[0], "s")
     if "error" in sequential:
         raise RuntimeError(f"the one-page-at-a-time client failed: {sequential['error']}")
     if "result" not in sequential:
@@ -448,7 +496,7 @@ def ls_album(setup: Setup, plan: Plan, out: Results) -> None:
     out.add("ls sequential requests", sequential["result"][1], "")
     out.note(
         "`ls -l`: the one-page-at-a-time client ran once, alongside the others, against a second "
-        "emulator with the same library and WAN model"
+        "emulator with the same library and home link"
     )
 
 
@@ -465,7 +513,7 @@ def tree_shape(spec: Spec) -> tuple[int, int, int]:
 
 
 def tree_ideal(spec: Spec, plan: Plan) -> float:
-    """Seconds of the longest chain of listings in the tree under the WAN model: depth x round
+    """Seconds of the longest chain of listings in the tree under the home link: depth x round
     trip, what a walk with unbounded concurrency would take (server time only)."""
     tops, subfolders, albums = tree_shape(spec)
     widest = (tops, min(TREE_FAN_OUT, subfolders), min(TREE_FAN_OUT, albums), TREE_ALBUM_IMAGES)
@@ -473,7 +521,7 @@ def tree_ideal(spec: Spec, plan: Plan) -> float:
 
 
 def tree(setup: Setup, plan: Plan, out: Results) -> None:
-    """`find` of the tree of albums under the WAN model, cold and warm, against a direct walk at
+    """`find` of the tree of albums under the home link, cold and warm, against a direct walk at
     the mount's concurrency."""
     emulator = setup.emulator
     assert emulator is not None

@@ -10,7 +10,8 @@
 - `/emulator/...`: counters, settings, users and tokens for tests and scripts. These need no
   signature and are never delayed, faulted or counted.
 
-`ServiceConditions` wraps everything but `/emulator/` with latency, injected faults and counting.
+`ServiceConditions` wraps everything but `/emulator/` with latency, bandwidth, injected faults and
+counting.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from smugfs.emulator import media, oauth, upload, wire
+from smugfs.emulator import bandwidth, media, oauth, upload, wire
 from smugfs.emulator.api import Api, Call, Reply
 from smugfs.emulator.conditions import Faults, RateLimited, RateLimiter, Settings, Stats
 from smugfs.emulator.model import Token
@@ -69,6 +70,7 @@ class Service:
         self.stats = Stats()
         self.faults = Faults(settings)
         self.rate_limiter = RateLimiter(settings)
+        self.link = bandwidth.Link(settings)
         self.nonces = NonceLedger()
         self.api = Api(store)
         self.renditions = media.Renditions()
@@ -523,7 +525,8 @@ class FileRangeResponse(Response):
 
 
 class ServiceConditions:
-    """Latency, injected faults and request counting around every non-`/emulator/` path."""
+    """Latency, bandwidth, injected faults and request counting around every non-`/emulator/`
+    path."""
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
@@ -537,6 +540,8 @@ class ServiceConditions:
         service = self.service
         settings = service.settings
         service.stats.count(scope["method"], path)
+        connection = service.link.connection()
+        send, receive = connection.send(send), connection.receive(receive)
         if settings.latency_ms > 0:
             await asyncio.sleep(settings.latency_ms / 1000)
         fault = service.faults.draw()

@@ -1,7 +1,8 @@
 """The conditions the emulated service runs under, and what it counts.
 
 `Settings` are the knobs set by command-line flags and changeable at run time through
-`POST /emulator/config`: latency per request, a cost per listed item, a rate of injected faults
+`POST /emulator/config`: latency per request, a cost per listed item, bandwidth per connection
+and for all connections together, a rate of injected faults
 (429, 500, 503, dropped connections, truncated bodies, answers lost after a request ran), Range
 support of the media server, a listing delay for eventual consistency, and a rate-limit budget.
 `Faults` draws injected faults from a seeded generator so a run can be reproduced. `RateLimiter`
@@ -26,6 +27,9 @@ class Settings:
 
     latency_ms: float = 0.0
     item_cost_ms: float = 0.0
+    # Megabits a second for each connection and for all together (0: unlimited); bandwidth.py.
+    bandwidth_mbps: float = 0.0
+    link_mbps: float = 0.0
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     range_enabled: bool = True

@@ -11,6 +11,7 @@ What the library holds (user `bench`, its root folder):
 - `Media/Large/large.mp4`: one video of `large` MiB, served as its MP4 rendition.
 - `Media/Video/video.mp4`: one video of `video` MiB.
 - `Media/Photos/photo-NNNN.jpg`: `photos` photos of 1-3 MiB (a real JPEG, then filler bytes).
+- `Backup/Album/photo-NNNN.jpg`: `backup` more photos like those, an album to copy out whole.
 - `Listing/Album/img-NNNNN.jpg`: one album of `album` images.
 - `Tree/F-NN/S-NN/A-NN`: `tree` albums of two images each, ten to a folder, ten folders to a
   folder above them.
@@ -45,7 +46,7 @@ PHOTO_MAX_BYTES = 3 * MIB
 TREE_FAN_OUT = 10
 TREE_ALBUM_IMAGES = 2
 _EPOCH = dt.datetime(2025, 1, 1, 9, 0, 0, tzinfo=dt.UTC)
-_SPEC_FIELDS = ("large", "video", "photos", "album", "tree", "wide")
+_SPEC_FIELDS = ("large", "video", "photos", "album", "tree", "wide", "backup")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Spec:
     album: int = 5000
     tree: int = 1000
     wide: int = 50_000
+    backup: int = 0
     seed: int = 1
 
     @classmethod
@@ -189,6 +191,15 @@ class _Writer:
         self.store.touch(self.store.album_node(album), stamp)
         return image
 
+    def photos(self, album: Album, count: int) -> None:
+        """`count` photos of 1-3 MiB in `album`: a real JPEG head, then filler bytes."""
+        for n in range(1, count + 1):
+            head = sample_media.make_jpeg(
+                n, width=160, height=120, taken=self.clock.replace(tzinfo=None), title=f"{n}"
+            )
+            size = self.rng.randint(PHOTO_MIN_BYTES, PHOTO_MAX_BYTES)
+            self.place(album, f"photo-{n:04d}.jpg", self.blob(head, size), size=(160, 120))
+
 
 def build(store: Store, spec: Spec) -> bool:
     """Fill the store with the library of `spec`; False (and nothing done) if `bench` exists."""
@@ -207,13 +218,7 @@ def build(store: Store, spec: Spec) -> bool:
                 blob = w.blob(mp4_head, mib * MIB)
                 w.place(album, f"{name.lower()}.mp4", blob, video=True, size=(1920, 1080))
         if spec.photos:
-            album = w.album(media, "Photos")
-            for n in range(1, spec.photos + 1):
-                head = sample_media.make_jpeg(
-                    n, width=160, height=120, taken=w.clock.replace(tzinfo=None), title=f"{n}"
-                )
-                size = w.rng.randint(PHOTO_MIN_BYTES, PHOTO_MAX_BYTES)
-                w.place(album, f"photo-{n:04d}.jpg", w.blob(head, size), size=(160, 120))
+            w.photos(w.album(media, "Photos"), spec.photos)
 
     if spec.album:
         listing = w.node(root, FOLDER, "Listing")
@@ -243,5 +248,9 @@ def build(store: Store, spec: Spec) -> bool:
             first = part * ALBUM_CAPACITY
             for n in range(first + 1, min(spec.wide, first + ALBUM_CAPACITY) + 1):
                 w.place(album, f"w-{n:06d}.jpg", w.shared_blob())
+
+    if spec.backup:
+        # Made last, so that the parts above keep their bytes whatever this part's size.
+        w.photos(w.album(w.node(root, FOLDER, "Backup"), "Album"), spec.backup)
     store.dirty = True
     return True
