@@ -327,6 +327,7 @@ class Changes:
             entry.local = local
             await self._journal(entry, WRITING)
         if truncate and local.size:
+            await self.will_change(entry, local)
             await self.staging.truncate(local, 0)
         return local
 
@@ -345,21 +346,6 @@ class Changes:
         finally:
             await opened.close()
 
-    async def drop_clean_copy(self, entry: Entry) -> None:
-        """Once nothing writes to a photo's staging copy and nothing was written to it (`touch`
-        opens a file for writing to set its time), the copy goes: the photo has those bytes."""
-        local = entry.local
-        if (
-            local is not None
-            and local.writers == 0
-            and not local.dirty
-            and not local.uploaded
-            and entry.image is not None
-            and local.replace is entry.image
-        ):
-            await self.staging.discard(local)
-            entry.local = None
-
     def set_mtime(self, entry: Entry, mtime_ns: int) -> None:
         """A tool set a file's modification time (`utimens`): kept for the bytes being
         written (and then for the photo they become), or for the photo as it is."""
@@ -374,22 +360,38 @@ class Changes:
         """Set a file's size (`truncate`, `O_TRUNC`); uploads it if nothing has it open."""
         local = await self.prepare_write(entry, truncate=size == 0)
         if local.size != size:
+            await self.will_change(entry, local)
             await self.staging.truncate(local, size)
         local.mtime = _now()
         local.mtime_ns = None
         if local.writers == 0:
             await self.upload_if_needed(entry)
 
-    async def upload_if_needed(self, entry: Entry) -> None:
+    async def upload_if_needed(self, entry: Entry, *, closing: bool = True) -> None:
         """Upload a staged file that has new bytes and a real name; returns once the service
-        confirmed it. A refusal leaves nothing behind: a new file is dropped, a replacement
-        leaves the photo it would have replaced as it was."""
+        confirmed it (at `close()`, and at `fsync()` with `closing` false).
+
+        While the file stays open for writing the staging copy stays too, so writes go on,
+        and the next upload replaces the version this one made in place. A refusal at close
+        leaves nothing behind: a new file is dropped, a replacement leaves the photo it would
+        have replaced as it was. A refusal at fsync is reported and the writing goes on."""
         local = entry.local
         if local is None or not local.dirty or is_local_only(entry.name) or local.size == 0:
             return
         album = self._node(entry.parent)
         if not album.is_album or album.album_uri is None:
             raise NotPermitted("photos go into albums")
+        async with local.lock:
+            # Another close or fsync of the same file may have uploaded it meanwhile.
+            if entry.local is not local or not local.dirty:
+                return
+            await self._upload_staged(entry, local, album, closing=closing)
+        await self.settle(entry)
+
+    async def _upload_staged(
+        self, entry: Entry, local: LocalFile, album: RemoteNode, *, closing: bool
+    ) -> None:
+        assert album.album_uri is not None
         md5 = await self.staging.md5(local)
         remote_name = unescape(entry.name)
         if local.replace is not None and local.replace.md5 == md5:
@@ -399,8 +401,8 @@ class Changes:
             image = local.replace
             if local.mtime_ns is not None:
                 self.kept_times.set(image.version, local.mtime_ns)
-            await self.staging.discard(local)
-            entry.local = None
+            local.dirty = False
+            local.synced, local.prime = image, False
             if entry.image is None:
                 # A temporary file renamed over the photo: the entry now stands for it.
                 entry.image = image
@@ -417,13 +419,48 @@ class Changes:
                 replace=local.replace,
             )
         except SmugfsError:
-            await self._drop_failed(entry)
+            if closing:
+                await self._drop_failed(entry)
+            else:
+                await self._journal(entry, WRITING)
             raise
         local.dirty = False
-        local.uploaded = True
         await self.staging.forget(local)
         log.info("uploaded %r", remote_name)
         await self._adopt_upload(entry, album, album_image_uri, md5)
+
+    async def will_change(self, entry: Entry, local: LocalFile) -> None:
+        """Called before the bytes of a staging file change: once they differ from the
+        version the service holds, a mount that dies hands them back (they were never closed)
+        and the next upload replaces that version."""
+        if not local.dirty and local.synced is not None:
+            await self._journal(entry, WRITING)
+
+    async def settle(self, entry: Entry) -> None:
+        """Once nothing writes a file any more and the service holds its bytes, its staging
+        copy goes and reads are served by the service's version (put in the content cache
+        when the bytes were just uploaded); a version the service does not describe yet, or
+        re-encoded (a video), keeps serving the staged bytes."""
+        local = entry.local
+        if local is None or local.writers > 0 or local.dirty:
+            return
+        if local.synced is None:
+            if not local.uploaded and entry.image is not None and local.replace is entry.image:
+                # Opened for writing and nothing written (`touch` opens a file to set its
+                # time): the photo has those bytes.
+                await self.staging.discard(local)
+                entry.local = None
+            return
+        image = local.synced
+        await self.staging.forget(local)
+        if not image.readable or (image.md5 and image.md5 != await self.staging.md5(local)):
+            local.uploaded = True
+            return
+        entry.image = image
+        if local.prime:
+            await self.read_path.prime(image, local.path)
+        await self.staging.discard(local)
+        entry.local = None
 
     async def _drop_failed(self, entry: Entry) -> None:
         local = entry.local
@@ -438,8 +475,8 @@ class Changes:
     async def _adopt_upload(
         self, entry: Entry, album: RemoteNode, album_image_uri: str, md5: str
     ) -> None:
-        """Make the entry stand for the uploaded image; keep serving the staged bytes until
-        the service describes the image (its listing may lag)."""
+        """Make the entry stand for the uploaded image, and its staging copy (if any) the
+        version the service now holds; the service's listing may describe it late."""
         image = None
         for attempt in range(READ_BACK_ATTEMPTS):
             try:
@@ -447,23 +484,21 @@ class Changes:
                 break
             except NotFound:
                 await trio.sleep(0.2 * 2**attempt)
-        identity = f"image:{album.node_id}:{album_image_uri.rsplit('/', 1)[-1].split('-')[0]}"
+        key = album_image_uri.rsplit("/", 1)[-1].split("-")[0]
+        identity = f"image:{album.node_id}:{key}"
         self.table.rebind(entry, identity)
         self.note_added(entry.parent, entry)
+        entry.image = image or entry.image
         local = entry.local
         if local is not None and local.replace is not None:
             self.kept_times.forget(local.replace.version)
         if image is not None and local is not None and local.mtime_ns is not None:
             self.kept_times.set(image.version, local.mtime_ns)
-        if image is None or not image.readable or (image.md5 and image.md5 != md5):
-            # Not described yet, or re-encoded (a video): the staged bytes stay readable.
-            entry.image = image or entry.image
-            return
-        entry.image = image
         if local is not None:
-            await self.read_path.prime(image, local.path)
-            await self.staging.discard(local)
-            entry.local = None
+            # What the next upload of these bytes replaces: the image just made (known only
+            # by its URI while the service does not describe it yet).
+            local.synced = image or RemoteImage.parse({"ImageKey": key, "Uri": album_image_uri})
+            local.replace, local.prime = local.synced, True
 
     # ------------------------------------------------------------------ rename
 

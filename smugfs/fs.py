@@ -176,6 +176,7 @@ class Filesystem:
         local = self.table.entry(opened.inode).local
         if not opened.writable or local is None:
             raise NotPermitted("the file is not open for writing")
+        await self.changes.will_change(self.table.entry(opened.inode), local)
         written = await self.staging.write(local, offset, data)
         local.mtime = time.time()
         local.mtime_ns = None
@@ -186,6 +187,13 @@ class Filesystem:
         opened = self._handle(handle)
         if opened.writable:
             await self.changes.upload_if_needed(self.table.entry(opened.inode))
+
+    async def fsync(self, handle: int) -> None:
+        """`fsync()` of a written file: returns once the service holds what was written so
+        far; the file stays open for writing."""
+        opened = self._handle(handle)
+        if opened.writable:
+            await self.changes.upload_if_needed(self.table.entry(opened.inode), closing=False)
 
     async def release(self, handle: int) -> None:
         """The last close of a handle."""
@@ -199,7 +207,7 @@ class Filesystem:
                 entry = self.table.entry(opened.inode)
                 if entry.local is not None:
                     entry.local.writers = max(0, entry.local.writers - 1)
-                    await self.changes.drop_clean_copy(entry)
+                    await self.changes.settle(entry)
 
     def _handle(self, handle: int) -> Handle:
         found = self._handles.get(handle)

@@ -205,8 +205,8 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def fsync(self, fh: int, datasync: bool) -> None:
-        """`fsync()`: the same promise as `close()`."""
-        await self.fs.flush(fh)
+        """`fsync()`, `fdatasync()`: what was written so far is on the service."""
+        await self.fs.fsync(fh)
 
     @_answer
     async def release(self, fh: int) -> None:

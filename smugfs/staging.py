@@ -84,6 +84,15 @@ class LocalFile:
     # Uploaded and confirmed; kept only to serve reads until the listing shows the image.
     uploaded: bool = False
     writers: int = 0
+    # The image the service holds with exactly these bytes, once an upload (at fsync, or at the
+    # close of one of several descriptors) confirmed them while the file stayed open for
+    # writing: the writing goes on here, and the next upload replaces that image in place.
+    synced: RemoteImage | None = None
+    # Whether those bytes reached the service from here (worth keeping in the content cache).
+    prime: bool = False
+    # Held while the bytes change or are uploaded, so an upload reads a file nobody is writing
+    # and two closes of one file never upload it twice.
+    lock: trio.Lock = dataclasses.field(default_factory=trio.Lock, repr=False)
     # The photo this file is the backup copy of (renamed to a temporary name), while parked.
     parked: RemoteImage | None = None
     # The MD5 of the bytes written so far, while they are written from start to end (as cp
@@ -232,7 +241,8 @@ class Staging:
                         local.digest = None
             return written
 
-        written = await trio.to_thread.run_sync(write_and_digest)
+        async with local.lock:
+            written = await trio.to_thread.run_sync(write_and_digest)
         local.size = max(local.size, offset + written)
         local.dirty = True
         return written
@@ -244,7 +254,8 @@ class Staging:
 
     async def truncate(self, local: LocalFile, size: int) -> None:
         """Cut or extend a staging file to `size`."""
-        await trio.to_thread.run_sync(os.ftruncate, local.fd, size)
+        async with local.lock:
+            await trio.to_thread.run_sync(os.ftruncate, local.fd, size)
         local.size = size
         local.dirty = True
         with local.digest_lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,3 +151,23 @@ def run(
         check=check,
         timeout=timeout,
     )
+
+
+def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
+    """Wait until `condition()` is true."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def kill(mount: Mount) -> None:
+    """Kill the mount process outright and wait until the kernel has let go of the mount."""
+    mount.process.send_signal(signal.SIGKILL)
+    mount.process.wait(timeout=10)
+    wait_for(lambda: not is_mounted(mount.path), "the dead mount to be unmounted")
+
+
+def recovered(mount: Mount) -> list[str]:
+    """The `recovered` lines of `smugfs status`."""
+    return [line for line in mount.status() if line.startswith("recovered")]

@@ -9,7 +9,6 @@ back in the cache's `recovered` directory; `smugfs status` lists either outcome.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,30 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Emulator
-from tests.mounting import Mount, is_mounted, mounted
+from tests.mounting import kill, mounted, recovered, wait_for
 from tests.service import Account, md5, ok, photo, write
 
 pytestmark = pytest.mark.fuse
-
-
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Wait until `condition()` is true."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def kill(mount: Mount) -> None:
-    """Kill the mount process outright and wait until the kernel has let go of the mount."""
-    mount.process.send_signal(signal.SIGKILL)
-    mount.process.wait(timeout=10)
-    wait_for(lambda: not is_mounted(mount.path), "the dead mount to be unmounted")
-
-
-def recovered(mount: Mount) -> list[str]:
-    """The `recovered` lines of `smugfs status`."""
-    return [line for line in mount.status() if line.startswith("recovered")]
 
 
 def test_a_mount_killed_during_an_upload_finishes_it_at_the_next_mount(
