@@ -82,6 +82,16 @@ class Writer:
             self.process.communicate()
 
 
+def write_in_steps(target: Path, source: Path, *steps: str) -> None:
+    """Write `source` into `target` by a writer taking these steps, each of which succeeds."""
+    writer = Writer(target, source)
+    try:
+        for step in steps:
+            assert writer.step(step) == "done", step
+    finally:
+        writer.finish()
+
+
 @pytest.fixture
 def mount(emulator: Emulator, tmp_path: Path) -> Iterator[Mount]:
     """The fresh emulator's account mounted; its log must stay free of warnings."""
@@ -154,14 +164,9 @@ def test_fsync_of_a_photo_opened_for_rewriting_replaces_it_in_place_once_closed(
     assert ok("ls", mount.path / "Inbox").split() == ["p.jpg"]
     data = photo(1804, 500_000)
     source = write(tmp_path / "p.jpg", data)
-    writer = Writer(mount.path / "Inbox" / "p.jpg", source)
-    try:
-        assert writer.step("write 100000") == "done"
-        assert writer.step("fsync") == "done"
-        assert writer.step("write") == "done"
-        assert writer.step("close") == "done"
-    finally:
-        writer.finish()
+    write_in_steps(
+        mount.path / "Inbox" / "p.jpg", source, "write 100000", "fsync", "write", "close"
+    )
     (image,) = account.images(album_uri)
     assert image["ImageKey"] == old["ImageUri"].rsplit("/", 1)[1].split("-")[0]
     assert image["ArchivedMD5"] == md5(data)
@@ -215,14 +220,9 @@ def test_fsync_then_close_land_exactly_once_while_the_service_fails(
         emulator.configure(fault_rate=0.4, fault_kinds=[kind], seed=18)
         try:
             for name, data in files.items():
-                writer = Writer(mount.path / "Inbox" / name, write(tmp_path / name, data))
-                try:
-                    assert writer.step("write 50000") == "done"
-                    assert writer.step("fsync") == "done"
-                    assert writer.step("write") == "done"
-                    assert writer.step("close") == "done"
-                finally:
-                    writer.finish()
+                source = write(tmp_path / name, data)
+                steps = ("write 50000", "fsync", "write", "close")
+                write_in_steps(mount.path / "Inbox" / name, source, *steps)
         finally:
             emulator.configure(fault_rate=0)
         stats = emulator.stats()
