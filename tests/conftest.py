@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness import Emulator, running_emulator
@@ -17,6 +18,27 @@ def sample_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
     change its library or leave settings changed (use `emulator` for that)."""
     with running_emulator(tmp_path_factory.mktemp("sample-emulator"), sample=True) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def sample_client(sample_emulator: Emulator) -> Iterator[httpx.Client]:
+    """The sample library's owner (`demo`), signed."""
+    with sample_emulator.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def module_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A fresh emulator for one test module; its tests keep to names of their own."""
+    with running_emulator(tmp_path_factory.mktemp("module-emulator")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def module_client(module_emulator: Emulator) -> Iterator[httpx.Client]:
+    """The module emulator's first user, signed."""
+    with module_emulator.client() as client:
+        yield client
 
 
 @pytest.fixture

@@ -38,6 +38,12 @@ def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
+def response_of(reply: httpx.Response, status: int = 200) -> Any:
+    """The `Response` of an API reply, asserting its HTTP status."""
+    assert reply.status_code == status, reply.text
+    return reply.json()["Response"]
+
+
 def root_uri(client: httpx.Client) -> str:
     """The authenticated user's root node URI."""
     uri: str = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]

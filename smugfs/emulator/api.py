@@ -235,7 +235,8 @@ class Outcome:
     """What a handler produced: one object, or list records to page and render."""
 
     status: int = 200
-    obj: dict[str, Any] | None = None
+    # One object, or a list that is not paged (`LocatorType` `List`).
+    obj: dict[str, Any] | list[dict[str, Any]] | None = None
     items: Sequence[Any] | None = None
     render: Callable[[Any], dict[str, Any]] | None = None
     with_options: bool = False
@@ -264,6 +265,8 @@ class Call:
 
 
 Handler = Callable[[Call, re.Match[str]], Outcome]
+# One endpoint of the router: a path pattern below `/api/v2`, what it is, a handler per method.
+RouteSpec = tuple[str, Endpoint, dict[str, Handler]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,7 +294,10 @@ IMAGE_KEY = r"(?P<image>[^/!-]+)(?:-(?P<serial>\d+))?"
 class Api:
     """The router and handlers of `/api/v2`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, extensions: Sequence[Callable[[Api], list[RouteSpec]]] = ()
+    ) -> None:
+        """`extensions` add endpoints kept in modules of their own (e.g. `folders.routes`)."""
         self.store = store
         img_subs: list[tuple[str, Endpoint, Handler]] = [
             ("metadata", E_METADATA, self.image_metadata),
@@ -300,7 +306,7 @@ class Api:
             ("largestvideo", E_LARGEST_VIDEO, self.image_largest_video),
             ("albums", E_IMAGE_ALBUMS, self.image_albums),
         ]
-        table: list[tuple[str, Endpoint, dict[str, Handler]]] = [
+        table: list[RouteSpec] = [
             ("!authuser", E_AUTHUSER, {"GET": self.authuser}),
             (f"/user/(?P<nick>{KEY})", E_USER, {"GET": self.user}),
             (f"/user/(?P<nick>{KEY})!albums", E_USER_ALBUMS, {"GET": self.user_albums}),
@@ -347,6 +353,8 @@ class Api:
                 {"GET": self.image, "PATCH": self.patch_image, "DELETE": self.delete_image},
             ),
         ]
+        for extend in extensions:
+            table.extend(extend(self))
         for name, endpoint, handler in img_subs:
             table.append((f"/image/{IMAGE_KEY}!{name}", endpoint, {"GET": handler}))
             table.append(
@@ -661,21 +669,7 @@ class Api:
         body = call.body
         if not isinstance(body.get("Name", ""), str) or not body.get("Name"):
             raise ServiceError(400, "Name is required")
-        node = self.store.create_node(
-            parent,
-            type_=str(body.get("Type", FOLDER)),
-            name=str(body["Name"]),
-            url_name=_text(body.get("UrlName")),
-            auto_rename=truthy(body.get("AutoRename", False)),
-            privacy=str(body.get("Privacy", "Unlisted")),
-            description=str(body.get("Description", "")),
-            keywords=keyword_list(body.get("Keywords", [])),
-            sort_method=str(body.get("SortMethod", "DateModified")),
-            sort_direction=str(body.get("SortDirection", "Descending")),
-            security_type=str(body.get("SecurityType", "None")),
-            password=str(body.get("Password", "")),
-            password_hint=str(body.get("PasswordHint", "")),
-        )
+        node = create_node_from(self.store, parent, str(body.get("Type", FOLDER)), body)
         return Outcome(
             status=201,
             obj=call.view.node(node),
@@ -846,6 +840,26 @@ class Api:
         image = self._image(call, match)[0]
         albums = [a for a in self.store.albums.values() if image.image_key in a.image_keys]
         return Outcome(items=albums, render=call.view.album)
+
+
+def create_node_from(store: Store, parent: Node, type_: str, body: dict[str, Any]) -> Node:
+    """A new node under `parent` from a create request's fields (`Name`, `UrlName`,
+    `AutoRename`, `Privacy`, ...), under the rules of POST `node!children`."""
+    return store.create_node(
+        parent,
+        type_=type_,
+        name=str(body["Name"]),
+        url_name=_text(body.get("UrlName")),
+        auto_rename=truthy(body.get("AutoRename", False)),
+        privacy=str(body.get("Privacy", "Unlisted")),
+        description=str(body.get("Description", "")),
+        keywords=keyword_list(body.get("Keywords", [])),
+        sort_method=str(body.get("SortMethod", "DateModified")),
+        sort_direction=str(body.get("SortDirection", "Descending")),
+        security_type=str(body.get("SecurityType", "None")),
+        password=str(body.get("Password", "")),
+        password_hint=str(body.get("PasswordHint", "")),
+    )
 
 
 def _text(value: Any) -> str | None:

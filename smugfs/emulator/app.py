@@ -38,7 +38,16 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from smugfs.emulator import bandwidth, media, oauth, upload, wire
+from smugfs.emulator import (
+    bandwidth,
+    folders,
+    image_download,
+    media,
+    oauth,
+    templates,
+    upload,
+    wire,
+)
 from smugfs.emulator.api import Api, Call, Reply
 from smugfs.emulator.conditions import Faults, RateLimited, RateLimiter, Settings, Stats
 from smugfs.emulator.model import Token
@@ -72,7 +81,7 @@ class Service:
         self.rate_limiter = RateLimiter(settings)
         self.link = bandwidth.Link(settings)
         self.nonces = NonceLedger()
-        self.api = Api(store)
+        self.api = Api(store, (folders.routes, templates.routes, image_download.routes))
         self.renditions = media.Renditions()
         self.env_file = env_file
         self.env_lines: list[str] = []

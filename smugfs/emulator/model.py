@@ -101,6 +101,21 @@ class Image:
 
 
 @dataclasses.dataclass
+class AlbumTemplate:
+    """A user's preset of album settings, applied to albums created with it."""
+
+    key: str
+    owner: str
+    name: str
+    privacy: str = "Public"
+    allow_downloads: bool = True
+    sort_method: str = "Position"
+    sort_direction: str = "Ascending"
+    password: str = ""
+    password_hint: str = ""
+
+
+@dataclasses.dataclass
 class Token:
     """An OAuth token: a request token during login, an access token afterwards."""
 

@@ -4,9 +4,9 @@ A photographer `demo` with a folder tree a few levels deep: albums of real, view
 photos carrying EXIF dates, a short MP4, an album of 1,200 scans, an album of a dozen
 camera-sized photos (what a file manager shows thumbnails of), an empty album, an album where
 two photos share a file name, an album whose name contains `/`, a private album, a page (which a
-filesystem leaves out) and a few large originals. A second user, `alice`, has public galleries to
-browse with an API key only. Everything is generated deterministically, so the library is the
-same on every machine.
+filesystem leaves out), a few large originals and two album templates. A second user, `alice`,
+has public galleries to browse with an API key only. Everything is generated deterministically,
+so the library is the same on every machine.
 """
 
 from __future__ import annotations
@@ -190,3 +190,13 @@ def build(store: Store) -> None:
     b.photos(street, "street-", 6, taken=dt.datetime(2024, 10, 1, 18, 0))
     hidden = b.album(other_root, "Drafts", privacy="Private")
     b.photos(hidden, "draft-", 2, taken=dt.datetime(2024, 10, 2, 18, 0))
+
+    # Album templates of the demo user (alice has none: her list is the empty one).
+    store.create_album_template(
+        DEMO_USER,
+        "Client Proofing",
+        privacy="Unlisted",
+        allow_downloads=False,
+        sort_method="Filename",
+    )
+    store.create_album_template(DEMO_USER, "Family Events", sort_method="Date Taken")

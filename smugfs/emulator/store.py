@@ -29,6 +29,7 @@ from smugfs.emulator.model import (
     FOLDER,
     PAGE,
     Album,
+    AlbumTemplate,
     ApiKey,
     Image,
     Node,
@@ -117,6 +118,7 @@ class Store:
         self.images: dict[str, Image] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.tokens: dict[str, Token] = {}
+        self.album_templates: dict[str, AlbumTemplate] = {}
         # Object keys come from `_rng`; credentials (`new_credential`, `new_secret`,
         # `new_digits`) from the OS's secure source unless a seed asks for a reproducible run.
         self._rng = random.Random(seed)
@@ -146,6 +148,9 @@ class Store:
         self.images = {i["image_key"]: from_plain(Image, i) for i in state.get("images", [])}
         self.api_keys = {k["key"]: from_plain(ApiKey, k) for k in state.get("api_keys", [])}
         self.tokens = {t["token"]: from_plain(Token, t) for t in state.get("tokens", [])}
+        self.album_templates = {
+            t["key"]: from_plain(AlbumTemplate, t) for t in state.get("album_templates", [])
+        }
         # Keys made after a restart must not repeat the ones made before it, not even those
         # of deleted objects (a client may still remember them): each start of a data
         # directory is a new generation with its own key sequence.
@@ -165,6 +170,7 @@ class Store:
             "images": [to_plain(i) for i in self.images.values()],
             "api_keys": [to_plain(k) for k in self.api_keys.values()],
             "tokens": [to_plain(t) for t in self.tokens.values() if t.kind == "access"],
+            "album_templates": [to_plain(t) for t in self.album_templates.values()],
             "generation": self.generation,
         }
         tmp = self.data_dir / (STATE_FILE + ".tmp")
@@ -276,6 +282,15 @@ class Store:
         self.tokens[token.token] = token
         self.dirty = True
         return token
+
+    def create_album_template(self, owner: str, name: str, **settings: Any) -> AlbumTemplate:
+        """A new album template of `owner` (`settings`: the fields of `AlbumTemplate`)."""
+        template = AlbumTemplate(
+            self.new_key(naming.ALBUM_KEY_LENGTH, self.album_templates), owner, name, **settings
+        )
+        self.album_templates[template.key] = template
+        self.dirty = True
+        return template
 
     # ----------------------------------------------------------------- tree queries
 
@@ -533,9 +548,10 @@ class Store:
             self.albums[node.album_key].last_updated = node.date_modified
         return node
 
-    def update_album(self, album: Album, fields: dict[str, Any]) -> Album:
-        """PATCH of an album: node fields go to its node, album fields stay here."""
-        node = self.album_node(album)
+    @staticmethod
+    def check_album_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        """The album's own fields (`SortMethod`, `SortDirection`) checked, with a `SortMethod`
+        alias replaced by the option it names; 400 for a bad value."""
         if "SortMethod" in fields:
             method = str(fields["SortMethod"])
             method = ALBUM_SORT_ALIASES.get(method, method)
@@ -544,6 +560,12 @@ class Store:
             fields = {**fields, "SortMethod": method}
         if "SortDirection" in fields and fields["SortDirection"] not in SORT_DIRECTIONS:
             raise ServiceError(400, "Invalid SortDirection")
+        return fields
+
+    def update_album(self, album: Album, fields: dict[str, Any]) -> Album:
+        """PATCH of an album: node fields go to its node, album fields stay here."""
+        node = self.album_node(album)
+        fields = self.check_album_fields(fields)
         node_fields = {
             k: v
             for k, v in fields.items()

@@ -83,6 +83,35 @@ def album_uri(album_key: str) -> str:
     return f"{API}/album/{album_key}"
 
 
+def folder_uri(store: Store, node: Node) -> str:
+    """The legacy folder API's URI of a folder node: the owner's nickname and its UrlPath."""
+    path = "" if node.parent_id is None else store.url_path(node)
+    return f"{API}/folder/user/{node.owner}{path}"
+
+
+def folder_link(store: Store, node: Node) -> Any:
+    """The `Folder` entry of a user or album record: the legacy folder by its UrlPath."""
+    return link(
+        folder_uri(store, node),
+        "Folder",
+        "Object",
+        "A folder or legacy (sub)category by UrlPath",
+        "Folder",
+    )
+
+
+def parent_folders_link(store: Store, node: Node) -> Any:
+    """The `ParentFolders` entry of a record inside the folder `node` (recorded on albums and
+    folders: the containing folder's `!parents`)."""
+    return link(
+        f"{folder_uri(store, node)}!parents",
+        "Folder",
+        "Objects",
+        "The sequence of parent folders, from the given folder to the root",
+        "ParentFolders",
+    )
+
+
 def image_uri(image: Image) -> str:
     """The API URI of an image, with its serial."""
     return f"{API}/image/{image.image_key}-{image.serial}"
@@ -196,7 +225,16 @@ class View:
                 "User's profile information",
                 "UserProfile",
             ),
+            "Folder": folder_link(self.store, self.store.nodes[user.root_node_id]),
         }
+        if self.owns(nick):
+            uris["UserAlbumTemplates"] = link(
+                f"{base}!albumtemplates",
+                "AlbumTemplate",
+                "Objects",
+                "User's album templates",
+                "UserAlbumTemplates",
+            )
         out["Uris"] = uris
         return out
 
@@ -262,6 +300,13 @@ class View:
             )
         uris: dict[str, Any] = {}
         if node.type == FOLDER:
+            uris["FolderByID"] = link(
+                f"{API}/folder/id/{node.node_id}",
+                "Folder",
+                "Object",
+                "Get folder by its ID",
+                "FolderByID",
+            )
             uris["ChildNodes"] = link(
                 f"{uri}!children",
                 "Node",
@@ -345,6 +390,10 @@ class View:
             ),
             "User": link(user_uri(node.owner), "User", "Object", "User By Nickname", "User"),
         }
+        if node.parent_id is not None:
+            parent = store.nodes[node.parent_id]
+            uris["Folder"] = folder_link(store, parent)
+            uris["ParentFolders"] = parent_folders_link(store, parent)
         if self.owns(node.owner):
             uris["MoveAlbumImages"] = action(
                 f"{uri}!moveimages", "Move images into album", "MoveAlbumImages"
@@ -486,6 +535,15 @@ class View:
                 "LargestImage",
             ),
         }
+        if self.downloadable(image):
+            # Recorded with the bare image key, unlike the other links of an image.
+            uris["ImageDownload"] = link(
+                f"{API}/image/{image.image_key}!download",
+                "ImageDownload",
+                "Object",
+                "Download image",
+                "ImageDownload",
+            )
         if album_key:
             uris["Album"] = link(album_uri(album_key), "Album", "Object", "Album by key", "Album")
         if image.is_video:

@@ -1,0 +1,349 @@
+"""The legacy folder endpoints: the node tree seen as folders by UrlPath or by node ID.
+
+The service still links `/api/v2/folder/user/{nick}` as `Uris.Folder` of every user and
+`/api/v2/folder/id/{NodeID}` as `FolderByID` of every folder node, and several clients create
+albums and folders through it. Every folder endpoint is a view of the one node tree in the
+store: a folder here is a folder node, `!folders` and `!albums` are its child folders and
+albums, and what is created here is a node like any other, under the same rules (UrlName,
+sibling clashes, depth, privacy) as a POST to `node!children`.
+
+Endpoints, each on the path form and the ID form of a folder:
+
+- the folder itself (`Response.Folder`);
+- `!folders`: its folders; POST creates one (201, `Response.Folder`);
+- `!albums` (EndpointType `FolderAlbums`): its albums; POST creates one (201, `Response.Album`),
+  taking the deprecated `Title`/`NiceName` for `Name`/`UrlName` and an `AlbumTemplateUri`;
+  `!albumfromalbumtemplate` is the same create with the template required;
+- `!parents` (`ParentFolders`): the folder and its ancestors up to the root; `!parent`;
+- `!albumlist` (`AlbumList`): every album below the folder, as `Uri`/`Name`/`UrlPath`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from smugfs.emulator import templates
+from smugfs.emulator.api import Api, Call, Handler, Outcome, RouteSpec, create_node_from
+from smugfs.emulator.model import ALBUM, FOLDER, Node
+from smugfs.emulator.store import ServiceError
+from smugfs.emulator.views import (
+    API,
+    folder_uri,
+    link,
+    parent_folders_link,
+    user_uri,
+)
+from smugfs.emulator.wire import Endpoint
+
+FOLDER_DESCRIPTION = "A folder or legacy (sub)category by UrlPath"
+
+E_FOLDER = Endpoint("Folder", "Folder", "Object", FOLDER_DESCRIPTION)
+E_FOLDER_BY_ID = Endpoint("FolderByID", "Folder", "Object", "Get folder by its ID")
+E_FOLDERS = Endpoint(
+    "Folders",
+    "Folder",
+    "Objects",
+    "Folders inside of the folder",
+    ("GET", "POST"),
+    permissions={"POST": "Add"},
+)
+E_FOLDER_ALBUMS = Endpoint(
+    "FolderAlbums",
+    "Album",
+    "Objects",
+    "Albums inside of the folder",
+    ("GET", "POST"),
+    permissions={"POST": "Add"},
+)
+E_ALBUM_FROM_TEMPLATE = Endpoint(
+    "AlbumFromAlbumTemplate",
+    "Album",
+    "Object",
+    "Create an album from an album template",
+    ("POST",),
+    permissions={"POST": "Add"},
+)
+E_PARENT_FOLDERS = Endpoint(
+    "ParentFolders",
+    "Folder",
+    "Objects",
+    "The sequence of parent folders, from the given folder to the root",
+)
+E_PARENT_FOLDER = Endpoint("ParentFolder", "Folder", "Object", "Parent folder")
+E_ALBUM_LIST = Endpoint("AlbumList", "AlbumList", "List", "List of user's albums")
+# What a create answers as: the new object itself.
+E_FOLDER_CREATED = Endpoint(
+    "Folder", "Folder", "Object", FOLDER_DESCRIPTION, ("POST",), permissions={"POST": "Add"}
+)
+E_ALBUM_CREATED = Endpoint(
+    "Album", "Album", "Object", "Album by key", ("POST",), permissions={"POST": "Add"}
+)
+
+# The deprecated album field names the endpoint still takes, and the names they stand for.
+ALBUM_ALIASES = {"Title": "Name", "NiceName": "UrlName"}
+# The folder's two spellings: by the owner's nickname and UrlPath, or by node ID.
+BY_PATH = r"/folder/user/(?P<nick>[^/!]+)(?P<path>(?:/[^/!]+)*)"
+BY_ID = r"/folder/id/(?P<node>[^/!]+)"
+
+
+def routes(api: Api) -> list[RouteSpec]:
+    """The folder endpoints, in both forms, for `Api`'s router."""
+    endpoints = FolderEndpoints(api)
+    subs: list[tuple[str, Endpoint, dict[str, Handler]]] = [
+        (
+            "!folders",
+            E_FOLDERS,
+            {"GET": endpoints.folders, "POST": endpoints.create_folder},
+        ),
+        (
+            "!albums",
+            E_FOLDER_ALBUMS,
+            {"GET": endpoints.albums, "POST": endpoints.create_album},
+        ),
+        (
+            "!albumfromalbumtemplate",
+            E_ALBUM_FROM_TEMPLATE,
+            {"POST": endpoints.create_album_from_template},
+        ),
+        ("!parents", E_PARENT_FOLDERS, {"GET": endpoints.parents}),
+        ("!parent", E_PARENT_FOLDER, {"GET": endpoints.parent}),
+        ("!albumlist", E_ALBUM_LIST, {"GET": endpoints.album_list}),
+    ]
+    table: list[RouteSpec] = [
+        (BY_PATH, E_FOLDER, {"GET": endpoints.folder}),
+        (BY_ID, E_FOLDER_BY_ID, {"GET": endpoints.folder}),
+    ]
+    for suffix, endpoint, handlers in subs:
+        table.append((BY_PATH + suffix, endpoint, handlers))
+        table.append((BY_ID + suffix, endpoint, handlers))
+    return table
+
+
+class FolderEndpoints:
+    """The handlers of the folder endpoints, over the API's store and access rules."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    # ------------------------------------------------------------------ lookups
+
+    def _folder(self, call: Call, match: re.Match[str]) -> Node:
+        """The folder a request names, by path or by ID; 404 for anything else, also for a
+        path that ends at an album or page, or a folder the caller may not see."""
+        store = call.store
+        groups = match.groupdict()
+        if groups.get("node") is not None:
+            node = store.nodes.get(groups["node"])
+        else:
+            user = store.users.get(groups["nick"])
+            node = store.nodes[user.root_node_id] if user else None
+            for part in [p for p in (groups.get("path") or "").split("/") if p]:
+                if node is None:
+                    break
+                node = next(
+                    (
+                        store.nodes[c]
+                        for c in node.children
+                        if store.nodes[c].type == FOLDER
+                        and store.nodes[c].url_name.lower() == part.lower()
+                    ),
+                    None,
+                )
+        if node is None or node.type != FOLDER:
+            raise ServiceError(404, "Not Found")
+        return self.api._visible_node(call, node)
+
+    def _children(self, call: Call, folder: Node, type_: str) -> list[Node]:
+        """The folder's children of one type that the caller may see, in the owner's order."""
+        return [
+            child
+            for child in call.store.sorted_children(folder, "SortIndex", "Ascending")
+            if child.type == type_ and self.api._listable(call, child)
+        ]
+
+    # ------------------------------------------------------------------ reads
+
+    def folder(self, call: Call, match: re.Match[str]) -> Outcome:
+        """The folder itself."""
+        return Outcome(obj=render(call, self._folder(call, match)))
+
+    def folders(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!folders`: the folders inside the folder."""
+        children = self._children(call, self._folder(call, match), FOLDER)
+        return Outcome(items=children, render=lambda node: render(call, node))
+
+    def albums(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!albums`: the albums inside the folder."""
+        children = self._children(call, self._folder(call, match), ALBUM)
+        albums = [call.store.albums[c.album_key] for c in children if c.album_key]
+        return Outcome(items=albums, render=call.view.album)
+
+    def parents(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!parents`: the folder and its ancestors, up to the root."""
+        folder = self._folder(call, match)
+        chain = [folder, *call.store.ancestors(folder)]
+        return Outcome(items=chain, render=lambda node: render(call, node))
+
+    def parent(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!parent`: the folder holding this one (404 for the root)."""
+        folder = self._folder(call, match)
+        if folder.parent_id is None:
+            raise ServiceError(404, "Not Found")
+        return Outcome(obj=render(call, call.store.nodes[folder.parent_id]))
+
+    def album_list(self, call: Call, match: re.Match[str]) -> Outcome:
+        """`!albumlist`: every album below the folder, in a short form, not paged."""
+        store = call.store
+        found: list[dict[str, Any]] = []
+        pending = [self._folder(call, match)]
+        while pending:
+            node = pending.pop(0)
+            for child in store.sorted_children(node, "SortIndex", "Ascending"):
+                if not self.api._listable(call, child):
+                    continue
+                if child.type == FOLDER:
+                    pending.append(child)
+                elif child.type == ALBUM and child.album_key:
+                    found.append(
+                        {
+                            "Uri": f"{API}/album/{child.album_key}",
+                            "Name": child.name,
+                            "UrlPath": store.url_path(child),
+                        }
+                    )
+        return Outcome(obj=found)
+
+    # ------------------------------------------------------------------ writes
+
+    def create_folder(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `!folders`: a new folder, under the rules of POST `node!children`."""
+        parent = self._folder(call, match)
+        self.api._require(call, parent.owner, "Add")
+        _required_name(call.body)
+        node = create_node_from(call.store, parent, FOLDER, call.body)
+        return Outcome(
+            status=201,
+            obj=render(call, node),
+            with_options=True,
+            answer_as=E_FOLDER_CREATED,
+            uri=folder_uri(call.store, node),
+        )
+
+    def create_album(
+        self, call: Call, match: re.Match[str], *, template_required: bool = False
+    ) -> Outcome:
+        """POST `!albums`: a new album in the folder, with an album template's settings when
+        `AlbumTemplateUri` names one, and the fields sent over them."""
+        parent = self._folder(call, match)
+        self.api._require(call, parent.owner, "Add")
+        store = call.store
+        body = {ALBUM_ALIASES.get(k, k): v for k, v in call.body.items() if k in ALBUM_ALIASES}
+        body.update({k: v for k, v in call.body.items() if k not in ALBUM_ALIASES})
+        settings: dict[str, Any] = {}
+        template_uri = body.get("AlbumTemplateUri")
+        if template_uri:
+            template = templates.by_uri(store, str(template_uri), parent.owner)
+            settings = templates.album_settings(template)
+        elif template_required:
+            raise ServiceError(400, "AlbumTemplateUri is required")
+        settings.update(body)
+        album_fields: dict[str, Any] = {
+            k: settings[k]
+            for k in ("SortMethod", "SortDirection", "AllowDownloads")
+            if k in settings
+        }
+        # The album's own fields are checked before anything is made: a bad one is 400 and
+        # leaves no album behind.
+        store.check_album_fields(album_fields)
+        # The album's sort order is the album's own; the rest describes its node.
+        node_fields = {k: v for k, v in settings.items() if k not in album_fields}
+        if node_fields.get("Password") and "SecurityType" not in node_fields:
+            node_fields["SecurityType"] = "Password"
+        _required_name(node_fields)
+        node = create_node_from(store, parent, ALBUM, node_fields)
+        assert node.album_key is not None
+        album = store.albums[node.album_key]
+        if album_fields:
+            store.update_album(album, album_fields)
+        return Outcome(
+            status=201,
+            obj=call.view.album(album),
+            with_options=True,
+            answer_as=E_ALBUM_CREATED,
+            uri=f"{API}/album/{album.album_key}",
+        )
+
+    def create_album_from_template(self, call: Call, match: re.Match[str]) -> Outcome:
+        """POST `!albumfromalbumtemplate`: `!albums` with `AlbumTemplateUri` required."""
+        return self.create_album(call, match, template_required=True)
+
+
+def render(call: Call, node: Node) -> dict[str, Any]:
+    """A folder record, shaped after the recorded ones (the fields a legacy category had,
+    `Keywords` as one `; `-separated string, `IsEmpty`, links by UrlPath)."""
+    store = call.store
+    view = call.view
+    uri = folder_uri(store, node)
+    out: dict[str, Any] = {
+        "Name": node.name,
+        "UrlName": node.url_name,
+        "SecurityType": node.security_type,
+        "SortMethod": node.sort_method,
+        "SortDirection": node.sort_direction,
+        "Description": node.description,
+        "Keywords": "; ".join(node.keywords),
+        "PasswordHint": node.password_hint,
+        "DateAdded": node.date_added,
+        "DateModified": node.date_modified,
+        "UrlPath": store.url_path(node),
+        "NodeID": node.node_id,
+        "IsEmpty": not node.children,
+        "Uri": uri,
+        "WebUri": view.web(f"/{node.owner}" + store.url_path(node).rstrip("/")),
+        "UriDescription": FOLDER_DESCRIPTION,
+        "ResponseLevel": view.level(node.owner),
+    }
+    if view.owns(node.owner):
+        out["Privacy"] = node.privacy
+    uris: dict[str, Any] = {
+        "FolderByID": link(
+            f"{API}/folder/id/{node.node_id}",
+            "Folder",
+            "Object",
+            "Get folder by its ID",
+            "FolderByID",
+        ),
+        "Node": link(
+            f"{API}/node/{node.node_id}", "Node", "Object", "Node with the given id.", "Node"
+        ),
+        "User": link(user_uri(node.owner), "User", "Object", "User By Nickname", "User"),
+    }
+    if node.parent_id is not None:
+        parent = store.nodes[node.parent_id]
+        uris["ParentFolders"] = parent_folders_link(store, parent)
+        uris["ParentFolder"] = link(
+            f"{uri}!parent", "Folder", "Object", "Parent folder", "ParentFolder"
+        )
+    uris["Folders"] = link(
+        f"{uri}!folders", "Folder", "Objects", "Folders inside of the folder", "Folders"
+    )
+    uris["FolderAlbums"] = link(
+        f"{uri}!albums", "Album", "Objects", "Albums inside of the folder", "FolderAlbums"
+    )
+    uris["AlbumList"] = link(
+        f"{uri}!albumlist", "AlbumList", "List", "List of user's albums", "AlbumList"
+    )
+    out["Uris"] = uris
+    return out
+
+
+def _required_name(body: dict[str, Any]) -> str:
+    name = body.get("Name")
+    if not isinstance(name, str) or not name.strip():
+        raise ServiceError(400, "Name is required")
+    return name
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
