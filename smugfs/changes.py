@@ -399,11 +399,17 @@ class Changes:
             # unchanged files): nothing to upload.
             log.info("%r is unchanged; not uploading it again", remote_name)
             image = local.replace
+            if local.fields:
+                # Its bytes are the same, but what was said about it is new.
+                image = await self.client.patch_image(image, local.fields)
+                local.fields = {}
             if local.mtime_ns is not None:
                 self.kept_times.set(image.version, local.mtime_ns)
             local.dirty = False
             local.synced, local.prime = image, False
-            if entry.image is None:
+            if entry.image is not None:
+                entry.image = image
+            else:
                 # A temporary file renamed over the photo: the entry now stands for it.
                 entry.image = image
                 self.table.rebind(entry, f"image:{album.node_id}:{image.image_key}")
@@ -417,6 +423,7 @@ class Changes:
                 remote_name,
                 UploadSource(local.path, local.size, md5),
                 replace=local.replace,
+                texts=local.fields,
             )
         except SmugfsError:
             if closing:
@@ -425,6 +432,7 @@ class Changes:
                 await self._journal(entry, WRITING)
             raise
         local.dirty = False
+        local.fields = {}
         await self.staging.forget(local)
         log.info("uploaded %r", remote_name)
         await self._adopt_upload(entry, album, album_image_uri, md5)

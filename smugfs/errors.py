@@ -109,6 +109,18 @@ class ReadOnly(SmugfsError):
     errno = errno.EROFS
 
 
+class NoAttribute(SmugfsError):
+    """An extended attribute the file does not have (or that is empty on the service)."""
+
+    errno = errno.ENODATA
+
+
+class UnsupportedAttribute(SmugfsError):
+    """An extended attribute name the mount does not keep."""
+
+    errno = errno.ENOTSUP
+
+
 # Upload fault codes of the service and what a unix user sees for each.
 UPLOAD_ERRNOS = {
     6: errno.EINVAL,  # a format the service refuses (BMP, TIFF, RAW without the add-on)
@@ -147,6 +159,8 @@ EXPECTED = (
     TooDeep,
     NameTooLong,
     InvalidRequest,
+    NoAttribute,
+    UnsupportedAttribute,
 )
 
 

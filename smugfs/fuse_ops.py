@@ -18,6 +18,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 import pyfuse3
 import trio
 
+from smugfs import xattrs
+from smugfs.descriptions import Descriptions
 from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
 from smugfs.fs import Filesystem
 from smugfs.listings import Attributes
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-XATTR_PREFIX = "user.smugmug."
 BLOCK_SIZE = 128 * 1024
 
 
@@ -63,6 +64,7 @@ class FuseOperations(pyfuse3.Operations):
     def __init__(self, fs: Filesystem) -> None:
         super().__init__()
         self.fs = fs
+        self.descriptions = Descriptions(fs)
         # Per open directory: (name, attributes, whether the kernel takes a reference to it).
         self._dirs: dict[int, list[tuple[bytes, Attributes, bool]]] = {}
         self._next_dir = 1
@@ -231,50 +233,40 @@ class FuseOperations(pyfuse3.Operations):
         out.f_namemax = 255
         return out
 
-    def _xattrs(self, inode: int) -> dict[str, str]:
-        entry = self.fs.table.entry(inode)
-        if entry.image is not None:
-            image = entry.image
-            values = {
-                "image_key": image.image_key,
-                "format": image.format,
-                "md5": image.md5 or "",
-                "uri": image.uri,
-            }
-        elif entry.node is None:
-            # A file that exists only in this mount so far: the service has nothing on it.
-            values = {}
-        else:
-            values = {
-                "node_id": entry.node.node_id,
-                "type": entry.node.type,
-                "url_name": entry.node.url_name,
-                "uri": entry.node.uri,
-            }
-        return {XATTR_PREFIX + k: v for k, v in values.items() if v}
+    def _xattrs_on(self) -> None:
+        # ENOSYS makes the kernel stop asking for the rest of the mount.
+        if not self.fs.settings.xattrs:
+            raise pyfuse3.FUSEError(errno.ENOSYS)
 
     @_answer
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
-        """`user.smugmug.*`: the service's key, MD5 and URI of a file or directory (with
-        `-o xattrs`).
-
-        Without it the answer is ENOSYS, which makes the kernel stop asking for the rest of
-        the mount: `ls -l` asks for two attributes of every file (`security.selinux`,
-        `system.posix_acl_access`), and answering each in this process costs more than the
-        rest of the listing."""
-        if not self.fs.settings.xattrs:
-            raise pyfuse3.FUSEError(errno.ENOSYS)
-        value = self._xattrs(inode).get(os.fsdecode(name))
-        if value is None:
+        """A title, caption, keywords... (see `descriptions.py`). Names this mount does not
+        keep are answered at once, without a lookup: `ls -l` asks two of every file."""
+        self._xattrs_on()
+        text = os.fsdecode(name)
+        if not xattrs.is_ours(text):
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-        return value.encode()
+        return await self.descriptions.get(inode, text)
 
     @_answer
     async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> Sequence[bytes]:
-        """The names `getxattr` answers (ENOSYS without `-o xattrs`, as for getxattr)."""
-        if not self.fs.settings.xattrs:
-            raise pyfuse3.FUSEError(errno.ENOSYS)
-        return [name.encode() for name in self._xattrs(inode)]
+        """The names `getxattr` answers with a value."""
+        self._xattrs_on()
+        return [os.fsencode(name) for name in await self.descriptions.names(inode)]
+
+    @_answer
+    async def setxattr(
+        self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext
+    ) -> None:
+        """Change a title, caption, keywords... on the service (or with the upload)."""
+        self._xattrs_on()
+        await self.descriptions.set(inode, os.fsdecode(name), value)
+
+    @_answer
+    async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        """Clear a title, caption, keywords... on the service."""
+        self._xattrs_on()
+        await self.descriptions.remove(inode, os.fsdecode(name))
 
     # ------------------------------------------------------------------ changes
 

@@ -95,6 +95,8 @@ class LocalFile:
     lock: trio.Lock = dataclasses.field(default_factory=trio.Lock, repr=False)
     # The photo this file is the backup copy of (renamed to a temporary name), while parked.
     parked: RemoteImage | None = None
+    # Descriptive fields set on it (setxattr) before it is uploaded: sent with the upload.
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The MD5 of the bytes written so far, while they are written from start to end (as cp
     # and rsync write), so the upload needs no second pass over the file; None once a write
     # lands anywhere else.

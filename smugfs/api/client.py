@@ -70,9 +70,10 @@ MAX_RETRY_DELAY = 30.0
 OFFLINE_PROBE = 2.0
 IMAGE_FIELDS = (
     "ImageKey,Serial,FileName,Format,IsVideo,ArchivedUri,ArchivedSize,ArchivedMD5,LastUpdated,"
-    "DateTimeUploaded,Date,DateTimeOriginal,Processing"
+    "DateTimeUploaded,Date,DateTimeOriginal,Processing,"
+    "Title,Caption,KeywordArray,Keywords,Hidden,Latitude,Longitude,Altitude"
 )
-NODE_FIELDS = "NodeID,Type,Name,UrlName,DateAdded,DateModified"
+NODE_FIELDS = "NodeID,Type,Name,UrlName,DateAdded,DateModified,Description"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
@@ -655,6 +656,15 @@ class SmugMugClient:
         image = RemoteImage.parse(payload)
         return await self.with_video(image) if image.is_video else image
 
+    async def patch_image(self, image: RemoteImage, fields: dict[str, Any]) -> RemoteImage:
+        """Change an image's descriptive fields (Title, Caption, KeywordArray, Hidden,
+        Latitude, Longitude, Altitude); the image as the service now describes it."""
+        patched = await self.request_json("PATCH", image.uri, json=fields)
+        payload = patched.get("AlbumImage") or patched.get("Image")
+        if not isinstance(payload, dict):
+            raise ProtocolError("reply without AlbumImage")
+        return image.described_as(RemoteImage.parse(payload))
+
     async def image_texts(self, image: RemoteImage) -> dict[str, str]:
         """An image's Title, Caption and Keywords (kept when it is re-uploaded)."""
         found = await self.request_json("GET", image.image_uri)
@@ -691,21 +701,20 @@ class SmugMugClient:
         source: UploadSource,
         *,
         replace: RemoteImage | None = None,
-        texts: dict[str, str] | None = None,
+        texts: dict[str, Any] | None = None,
     ) -> str:
-        """Upload a staged file into an album (or over `replace`) with the given title, caption
-        and keywords; returns the new AlbumImage URI once the service has confirmed it.
+        """Upload a staged file into an album (or over `replace`) with the given descriptive
+        fields (`Title`, `Caption`, `Keywords` or `KeywordArray`, `Hidden`, `Latitude`,
+        `Longitude`, `Altitude`, as a PATCH names them); returns the new AlbumImage URI once
+        the service has confirmed it and taken the fields.
 
         The upload lands exactly once: a connection that breaks after the body was sent may
-        have been applied, so before sending again the album is checked for it. Texts that an
-        HTTP header cannot carry unchanged (non-ASCII, line breaks, `%`) are set afterwards
-        with a PATCH of the new image.
+        have been applied, so before sending again the album is checked for it. Fields that an
+        HTTP header cannot carry unchanged (non-ASCII, line breaks, `%`), and fields cleared
+        over a replaced photo, are set afterwards with a PATCH of the new image, before this
+        returns.
         """
-        in_headers: dict[str, str] = {}
-        patched: dict[str, str] = {}
-        for name, value in (texts or {}).items():
-            if value:
-                (in_headers if _header_safe(value) else patched)[name] = value
+        in_headers, patched = _upload_fields(texts or {}, replacing=replace is not None)
         # Counted for `smugfs status`: an upload is done once the service has confirmed it.
         self.stats.uploads_in_flight += 1
         try:
@@ -842,6 +851,32 @@ class SmugMugClient:
 def moved_image_uri(album_uri: str, image: RemoteImage) -> str:
     """The AlbumImage URI an image has in `album_uri` after `!moveimages` (same key)."""
     return f"{album_uri}/image/{image.image_key}-{image.serial}"
+
+
+def _upload_fields(
+    fields: dict[str, Any], *, replacing: bool
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Descriptive fields split into upload headers (`X-Smug-` + the name) and what must be
+    PATCHed after the upload: texts a header cannot carry, and values that clear a field (no
+    header clears one). A new photo needs no empty field sent, except an empty keyword list,
+    which keeps the service from making keywords of the file name."""
+    headers: dict[str, str] = {}
+    patched: dict[str, Any] = {}
+    for name, value in fields.items():
+        if not isinstance(value, bool) and not value:
+            if replacing or name == "KeywordArray":
+                patched[name] = value
+            continue
+        header, text = name, str(value)
+        if isinstance(value, list):
+            header, text = "Keywords", "; ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        if _header_safe(text):
+            headers[header] = text
+        else:
+            patched[name] = value
+    return headers, patched
 
 
 def _header_safe(text: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import re
 from typing import Any
 
 from smugfs.errors import ProtocolError
@@ -71,6 +73,35 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def plain_text(value: Any) -> str:
+    """A text field as a string ("" when absent or not text)."""
+    return value if isinstance(value, str) else ""
+
+
+def number(value: Any) -> float:
+    """A number the service sent as a number or as a string (`"47.97"`, `"168.1 m"`), else 0."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else 0.0
+    if isinstance(value, str):
+        found = re.match(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)", value)
+        if found:
+            return float(found.group(0))
+    return 0.0
+
+
+def keyword_list(obj: dict[str, Any]) -> tuple[str, ...]:
+    """An image's keywords: its `KeywordArray`, else its `;`-separated `Keywords`."""
+    array = obj.get("KeywordArray")
+    if isinstance(array, list):
+        return tuple(str(k).strip() for k in array if isinstance(k, str | int) and str(k).strip())
+    joined = obj.get("Keywords")
+    if isinstance(joined, str):
+        return tuple(k.strip() for k in joined.split(";") if k.strip())
+    return ()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RemoteNode:
     """A folder or album node (pages and unknown types keep their `type` and are skipped)."""
@@ -84,6 +115,8 @@ class RemoteNode:
     date_modified: float | None
     album_uri: str | None
     children_uri: str | None
+    # The folder's or album's description, as the owner wrote it.
+    description: str = ""
 
     @property
     def is_folder(self) -> bool:
@@ -109,6 +142,7 @@ class RemoteNode:
             date_modified=timestamp(obj.get("DateModified")),
             album_uri=uri_of(obj, "Album"),
             children_uri=uri_of(obj, "ChildNodes") or f"/api/v2/node/{node_id}!children",
+            description=plain_text(obj.get("Description")),
         )
 
 
@@ -135,6 +169,19 @@ class RemoteImage:
     uploaded: float | None
     taken: float | None
     processing: bool
+    # What the owner wrote about it and where it was taken (0 where the service has none).
+    title: str = ""
+    caption: str = ""
+    keywords: tuple[str, ...] = ()
+    hidden: bool = False
+    latitude: float = 0.0
+    longitude: float = 0.0
+    altitude: int = 0
+
+    def __post_init__(self) -> None:
+        # Read back from a saved listing (JSON), the keywords arrive as a list.
+        if not isinstance(self.keywords, tuple):
+            object.__setattr__(self, "keywords", tuple(self.keywords))
 
     @property
     def version(self) -> str:
@@ -170,6 +217,28 @@ class RemoteImage:
             uploaded=timestamp(obj.get("DateTimeUploaded") or obj.get("Date")),
             taken=timestamp(obj.get("DateTimeOriginal")),
             processing=flag(obj.get("Processing")),
+            title=plain_text(obj.get("Title")),
+            caption=plain_text(obj.get("Caption")),
+            keywords=keyword_list(obj),
+            hidden=flag(obj.get("Hidden")),
+            latitude=number(obj.get("Latitude")),
+            longitude=number(obj.get("Longitude")),
+            altitude=int(number(obj.get("Altitude"))),
+        )
+
+    def described_as(self, other: RemoteImage) -> RemoteImage:
+        """This image with the title, caption, keywords, hidden flag and position of `other`
+        (the same image as a PATCH answered it), keeping what reading it needs."""
+        return dataclasses.replace(
+            self,
+            title=other.title,
+            caption=other.caption,
+            keywords=other.keywords,
+            hidden=other.hidden,
+            latitude=other.latitude,
+            longitude=other.longitude,
+            altitude=other.altitude,
+            last_updated=other.last_updated or self.last_updated,
         )
 
     def with_video(self, largest: dict[str, Any]) -> RemoteImage:
