@@ -126,14 +126,18 @@ def test_a_template_made_by_post_presets_the_albums_made_with_it(
         False,
         "Private",
     )
-    # As smuploader names it: `!albumfromalbumtemplate`, the template required.
+    # As smuploader sends it: `!albumfromalbumtemplate`, the template required, and the
+    # folder named once more in `FolderUri` (its `!albums` URI).
     other = response_of(
         module_client.post(
             f"/api/v2/folder/user/{me}!albumfromalbumtemplate",
             json={
                 "Title": "July Wedding",
                 "NiceName": "July-Wedding",
+                "OriginalSizes": 1,
+                "Filenames": 1,
                 "AlbumTemplateUri": template["Uri"],
+                "FolderUri": f"/api/v2/folder/user/{me}!albums",
             },
         ),
         201,
