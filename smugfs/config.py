@@ -18,6 +18,7 @@ from pathlib import Path
 import platformdirs
 
 from smugfs.errors import ConfigurationError
+from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS, parse_flavours
 
 REAL_ENDPOINT = "https://api.smugmug.com"
 REAL_UPLOAD_URL = "https://upload.smugmug.com/"
@@ -66,6 +67,10 @@ class Settings:
     concurrency: int = 8
     request_timeout: float = 60.0
     retries: int = 5
+    # Whether file managers' thumbnails are made from the service's renditions, and which
+    # sizes (flavours of the Thumbnail Managing Standard).
+    thumbnails: bool = True
+    thumbnail_sizes: tuple[str, ...] = DEFAULT_FLAVOURS
 
     @property
     def account_key(self) -> str:
@@ -84,6 +89,16 @@ def _size(text: str) -> int:
     if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
+
+
+def _switch(text: str) -> bool:
+    """`on`/`off` (or yes/no, true/false, 1/0) -> a bool."""
+    value = text.strip().lower()
+    if value in ("on", "yes", "true", "1"):
+        return True
+    if value in ("off", "no", "false", "0"):
+        return False
+    raise ValueError(f"{text!r} is not on or off")
 
 
 def _seconds(text: str) -> float:
@@ -105,6 +120,8 @@ OPTION_FIELDS = {
     "page_size": ("page_size", int),
     "concurrency": ("concurrency", int),
     "request_timeout": ("request_timeout", _seconds),
+    "thumbnails": ("thumbnails", _switch),
+    "thumbnail_sizes": ("thumbnail_sizes", parse_flavours),
 }
 
 

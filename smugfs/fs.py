@@ -25,6 +25,7 @@ from smugfs.errors import IsADirectory, NotFound, NotPermitted
 from smugfs.listings import Attributes, Listings
 from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
+from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 
 
@@ -51,6 +52,8 @@ class Filesystem:
         self._handles: dict[int, Handle] = {}
         self._next_handle = 1
         self._seen_versions: dict[int, str] = {}
+        # Made by the mount when thumbnails are on (it knows the mountpoint).
+        self.thumbnails: Thumbnailer | None = None
         self.changes = Changes(self.listings, client, settings, staging, read_path)
 
     @property
@@ -97,6 +100,8 @@ class Filesystem:
         below it listed ahead of the walk that is likely to follow)."""
         children = await self.listings.children_of(inode)
         self.listings.ahead.below(inode)
+        if self.thumbnails is not None:
+            await self.thumbnails.listed(inode)
         return [
             (name, self.attributes(self.table.entry(child))) for name, child in children.items()
         ]

@@ -47,6 +47,7 @@ from smugfs.fuse_ops import FuseOperations
 from smugfs.reader import ReadPath
 from smugfs.recovery import Recovery
 from smugfs.staging import Staging
+from smugfs.thumbnails.thumbnailer import Thumbnailer
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,13 @@ def run_foreground(
                     nursery.start_soon(fs.keep_listings_saved)
                     nursery.start_soon(fs.listings.kept_times_file.keep_saved)
                     fs.attach(nursery)
+                    if settings.thumbnails:
+                        fs.thumbnails = Thumbnailer(
+                            client, fs.listings, mountpoint, settings.thumbnail_sizes
+                        )
+                        fs.thumbnails.attach(nursery)
                     nursery.start_soon(
-                        _report_status, mountpoint, settings, client, cache, recovery
+                        _report_status, mountpoint, settings, client, cache, recovery, fs
                     )
                     if not settings.read_only:
                         nursery.start_soon(recovery.run)
@@ -239,6 +245,7 @@ async def _report_status(
     client: SmugMugClient,
     cache: ContentCache,
     recovery: Recovery,
+    fs: Filesystem,
 ) -> None:
     """Keep the status file of this mount current (read by `smugfs status`)."""
     path = status_path(mountpoint)
@@ -276,6 +283,7 @@ async def _report_status(
                     "reset": stats.rate_limit_reset,
                 },
                 "recovered": recovery.report(),
+                "thumbnails": fs.thumbnails.stats.as_dict() if fs.thumbnails else None,
             }
             await trio.to_thread.run_sync(_write_status, path, data)
             await trio.sleep(STATUS_INTERVAL)
@@ -324,6 +332,15 @@ def describe_status(status: dict[str, Any]) -> list[str]:
         lines.append(f"rate limit   {limit['remaining']} requests left until {reset}")
     else:
         lines.append("rate limit   not reported yet")
+    thumbnails = status.get("thumbnails")
+    if thumbnails is None:
+        lines.append("thumbnails   off")
+    else:
+        lines.append(
+            f"thumbnails   {thumbnails['written']} written for {thumbnails['photos']} photos "
+            f"({thumbnails['bytes'] / mib:.1f} MiB) from {thumbnails['rendition_bytes'] / mib:.1f}"
+            f" MiB of renditions, {thumbnails['failed']} failed"
+        )
     for item in status.get("recovered", []):
         # Files an earlier mount of this account was killed before it finished.
         detail = f" ({item['detail']})" if item.get("detail") else ""

@@ -42,6 +42,8 @@ class Mount:
     path: Path
     log_path: Path
     cache_dir: Path
+    # The personal thumbnail cache the mount writes to ($XDG_CACHE_HOME/thumbnails of its own).
+    thumbnails: Path
 
     def log(self) -> str:
         """Everything the mount logged so far."""
@@ -94,14 +96,19 @@ def start_mount(
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Mount:
-    """Mount the emulator's first user at `workdir/mnt` and wait until it is up."""
+    """Mount the emulator's first user at `workdir/mnt` and wait until it is up. Thumbnails
+    are off unless the options say otherwise (they fetch renditions the other tests do not
+    count on) and go to a cache of the test's own."""
     path = workdir / "mnt"
     path.mkdir(parents=True, exist_ok=True)
     cache_dir = workdir / "cache"
     log_path = workdir / "mount.log"
     child_env = subprocess_env()
     child_env.update(emulator.env)
+    child_env["XDG_CACHE_HOME"] = str(workdir / "xdg-cache")
     child_env.update(env or {})
+    if not any(option.startswith("thumbnails=") for option in options):
+        options = [*options, "thumbnails=off"]
     command = [
         sys.executable,
         "-m",
@@ -118,7 +125,9 @@ def start_mount(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=child_env, stdin=subprocess.DEVNULL
         )
-    mount = Mount(process, path, log_path, cache_dir)
+    mount = Mount(
+        process, path, log_path, cache_dir, Path(child_env["XDG_CACHE_HOME"]) / "thumbnails"
+    )
     deadline = time.monotonic() + MOUNT_TIMEOUT
     while not is_mounted(path):
         if process.poll() is not None:

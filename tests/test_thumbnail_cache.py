@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from smugfs.thumbnails import freedesktop
+from smugfs.thumbnails.flavours import FLAVOURS, parse_flavours
 from smugfs.thumbnails.freedesktop import Original
 from smugfs.thumbnails.renditions import Rendition, choose, renditions_of
 
@@ -70,7 +71,7 @@ def put(root: Path, flavour: str, original: Original, picture: Image.Image) -> P
     return freedesktop.write(root, flavour, original, png)
 
 
-@pytest.mark.parametrize(("flavour", "limit"), sorted(freedesktop.FLAVOURS.items()))
+@pytest.mark.parametrize(("flavour", "limit"), sorted(FLAVOURS.items()))
 def test_a_thumbnail_is_an_8_bit_rgba_png_with_the_keys_and_no_larger_than_its_flavour(
     tmp_path: Path, flavour: str, limit: int
 ) -> None:
@@ -185,3 +186,12 @@ def test_the_smallest_rendition_at_least_as_large_as_the_flavour_is_chosen() -> 
     assert choose(found, 1024) == Rendition("u/L", 400, 600)
     assert choose([], 128) is None
     assert renditions_of(None) == []
+
+
+def test_the_sizes_made_are_a_setting_naming_flavours() -> None:
+    assert parse_flavours("large, normal") == ("normal", "large")
+    assert parse_flavours("xx-large") == ("xx-large",)
+    with pytest.raises(ValueError, match="unknown thumbnail size 'huge'"):
+        parse_flavours("normal,huge")
+    with pytest.raises(ValueError, match="no thumbnail size"):
+        parse_flavours(" , ")

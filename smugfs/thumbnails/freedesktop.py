@@ -23,11 +23,8 @@ from urllib.parse import quote
 
 from PIL import Image, PngImagePlugin
 
-# Flavour -> the largest width or height of its thumbnails.
-FLAVOURS: dict[str, int] = {"normal": 128, "large": 256, "x-large": 512, "xx-large": 1024}
-# What pcmanfm, Thunar, Nemo and Dolphin (normal) and Nautilus (large) ask for at their
-# default zoom on a screen of scale 1 (see docs/thumbnails.md).
-DEFAULT_FLAVOURS: tuple[str, ...] = ("normal", "large")
+from smugfs.thumbnails.flavours import FLAVOURS
+
 SOFTWARE = "smugfs"
 # Characters a path keeps unescaped in a `file://` URI, as GLib's `g_filename_to_uri` (which
 # the file managers above use) leaves them; everything else, and every byte of a non-ASCII

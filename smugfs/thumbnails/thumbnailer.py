@@ -1,0 +1,404 @@
+"""Making file managers' thumbnails from the service's renditions, before they are asked for.
+
+A file manager opening an album looks every file's thumbnail up in the personal cache right
+after reading the directory, and reads the whole original of each one it does not find. So
+thumbnails are made when an album is opened (its directory read, which is held until the first
+screenful is written, at most `HOLD_LIMIT` seconds) and when it is about to be opened (the
+first `AHEAD_ALBUMS` albums of a folder just read): the album's renditions are asked for in one
+listing (`!images` with `_expand=ImageSizeDetails`, page by page), then fetched in listing
+order, `FETCH_CONCURRENCY` at once, scaled and written by `freedesktop`. A thumbnail already in
+the cache for the file's current `st_mtime` is left alone; a photo replaced on the service has
+a new `LastUpdated`, so a new `st_mtime`, and gets a new one. Nothing is written for a file
+without renditions. `Attention` keeps walks (find, rsync) and long browsing sessions from
+fetching renditions for the whole library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import mimetypes
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import trio
+from PIL import Image
+
+from smugfs.api.client import RangeIgnored, SmugMugClient
+from smugfs.api.models import RemoteImage
+from smugfs.errors import ServiceUnavailable, SmugfsError
+from smugfs.listings import Listings
+from smugfs.thumbnails import freedesktop
+from smugfs.thumbnails.attention import Attention
+from smugfs.thumbnails.flavours import FLAVOURS
+from smugfs.thumbnails.freedesktop import Original
+from smugfs.thumbnails.renditions import Rendition, choose, renditions_of
+
+log = logging.getLogger(__name__)
+
+# How many of an album's photos (in listing order) a file manager shows at first: the album's
+# directory read waits for theirs, at most HOLD_LIMIT seconds.
+FIRST_SCREENFUL = 60
+HOLD_LIMIT = 10.0
+# Albums of a folder just read whose thumbnails are made ahead of their opening.
+AHEAD_ALBUMS = 8
+FETCH_CONCURRENCY = 16
+# Decoding and encoding are CPU work: at most this many threads at once.
+ENCODE_THREADS = 2
+# A rendition larger than this is not a thumbnail's source (the largest is 5K, a few MB).
+MAX_RENDITION_BYTES = 32 * 1024 * 1024
+_DETAILS_PARAMS = {
+    "_filter": "ImageKey",
+    "_filteruri": "ImageSizeDetails",
+    "_expand": "ImageSizeDetails",
+    "_expandmethod": "inline",
+}
+
+
+@dataclasses.dataclass
+class ThumbnailStats:
+    """What the thumbnailer did since the mount started (shown by `smugfs status`)."""
+
+    photos: int = 0
+    written: int = 0
+    bytes: int = 0
+    rendition_bytes: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as JSON."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class _Photo:
+    """A file of an album whose thumbnails in some flavours are missing."""
+
+    key: str
+    version: str
+    original: Original
+    missing: list[str]
+
+
+@dataclasses.dataclass
+class _Job:
+    """The thumbnails of one album being made."""
+
+    inode: int
+    ahead: bool
+    first: trio.Event = dataclasses.field(default_factory=trio.Event)
+    done: trio.Event = dataclasses.field(default_factory=trio.Event)
+
+
+class Thumbnailer:
+    """Fills the personal thumbnail cache for the albums a person opens or is about to."""
+
+    def __init__(
+        self,
+        client: SmugMugClient,
+        listings: Listings,
+        mountpoint: Path,
+        flavours: tuple[str, ...],
+        *,
+        root: Path | None = None,
+        attention: Attention | None = None,
+    ) -> None:
+        self.client = client
+        self.listings = listings
+        self.mountpoint = mountpoint
+        self.flavours = flavours
+        self.root = root if root is not None else freedesktop.cache_root()
+        self.attention = attention if attention is not None else Attention()
+        self.stats = ThumbnailStats()
+        self._nursery: trio.Nursery | None = None
+        self._jobs: dict[int, _Job] = {}
+        # (URI, flavour) -> the st_mtime its thumbnail in the cache was made for.
+        self._made: dict[tuple[str, str], int] = {}
+        # Versions of images the service has no renditions for (nothing to write).
+        self._bare: set[str] = set()
+        self._encode_limit = trio.CapacityLimiter(ENCODE_THREADS)
+        self._budget_logged = False
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Let thumbnails be made in the mount's nursery (none before this)."""
+        self._nursery = nursery
+
+    # ------------------------------------------------------------------ hooks
+
+    async def listed(self, inode: int) -> None:
+        """The kernel read directory `inode`: an album gets its thumbnails (and the read
+        waits for the first screenful, bounded); a folder's first albums get theirs ahead.
+        During a walk nothing happens and nothing waits."""
+        if self._nursery is None:
+            return
+        table = self.listings.table
+        entry = table.entry(inode)
+        self.attention.read(inode)
+        if entry.node is None or self.attention.walking:
+            return
+        if entry.node.is_album:
+            job = self._start(inode, ahead=False)
+            with trio.move_on_after(HOLD_LIMIT):
+                await job.first.wait()
+            return
+        listing = table.listing(inode)
+        if listing is None:
+            return
+        albums = [child for child in listing.children.values() if table.entry(child).is_album]
+        for album in albums[:AHEAD_ALBUMS]:
+            self._start(album, ahead=True)
+
+    def _start(self, inode: int, *, ahead: bool) -> _Job:
+        """The album's job: the one running, else a new one."""
+        job = self._jobs.get(inode)
+        if job is not None and not job.done.is_set():
+            # Opened while it was only being made ahead: a walk no longer stops it.
+            job.ahead = job.ahead and ahead
+            return job
+        job = _Job(inode, ahead)
+        self._jobs[inode] = job
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run, job)
+        return job
+
+    async def _run(self, job: _Job) -> None:
+        """Make an album's thumbnails; whatever fails is logged, never raised into the mount."""
+        try:
+            await self.fill_album(job.inode, job=job)
+        except SmugfsError as exc:
+            log.info("no thumbnails for %s: %s", self._path(job.inode), exc)
+        except Exception:
+            log.exception("making thumbnails for %s failed", self._path(job.inode))
+        finally:
+            job.first.set()
+            job.done.set()
+            if self._jobs.get(job.inode) is job:
+                del self._jobs[job.inode]
+
+    # ------------------------------------------------------------------ an album
+
+    async def fill_album(
+        self,
+        inode: int,
+        *,
+        job: _Job | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Make the missing thumbnails of the album `inode`, in listing order; returns how
+        many of its photos needed any. `progress(rendition_bytes)` is called as each photo is
+        done."""
+        started = time.monotonic()
+        table = self.listings.table
+        entry = table.entry(inode)
+        if entry.node is None or entry.node.album_uri is None:
+            return 0
+        album_uri = entry.node.album_uri
+        found: dict[str, list[Rendition]] = {}
+
+        async def ask_renditions() -> None:
+            found.update(await self._renditions(album_uri))
+
+        if table.listing(inode) is None:
+            # Not listed yet (an album about to be opened): both lists at once.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.listings.children_of, inode)
+                nursery.start_soon(ask_renditions)
+            asked = True
+        else:
+            asked = False
+        wanted = await trio.to_thread.run_sync(self._not_in_cache, self._photos_of(inode))
+        if not wanted:
+            return 0
+        if not self.attention.spend(len(wanted)):
+            if not self._budget_logged:
+                self._budget_logged = True
+                log.info(
+                    "thumbnail budget spent: leaving %s (and more) to the file manager",
+                    self._path(inode),
+                )
+            return 0
+        if not asked:
+            await ask_renditions()
+        first = min(FIRST_SCREENFUL, len(wanted))
+        before = dataclasses.replace(self.stats)
+        done = 0
+        queue: Iterator[_Photo] = iter(wanted)
+
+        async def worker() -> None:
+            nonlocal done
+            # One shared iterator: photos are taken in listing order whatever order the
+            # workers run in.
+            for photo in queue:
+                if job is not None and job.ahead and self.attention.walking:
+                    return
+                fetched = await self._photo(photo, found.get(photo.key, []))
+                done += 1
+                if progress is not None:
+                    progress(fetched)
+                if job is not None and done >= first:
+                    job.first.set()
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(FETCH_CONCURRENCY, len(wanted))):
+                nursery.start_soon(worker)
+        written = self.stats.written - before.written
+        if written:
+            log.info(
+                "thumbnails: wrote %d (%s) for %d photos of %s in %.1f s from %.1f MiB of "
+                "renditions",
+                written,
+                ", ".join(self.flavours),
+                self.stats.photos - before.photos,
+                self._path(inode),
+                time.monotonic() - started,
+                (self.stats.rendition_bytes - before.rendition_bytes) / 1024**2,
+            )
+        return len(wanted)
+
+    def _photos_of(self, inode: int) -> list[_Photo]:
+        """The album's files (listing order) whose thumbnails this mount has not made for
+        their current `st_mtime`."""
+        table = self.listings.table
+        listing = table.listing(inode)
+        if listing is None:
+            return []
+        album_path = self.mountpoint / table.path(inode)
+        photos: list[_Photo] = []
+        for name, child in listing.children.items():
+            entry = table.entry(child)
+            image = entry.image
+            if image is None or entry.local is not None or image.version in self._bare:
+                continue
+            attributes = self.listings.attributes(entry)
+            original = Original(
+                uri=freedesktop.file_uri(str(album_path / name)),
+                mtime=int(attributes.mtime),
+                size=attributes.size,
+                mimetype=_mimetype(name, image),
+            )
+            missing = [
+                f for f in self.flavours if self._made.get((original.uri, f)) != original.mtime
+            ]
+            if missing:
+                photos.append(_Photo(image.image_key, image.version, original, missing))
+        return photos
+
+    def _not_in_cache(self, photos: list[_Photo]) -> list[_Photo]:
+        """Of `photos`, those still missing a current thumbnail on disk (one an earlier mount
+        or the file manager made counts). Blocking: run in a thread."""
+        out: list[_Photo] = []
+        for photo in photos:
+            missing = []
+            for flavour in photo.missing:
+                if freedesktop.is_current(self.root, flavour, photo.original):
+                    self._made[(photo.original.uri, flavour)] = photo.original.mtime
+                else:
+                    missing.append(flavour)
+            if missing:
+                out.append(dataclasses.replace(photo, missing=missing))
+        return out
+
+    # ------------------------------------------------------------------ a photo
+
+    async def _photo(self, photo: _Photo, available: list[Rendition]) -> int:
+        """Fetch the renditions a photo's missing flavours are scaled from, and write them;
+        returns the bytes fetched."""
+        if not available:
+            self._bare.add(photo.version)
+            return 0
+        fetched = 0
+        sources: dict[Rendition, list[str]] = {}
+        for flavour in photo.missing:
+            rendition = choose(available, FLAVOURS[flavour])
+            if rendition is not None:
+                sources.setdefault(rendition, []).append(flavour)
+        try:
+            for rendition, flavours in sources.items():
+                data = await self._fetch(rendition.url)
+                fetched += len(data)
+                self.stats.rendition_bytes += len(data)
+                written = await trio.to_thread.run_sync(
+                    self._write, data, photo.original, flavours, limiter=self._encode_limit
+                )
+                for flavour, size in written:
+                    self._made[(photo.original.uri, flavour)] = photo.original.mtime
+                    self.stats.written += 1
+                    self.stats.bytes += size
+                    log.debug("thumbnail %s (%s) written", photo.original.uri, flavour)
+        except (SmugfsError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            # The file manager makes this one itself, as it always did.
+            self.stats.failed += 1
+            log.info("no thumbnail for %s: %s", photo.original.uri, exc)
+            return fetched
+        self.stats.photos += 1
+        return fetched
+
+    async def _fetch(self, url: str) -> bytes:
+        """A rendition's bytes (one ranged GET for the whole, or a plain GET where the media
+        server ignores Range)."""
+        try:
+            return await self.client.get_range(url, 0, MAX_RENDITION_BYTES)
+        except RangeIgnored:
+            pass
+        async with self.client.stream_whole(url) as response:
+            if response.status_code != 200:
+                raise ServiceUnavailable(f"GET rendition: HTTP {response.status_code}")
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RENDITION_BYTES:
+                    raise ServiceUnavailable("GET rendition: larger than a rendition can be")
+                parts.append(chunk)
+            return b"".join(parts)
+
+    def _write(self, data: bytes, original: Original, flavours: list[str]) -> list[tuple[str, int]]:
+        """Scale one rendition to `flavours` and write them. Blocking: run in a thread."""
+        out: list[tuple[str, int]] = []
+        with Image.open(io.BytesIO(data)) as picture:
+            largest = max(FLAVOURS[f] for f in flavours)
+            # JPEG decodes at 1/2, 1/4 or 1/8 when that still covers the largest flavour.
+            picture.draft("RGB", (largest, largest))
+            picture.load()
+            for flavour in flavours:
+                png = freedesktop.encode(freedesktop.scaled(picture, flavour), original)
+                freedesktop.write(self.root, flavour, original, png)
+                out.append((flavour, len(png)))
+        return out
+
+    async def _renditions(self, album_uri: str) -> dict[str, list[Rendition]]:
+        """Every image's renditions in an album, by image key (one listing, page by page)."""
+        items = await self.client.list_all(
+            f"{album_uri}!images", "AlbumImage", params=_DETAILS_PARAMS, key="ImageKey"
+        )
+        found: dict[str, list[Rendition]] = {}
+        for item in items:
+            key = item.get("ImageKey")
+            if isinstance(key, str):
+                found[key] = renditions_of(_inline(item, "ImageSizeDetails"))
+        return found
+
+    def _path(self, inode: int) -> str:
+        """An album's path below the mountpoint, for the log."""
+        try:
+            return self.listings.table.path(inode) or "/"
+        except SmugfsError:
+            return f"inode {inode}"
+
+
+def _inline(item: dict[str, Any], link: str) -> Any:
+    """The object `_expandmethod=inline` put into the `Uris` entry `link` of an item."""
+    uris = item.get("Uris")
+    entry = uris.get(link) if isinstance(uris, dict) else None
+    return entry.get(link) if isinstance(entry, dict) else None
+
+
+def _mimetype(name: str, image: RemoteImage) -> str | None:
+    """The MIME type a file manager gives the file (by its name, as GIO guesses first)."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    if guessed:
+        return guessed
+    return "video/mp4" if image.is_video else None
