@@ -41,6 +41,7 @@ from smugfs.errors import (
     NotFound,
     NotPermitted,
     ReadOnly,
+    ServiceUnavailable,
     SmugfsError,
     TooDeep,
 )
@@ -56,8 +57,10 @@ from smugfs.staging import (
     Staging,
     is_bookkeeping_dir,
     is_local_only,
+    kept_dir,
 )
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
+from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +79,15 @@ class Changes:
         settings: Settings,
         staging: Staging,
         read_path: ReadPath,
+        uploads: UploadQueue,
     ) -> None:
         self.listings = listings
         self.client = client
         self.settings = settings
         self.staging = staging
         self.read_path = read_path
+        # The uploads that run in the background (write-back, and what killed mounts left).
+        self.uploads = uploads
         # Photos renamed to a temporary name, by the directory and name they had.
         self._parked: dict[tuple[int, str], RemoteImage] = {}
 
@@ -218,6 +224,7 @@ class Changes:
             raise NotFound(f"no {name!r}")
         if entry.is_dir:
             raise IsADirectory(f"{name!r} is a directory")
+        await self.hold_upload(entry)
         if entry.image is not None:
             await self.client.delete(entry.image.uri)
             self.kept_times.forget(entry.image.version)
@@ -252,7 +259,9 @@ class Changes:
         await self._journal(entry, WRITING)
         return entry
 
-    async def _journal(self, entry: Entry, state: str, md5: str = "") -> None:
+    async def _journal(
+        self, entry: Entry, state: str, md5: str = "", *, sent: bool = True, durable: bool = False
+    ) -> None:
         """Write down where a staged file is going (see `staging.Intent`), so that a mount
         killed before its upload is confirmed leaves enough for the next one to finish it.
         Files that stay local have nothing to finish."""
@@ -272,8 +281,9 @@ class Changes:
             md5=md5,
             size=local.size,
             started=time.time(),
+            sent=sent,
         )
-        await self.staging.record(local, intent)
+        await self.staging.record(local, intent, durable=durable)
 
     def _parked_by(self, local: LocalFile) -> tuple[int, str] | None:
         """The place of the photo a backup file stands for, while that photo is parked."""
@@ -315,6 +325,7 @@ class Changes:
         self.require_writable()
         if entry.is_dir:
             raise IsADirectory(f"{entry.name!r} is a directory")
+        await self.hold_upload(entry)
         local: LocalFile | None = entry.local
         if local is None or local.uploaded:
             if local is not None:
@@ -374,19 +385,79 @@ class Changes:
         While the file stays open for writing the staging copy stays too, so writes go on,
         and the next upload replaces the version this one made in place. A refusal at close
         leaves nothing behind: a new file is dropped, a replacement leaves the photo it would
-        have replaced as it was. A refusal at fsync is reported and the writing goes on."""
+        have replaced as it was. A refusal at fsync is reported and the writing goes on.
+
+        With write-back, a close queues the upload once the bytes and the intent are on disk,
+        and returns at once; a refusal then hands the bytes back in `recovered/` and is
+        reported by `smugfs status` and `smugfs sync`."""
         local = entry.local
         if local is None or not local.dirty or is_local_only(entry.name) or local.size == 0:
             return
         album = self._node(entry.parent)
         if not album.is_album or album.album_uri is None:
             raise NotPermitted("photos go into albums")
+        if self.settings.writeback and closing and await self._queue_upload(entry, local):
+            return
         async with local.lock:
             # Another close or fsync of the same file may have uploaded it meanwhile.
             if entry.local is not local or not local.dirty:
                 return
             await self._upload_staged(entry, local, album, closing=closing)
         await self.settle(entry)
+
+    async def _queue_upload(self, entry: Entry, local: LocalFile) -> bool:
+        """Write-back: once the bytes and the intent are on disk, leave the upload to the
+        queue (`upload_queue.py`). Returns False when there is nothing to send (the bytes of
+        the photo it replaces), which is then done at once."""
+        md5 = await self.staging.md5(local)
+        if local.replace is not None and local.replace.md5 == md5:
+            return False
+        await self._journal(entry, UPLOADING, md5, sent=False, durable=True)
+        path = self.table.path(entry.inode)
+
+        async def attempt(job: Job) -> None:
+            async with local.lock:
+                if entry.local is not local or not local.dirty:
+                    return  # deleted, or uploaded some other way, meanwhile
+                album = self._node(entry.parent)
+                try:
+                    await self._upload_staged(entry, local, album, closing=False)
+                except ServiceUnavailable:
+                    # Tried again by the queue, or by the next mount.
+                    await self._journal(entry, UPLOADING, md5)
+                    raise
+                except SmugfsError:
+                    where = await self.staging.hand_back(
+                        local, path, kept_dir(self.settings.cache_dir)
+                    )
+                    job.detail = f"its bytes are in {where}"
+                    entry.local = None
+                    if entry.image is None:
+                        self.note_removed(entry.parent, entry.identity)
+                        self.table.remove(entry.parent, entry.name)
+                    raise
+            await self.settle(entry)
+
+        self.uploads.submit(local, path, local.size, attempt)
+        log.info("queued %r (%d bytes) for upload", unescape(entry.name), local.size)
+        return True
+
+    async def hold_upload(self, entry: Entry) -> None:
+        """Before a file's bytes, name or place change: a queued upload of it is taken back
+        (the next close queues it again), a running one is waited for."""
+        local = entry.local
+        if local is not None and await self.uploads.withdraw(local):
+            await self._journal(entry, WRITING)
+
+    async def wait_for_upload(self, entry: Entry) -> bool:
+        """Wait for the queued or running upload of a file, if there is one, and raise the
+        service's refusal; returns whether there was one."""
+        local = entry.local
+        job = None if local is None else self.uploads.job_of(local)
+        if job is None:
+            return False
+        await job.outcome()
+        return True
 
     async def _upload_staged(
         self, entry: Entry, local: LocalFile, album: RemoteNode, *, closing: bool
@@ -568,6 +639,9 @@ class Changes:
     ) -> None:
         if target is not None and target.is_dir:
             raise IsADirectory(f"{new_name!r} is a directory")
+        await self.hold_upload(entry)
+        if target is not None:
+            await self.hold_upload(target)
         destination = self._node(new_parent)
         if not destination.is_album and not is_local_only(new_name):
             raise NotPermitted("photos go into albums")

@@ -114,7 +114,8 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPTIONS",
-        help="mount options, comma-separated: ro, allow_other, xattrs, nick=NICK, cache_dir=DIR, "
+        help="mount options, comma-separated: ro, allow_other, xattrs, writeback, uploads=N, "
+        "nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
         "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, config=PATH, "
         "log_file=PATH, "
@@ -203,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    sync = sub.add_parser(
+        "sync",
+        help="wait until everything written to a mount has been uploaded",
+        description="Wait until every file written to a running mount (with -o writeback, "
+        "or left by a mount that was killed) has been uploaded, showing the progress; exit 1 "
+        "naming each file that was not uploaded and why.",
+    )
+    sync.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
 
     emulator = sub.add_parser(
         "emulator",
@@ -226,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_account(args)
     if args.command == "status":
         return _run_status(args.mountpoint, as_json=args.json)
+    if args.command == "sync":
+        from smugfs.sync import sync
+
+        return sync(args.mountpoint)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -423,7 +436,9 @@ def _run_unmount(mountpoint: Path) -> int:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         return _fail(result.stderr.strip() or f"could not unmount {path}")
-    return 0
+    from smugfs.sync import wait_for_unmount
+
+    return wait_for_unmount(Path(path))
 
 
 def _run_emulator(args: argparse.Namespace) -> int:

@@ -71,6 +71,11 @@ class Settings:
     # sizes (flavours of the Thumbnail Managing Standard).
     thumbnails: bool = True
     thumbnail_sizes: tuple[str, ...] = DEFAULT_FLAVOURS
+    # Whether close() returns once a written file is staged, its upload left to the background
+    # (`upload_queue.py`), instead of once the service confirmed it.
+    writeback: bool = False
+    # How many uploads run at once in the background.
+    uploads: int = 4
 
     @property
     def account_key(self) -> str:
@@ -108,6 +113,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be more than zero")
+    return value
+
+
 # Mount options (`-o name=value`) that set a Settings field, with their parsers.
 OPTION_FIELDS = {
     "cache_dir": ("cache_dir", Path),
@@ -122,6 +134,7 @@ OPTION_FIELDS = {
     "request_timeout": ("request_timeout", _seconds),
     "thumbnails": ("thumbnails", _switch),
     "thumbnail_sizes": ("thumbnail_sizes", parse_flavours),
+    "uploads": ("uploads", _positive),
 }
 
 
@@ -185,7 +198,7 @@ def is_known_option(name: str) -> bool:
         name in OPTION_FIELDS
         or name in GENERIC_OPTIONS
         or name in COMMAND_OPTIONS
-        or name in ("ro", "allow_other", "xattrs", "nick")
+        or name in ("ro", "allow_other", "xattrs", "writeback", "nick")
         or name.startswith(GENERIC_PREFIXES)
     )
 
@@ -199,6 +212,7 @@ FILE_KEYS = {
     "read_only",
     "allow_other",
     "xattrs",
+    "writeback",
     "log_level",
     *OPTION_FIELDS,
 }
@@ -284,7 +298,7 @@ def from_environment(
     for name, value in file_values.items():
         if name in OPTION_FIELDS:
             merged[name] = str(value)
-        elif name in ("read_only", "allow_other", "xattrs") and value is True:
+        elif name in ("read_only", "allow_other", "xattrs", "writeback") and value is True:
             merged["ro" if name == "read_only" else name] = None
     merged.update(options or {})
     for name, value in merged.items():
@@ -292,8 +306,8 @@ def from_environment(
             fields["read_only"] = True
         elif name == "allow_other":
             fields["allow_other"] = True
-        elif name == "xattrs":
-            fields["xattrs"] = True
+        elif name in ("xattrs", "writeback"):
+            fields[name] = True
         elif name == "nick":
             # Another user's public galleries: the same as `smugfs mount --user NICK`.
             if not value:

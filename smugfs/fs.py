@@ -27,6 +27,7 @@ from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
+from smugfs.upload_queue import UploadQueue
 
 
 @dataclasses.dataclass
@@ -42,7 +43,12 @@ class Filesystem:
     """The filesystem's meaning: lookup, list, stat, open, read."""
 
     def __init__(
-        self, client: SmugMugClient, settings: Settings, read_path: ReadPath, staging: Staging
+        self,
+        client: SmugMugClient,
+        settings: Settings,
+        read_path: ReadPath,
+        staging: Staging,
+        uploads: UploadQueue,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -54,7 +60,7 @@ class Filesystem:
         self._seen_versions: dict[int, str] = {}
         # Made by the mount when thumbnails are on (it knows the mountpoint).
         self.thumbnails: Thumbnailer | None = None
-        self.changes = Changes(self.listings, client, settings, staging, read_path)
+        self.changes = Changes(self.listings, client, settings, staging, read_path, uploads)
 
     @property
     def table(self) -> InodeTable:
@@ -178,27 +184,32 @@ class Filesystem:
     async def write(self, handle: int, offset: int, data: bytes) -> int:
         """Write to an open file's staging copy."""
         opened = self._handle(handle)
-        local = self.table.entry(opened.inode).local
+        entry = self.table.entry(opened.inode)
+        await self.changes.hold_upload(entry)
+        local = entry.local
         if not opened.writable or local is None:
             raise NotPermitted("the file is not open for writing")
-        await self.changes.will_change(self.table.entry(opened.inode), local)
+        await self.changes.will_change(entry, local)
         written = await self.staging.write(local, offset, data)
         local.mtime = time.time()
         local.mtime_ns = None
         return written
 
     async def flush(self, handle: int) -> None:
-        """`close()` of a written file: returns once the service has confirmed the upload."""
+        """`close()` of a written file: returns once the service has confirmed the upload
+        (with write-back, once the upload is queued with the bytes and intent on disk)."""
         opened = self._handle(handle)
         if opened.writable:
             await self.changes.upload_if_needed(self.table.entry(opened.inode))
 
     async def fsync(self, handle: int) -> None:
         """`fsync()` of a written file: returns once the service holds what was written so
-        far; the file stays open for writing."""
+        far (waiting for its queued upload, with write-back); the file stays open for writing."""
         opened = self._handle(handle)
         if opened.writable:
-            await self.changes.upload_if_needed(self.table.entry(opened.inode), closing=False)
+            entry = self.table.entry(opened.inode)
+            if not await self.changes.wait_for_upload(entry):
+                await self.changes.upload_if_needed(entry, closing=False)
 
     async def release(self, handle: int) -> None:
         """The last close of a handle."""

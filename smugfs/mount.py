@@ -46,8 +46,10 @@ from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.reader import ReadPath
 from smugfs.recovery import Recovery
-from smugfs.staging import Staging
+from smugfs.staging import Staging, kept_dir
 from smugfs.thumbnails.thumbnailer import Thumbnailer
+from smugfs.upload_queue import UploadQueue
+from smugfs.upload_queue import describe as describe_queue
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,8 @@ def run_foreground(
                 async with trio.open_nursery() as nursery:
                     # Signals are handled from the start: one that arrives before the mount
                     # serves cancels the start-up (the `finally` below still unmounts).
-                    serving = await nursery.start(_stop_on_signal, nursery.cancel_scope)
+                    stop = _Stop(nursery.cancel_scope)
+                    await nursery.start(_stop_on_signal, stop)
                     # Opening the cache scans its directory: blocking work, kept off the loop.
                     cache = await trio.to_thread.run_sync(
                         ContentCache, settings.cache_dir / "content", settings.cache_size
@@ -170,10 +173,15 @@ def run_foreground(
                     staging = await trio.to_thread.run_sync(
                         Staging, settings.cache_dir / "staging" / settings.account_key
                     )
+                    uploads = UploadQueue(settings.uploads)
                     recovery = Recovery(
-                        client, staging, settings.cache_dir / "recovered", settings.request_timeout
+                        client,
+                        staging,
+                        kept_dir(settings.cache_dir),
+                        settings.request_timeout,
+                        uploads,
                     )
-                    fs = Filesystem(client, settings, read_path, staging)
+                    fs = Filesystem(client, settings, read_path, staging, uploads)
                     try:
                         await fs.start()
                     except AccessDenied as exc:
@@ -189,6 +197,7 @@ def run_foreground(
                     if ready is not None:
                         ready(READY)
                     read_path.attach(nursery)
+                    uploads.attach(nursery)
                     nursery.start_soon(fs.keep_listings_saved)
                     nursery.start_soon(fs.listings.kept_times_file.keep_saved)
                     fs.attach(nursery)
@@ -198,13 +207,20 @@ def run_foreground(
                         )
                         fs.thumbnails.attach(nursery)
                     nursery.start_soon(
-                        _report_status, mountpoint, settings, client, cache, recovery, fs
+                        _report_status, mountpoint, settings, client, cache, recovery, fs, uploads
                     )
                     if not settings.read_only:
                         nursery.start_soon(recovery.run)
-                    serving.set()
+                    stop.serving = True
                     nursery.start_soon(_tune_read_ahead_when_serving, mountpoint)
                     await pyfuse3.main()
+                    # Unmounted (or signalled): the kernel lets go of the mountpoint at once,
+                    # and the uploads still queued are finished before the process ends.
+                    pyfuse3.close(unmount=True)
+                    mounted = False
+                    log.info("unmounted %s", mountpoint)
+                    with trio.CancelScope() as stop.draining:
+                        await uploads.drain(log.info)
                     nursery.cancel_scope.cancel()
         finally:
             if fs is not None:
@@ -222,6 +238,7 @@ def run_foreground(
 
 
 STATUS_INTERVAL = 1.0
+QUEUE_STATUS_INTERVAL = 0.1
 
 
 def status_path(mountpoint: Path) -> Path:
@@ -246,6 +263,7 @@ async def _report_status(
     cache: ContentCache,
     recovery: Recovery,
     fs: Filesystem,
+    uploads: UploadQueue,
 ) -> None:
     """Keep the status file of this mount current (read by `smugfs status`)."""
     path = status_path(mountpoint)
@@ -284,9 +302,16 @@ async def _report_status(
                 },
                 "recovered": recovery.report(),
                 "thumbnails": fs.thumbnails.stats.as_dict() if fs.thumbnails else None,
+                "queue": uploads.report(),
+                # Until the leftovers of earlier mounts are queued, `smugfs sync` waits.
+                "recovery_scanned": recovery.scanned or settings.read_only,
             }
             await trio.to_thread.run_sync(_write_status, path, data)
-            await trio.sleep(STATUS_INTERVAL)
+            # While uploads run, `smugfs sync` waits on this file: it is written as soon as
+            # the queue changes (at most every QUEUE_STATUS_INTERVAL).
+            with trio.move_on_after(STATUS_INTERVAL):
+                await uploads.changed()
+                await trio.sleep(QUEUE_STATUS_INTERVAL)
     except OSError as exc:
         log.warning("cannot write the status file %s: %s", path, exc.strerror)
     finally:
@@ -324,6 +349,7 @@ def describe_status(status: dict[str, Any]) -> list[str]:
         f" MiB in {cache['directory']}",
         f"uploads      {uploads['in_flight']} in flight, {uploads['done']} done, "
         f"{uploads['failed']} failed ({uploads['bytes'] / mib:.1f} MiB sent)",
+        *describe_queue(status.get("queue", {})),
         f"requests     {requests['sent']} sent, {requests['retried']} retried, "
         f"{requests['errors']} errors; {requests['media_bytes'] / mib:.1f} MiB read",
     ]
@@ -348,20 +374,33 @@ def describe_status(status: dict[str, Any]) -> list[str]:
     return lines
 
 
+@dataclasses.dataclass
+class _Stop:
+    """What a signal ends: the start-up, the serving, or the wait for queued uploads."""
+
+    startup: trio.CancelScope
+    serving: bool = False
+    draining: trio.CancelScope | None = None
+
+
 async def _stop_on_signal(
-    startup: trio.CancelScope, task_status: trio.TaskStatus[trio.Event] = trio.TASK_STATUS_IGNORED
+    stop: _Stop, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """On SIGINT, SIGTERM or SIGHUP: end `pyfuse3.main` if it serves, else cancel start-up."""
-    serving = trio.Event()
+    """On SIGINT, SIGTERM or SIGHUP: cancel start-up, or end `pyfuse3.main` if it serves;
+    one while queued uploads are finished after unmounting leaves them journaled for the next
+    mount of the account."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        task_status.started(serving)
+        task_status.started()
         async for signum in signals:
+            if stop.draining is not None:
+                log.warning("signal %d: the queued uploads are left for the next mount", signum)
+                stop.draining.cancel()
+                return
             log.info("signal %d: unmounting", signum)
-            if serving.is_set():
-                pyfuse3.terminate()
-            else:
-                startup.cancel()
-            return
+            if not stop.serving:
+                stop.startup.cancel()
+                return
+            pyfuse3.terminate()
 
 
 def run_background(child_args: list[str], log_file: Path | None) -> None:

@@ -1,9 +1,9 @@
 """Finishing what a mount that was killed left behind in its staging directory.
 
-A file whose `close()` had asked for its upload holds complete bytes: it is uploaded now, once
-(once the interrupted request could no longer be applied, the service is asked
-whether it landed after all) and checked
-against the MD5 written down before. A file that was never closed may hold only part of what
+A file whose `close()` had asked for its upload holds complete bytes: it is uploaded now,
+through the upload queue, once (if a request may have carried it, then once that request could
+no longer be applied the service is asked whether it landed after all) and checked against the
+MD5 written down before. A file that was never closed may hold only part of what
 its writer meant to write, so it is never uploaded on its own: it is moved to the `recovered`
 directory of the cache, where the person finds it under its path in the mount. Either way the
 outcome is logged and listed by `smugfs status` for the life of the mount.
@@ -12,8 +12,8 @@ outcome is logged and listed by `smugfs status` for the life of the mount.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -22,14 +22,10 @@ import trio
 from smugfs.api.client import SmugMugClient, UploadSource
 from smugfs.api.models import RemoteImage
 from smugfs.errors import NotFound, ServiceUnavailable, SmugfsError, UploadRefused
-from smugfs.staging import UPLOADING, Leftover, Staging, file_digest
+from smugfs.staging import UPLOADING, Leftover, Staging, file_digest, hand_back
+from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
-
-# An upload waiting for the service is tried again this often, this many times, then left for
-# the next mount.
-RETRY_INTERVAL = 30.0
-MAX_ATTEMPTS = 20
 
 UPLOADED = "uploaded"
 WAITING = "waiting for the service"
@@ -49,7 +45,12 @@ class Recovery:
     """The leftovers of earlier mounts of this account, and their outcomes."""
 
     def __init__(
-        self, client: SmugMugClient, staging: Staging, kept_dir: Path, settle: float
+        self,
+        client: SmugMugClient,
+        staging: Staging,
+        kept_dir: Path,
+        settle: float,
+        queue: UploadQueue,
     ) -> None:
         self.client = client
         # How long a request may take: an upload cut off by the end of the mount may still be
@@ -57,14 +58,18 @@ class Recovery:
         self.settle = settle
         self.staging = staging
         self.kept_dir = kept_dir
+        self.queue = queue
         self.items: list[Recovered] = []
+        # Whether every leftover has been queued or handed back.
+        self.scanned = False
 
     def report(self) -> list[dict[str, str]]:
         """The outcomes, for the status file."""
         return [dataclasses.asdict(item) for item in self.items]
 
     async def run(self) -> None:
-        """Deal with every leftover: keep the incomplete ones, upload the complete ones."""
+        """Deal with every leftover: keep the incomplete ones, queue the complete ones for
+        upload (those no request carried yet first: they need no waiting)."""
         leftovers = await trio.to_thread.run_sync(self.staging.leftovers)
         uploads: list[tuple[Leftover, Recovered]] = []
         for leftover in leftovers:
@@ -78,27 +83,30 @@ class Recovery:
                 uploads.append((leftover, item))
             else:
                 await self._keep(leftover, item, "it was never closed, so it may be incomplete")
+        uploads.sort(key=lambda upload: upload[0].intent.sent)
         for leftover, item in uploads:
-            await self._upload(leftover, item)
+            self.queue.submit(
+                leftover.path,
+                leftover.intent.path,
+                leftover.intent.size,
+                functools.partial(self._attempt, leftover, item),
+            )
+        self.scanned = True
 
-    async def _upload(self, leftover: Leftover, item: Recovered) -> None:
-        intent = leftover.intent
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                await self._upload_once(leftover, item)
-                return
-            except UploadRefused as exc:
-                await self._keep(leftover, item, f"the service refused it: {exc}")
-                return
-            except ServiceUnavailable as exc:
-                item.detail = str(exc)
-                if attempt == 0:
-                    log.warning("%s: waiting for the service to upload it (%s)", intent.path, exc)
-                await trio.sleep(RETRY_INTERVAL)
-            except SmugfsError as exc:
-                await self._keep(leftover, item, str(exc))
-                return
-        item.detail = "left for the next mount"
+    async def _attempt(self, leftover: Leftover, item: Recovered, job: Job) -> None:
+        """One try at uploading a leftover (the queue tries again while the service is
+        unavailable); a refusal hands the bytes back before it is raised."""
+        try:
+            await self._upload_once(leftover, item)
+        except ServiceUnavailable as exc:
+            item.detail = str(exc)
+            raise
+        except UploadRefused as exc:
+            job.detail = await self._keep(leftover, item, f"the service refused it: {exc}")
+            raise
+        except SmugfsError as exc:
+            job.detail = await self._keep(leftover, item, str(exc))
+            raise
 
     async def _upload_once(self, leftover: Leftover, item: Recovered) -> None:
         intent = leftover.intent
@@ -112,14 +120,16 @@ class Recovery:
             except NotFound:
                 replace = None  # the photo it was to replace is gone: it is a new photo now
         source = UploadSource(leftover.path, size, md5)
-        wait = intent.started + self.settle - time.time()
-        if wait > 0:
-            item.detail = f"waiting {wait:.0f} s for the interrupted upload to settle"
-            log.info("%s: %s", intent.path, item.detail)
-            await trio.sleep(wait)
-        landed = await self.client.landed_upload(
-            intent.album_uri, intent.name, source, replace, intent.started
-        )
+        landed = None
+        if intent.sent:
+            wait = intent.started + self.settle - time.time()
+            if wait > 0:
+                item.detail = f"waiting {wait:.0f} s for the interrupted upload to settle"
+                log.info("%s: %s", intent.path, item.detail)
+                await trio.sleep(wait)
+            landed = await self.client.landed_upload(
+                intent.album_uri, intent.name, source, replace, intent.started
+            )
         if landed is None:
             await self.client.upload(intent.album_uri, intent.name, source, replace=replace)
             item.detail = "uploaded now"
@@ -129,24 +139,14 @@ class Recovery:
         log.info("%s: %s", intent.path, item.detail)
         await trio.to_thread.run_sync(self.staging.drop, leftover.path)
 
-    async def _keep(self, leftover: Leftover, item: Recovered, why: str) -> None:
-        """Hand the bytes back: move them to the recovered directory under their path."""
-        target = await trio.to_thread.run_sync(self._move_aside, leftover)
-        item.state = KEPT
-        item.detail = f"{why}; its bytes are in {target}"
-        log.warning("%s was not uploaded: %s", leftover.intent.path, item.detail)
-
-    def _move_aside(self, leftover: Leftover) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        relative = Path(
-            *[part for part in leftover.intent.path.split("/") if part not in ("", "..")]
+    async def _keep(self, leftover: Leftover, item: Recovered, why: str) -> str:
+        """Hand the bytes back: move them to the recovered directory under their path;
+        returns where they are, in words."""
+        target = await trio.to_thread.run_sync(
+            hand_back, leftover.path, leftover.intent.path, self.kept_dir
         )
-        target = self.kept_dir / stamp / relative
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        n = 1
-        while target.exists():
-            n += 1
-            target = target.with_name(f"{relative.stem} ({n}){relative.suffix}")
-        os.replace(leftover.path, target)
-        self.staging.drop(leftover.path)
-        return target
+        where = f"its bytes are in {target}"
+        item.state = KEPT
+        item.detail = f"{why}; {where}"
+        log.warning("%s was not uploaded: %s", leftover.intent.path, item.detail)
+        return where

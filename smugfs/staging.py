@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ class Intent:
     md5: str = ""
     size: int = 0
     started: float = 0.0
+    # Whether the upload may have been sent (so the service may have applied it): false for a
+    # file a write-back `close()` queued that no request has carried yet.
+    sent: bool = True
 
     @classmethod
     def parse(cls, data: Any) -> Intent | None:
@@ -142,6 +146,7 @@ class Intent:
                 md5=str(data.get("md5") or ""),
                 size=int(data.get("size") or 0),
                 started=float(data.get("started") or 0.0),
+                sent=data.get("sent") is not False,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -196,8 +201,9 @@ class Staging:
                 os.close(lock)
         return found
 
-    async def record(self, local: LocalFile, intent: Intent) -> None:
-        """Write (or replace) the intent of a staging file."""
+    async def record(self, local: LocalFile, intent: Intent, *, durable: bool = False) -> None:
+        """Write (or replace) the intent of a staging file; `durable` also has the file's
+        bytes and its intent reach the disk before this returns (a write-back `close()`)."""
 
         def save() -> None:
             path = _intent_path(local.path)
@@ -205,9 +211,31 @@ class Staging:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(dataclasses.asdict(intent), out)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if durable:
+                os.fsync(local.fd)
             os.replace(temporary, path)
+            if durable:
+                directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
 
         await trio.to_thread.run_sync(save)
+
+    async def hand_back(self, local: LocalFile, mount_path: str, kept_dir: Path) -> Path:
+        """Move a staging file that will not be uploaded to `kept_dir` under its path in the
+        mount (its intent goes); returns where it is now."""
+
+        def move() -> Path:
+            with contextlib.suppress(OSError):
+                os.close(local.fd)
+            return hand_back(local.path, mount_path, kept_dir)
+
+        return await trio.to_thread.run_sync(move)
 
     def drop(self, path: Path) -> None:
         """Remove a leftover's file and intent (blocking: call it in a worker thread)."""
@@ -296,6 +324,27 @@ def file_digest(path: Path) -> tuple[str, int]:
             md5.update(chunk)
             size += len(chunk)
     return md5.hexdigest(), size
+
+
+def kept_dir(cache_dir: Path) -> Path:
+    """Where staged bytes that will not be uploaded are handed back, under their paths."""
+    return cache_dir / "recovered"
+
+
+def hand_back(path: Path, mount_path: str, kept_dir: Path) -> Path:
+    """Move a staged file to `kept_dir/<time>/<its path in the mount>` (never over another
+    file) and drop its intent; returns the new path. Blocking: call it in a worker thread."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    relative = Path(*[part for part in mount_path.split("/") if part not in ("", "..", ".")])
+    target = kept_dir / stamp / relative
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{relative.stem} ({n}){relative.suffix}")
+    os.replace(path, target)
+    _intent_path(path).unlink(missing_ok=True)
+    return target
 
 
 def _intent_path(data: Path) -> Path:

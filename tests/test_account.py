@@ -40,7 +40,15 @@ from tests.test_mount_lifecycle import one_line_error, processes_mentioning, wai
 
 SUBCOMMANDS = ("mount", "demo", "unmount", "login", "logout", "whoami", "status", "emulator")
 VERIFIER = re.compile(r'<code id="verifier">(\d{6})</code>')
-STATUS_HEADINGS = ("mountpoint", "service", "cache", "uploads", "requests", "rate limit")
+STATUS_HEADINGS = (
+    "mountpoint",
+    "service",
+    "cache",
+    "uploads",
+    "queue",
+    "requests",
+    "rate limit",
+)
 
 
 # ------------------------------------------------------------- what the tests produced
@@ -707,7 +715,7 @@ def test_status_of_a_live_mount_counts_an_upload(emulator: Emulator, tmp_path: P
         assert wait_until(lambda: "1 done" in status_lines(mountpoint, env)[3], timeout=10)
         lines = status_lines(mountpoint, env)
         assert "0 in flight, 1 done, 0 failed" in lines[3]
-        assert not lines[4].startswith("requests     0 sent")
+        assert not lines[5].startswith("requests     0 sent")
         raw = json.loads(smugfs("status", str(mountpoint), "--json", env=env).stdout)
         assert raw["uploads"]["done"] == 1
         assert raw["rate_limit"]["remaining"] is not None

@@ -1,0 +1,158 @@
+"""`smugfs sync MOUNTPOINT`, and the wait of `smugfs unmount`: until everything staged landed.
+
+Both read the status file the mount keeps (`mount.status_path`), which it rewrites as soon as
+its upload queue changes. `sync` waits until nothing is queued or uploading (and the leftovers
+of earlier mounts are queued), showing a progress bar on a terminal (files, bytes, rate, time
+left; tqdm) or a plain line every few seconds otherwise, then names every file of this mount
+that was not uploaded and why, and exits 1 if there is any. `unmount` shows the same progress
+until the mount process has finished its queue and ended.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from smugfs.mount import MountError, read_status, status_path
+from smugfs.recovery import KEPT, WAITING
+
+POLL = 0.1
+PLAIN_EVERY = 5.0
+MIB = 1024 * 1024
+
+
+def not_uploaded(status: dict[str, Any]) -> list[str]:
+    """Every file this mount did not upload, with why: `PATH: WHY`."""
+    lines = [f"{f['path']}: {f['why']}" for f in status.get("queue", {}).get("failed", [])]
+    named = {line.split(": ", 1)[0] for line in lines}
+    for item in status.get("recovered", []):
+        # A file a killed mount never closed, handed back without an upload attempt.
+        if item.get("state") == KEPT and item["path"] not in named:
+            lines.append(f"{item['path']}: {item.get('detail', 'not uploaded')}")
+    return lines
+
+
+def _pending(status: dict[str, Any]) -> tuple[int, int, bool]:
+    """Files and bytes still to upload, and whether anything is still to come."""
+    queue = status.get("queue", {})
+    files = queue.get("queued", 0) + len(queue.get("uploading", []))
+    size = queue.get("queued_bytes", 0) + queue.get("uploading_bytes", 0)
+    recovering = not status.get("recovery_scanned", True) or any(
+        item.get("state") == WAITING for item in status.get("recovered", [])
+    )
+    return files, size, files > 0 or recovering
+
+
+class Progress:
+    """What has landed since the wait began, shown as a bar or as plain lines."""
+
+    def __init__(self, first: dict[str, Any], out: TextIO) -> None:
+        queue = first.get("queue", {})
+        self.base_files = queue.get("done", 0)
+        self.base_bytes = queue.get("done_bytes", 0)
+        self.out = out
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.bar: tqdm[Any] | None = None
+        if out.isatty():
+            self.bar = tqdm(file=out, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
+
+    def show(self, status: dict[str, Any]) -> None:
+        """Bring the bar (or the line) up to date with a status."""
+        queue = status.get("queue", {})
+        files, size, _ = _pending(status)
+        done_files = queue.get("done", 0) - self.base_files
+        done_bytes = queue.get("done_bytes", 0) - self.base_bytes
+        total_files, total_bytes = done_files + files, done_bytes + size
+        if self.bar is not None:
+            self.bar.total = total_bytes
+            self.bar.n = done_bytes
+            self.bar.set_description(f"{done_files}/{total_files} files", refresh=False)
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if now - self.last_line < PLAIN_EVERY and files:
+            return
+        self.last_line = now
+        rate = done_bytes / max(now - self.started, 1e-6)
+        left = f", about {size / rate:.0f} s left" if rate > 0 and files else ""
+        print(
+            f"{done_files} of {total_files} files uploaded, {done_bytes / MIB:.1f} of "
+            f"{total_bytes / MIB:.1f} MiB, {rate / MIB:.1f} MiB/s{left}",
+            file=self.out,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        """End the bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, Any] | None:
+    """Follow the status until nothing is left to upload (returns the last status) or there
+    is no status any more (the mount ended: returns the last one seen)."""
+    since = time.time()
+    last: dict[str, Any] | None = None
+    progress: Progress | None = None
+    try:
+        while True:
+            status = read()
+            if status is None:
+                return last
+            # Only a status written after the wait began shows every file closed before it.
+            if status.get("updated", 0) >= since:
+                last = status
+                if progress is None:
+                    progress = Progress(status, out)
+                progress.show(status)
+                if not _pending(status)[2]:
+                    return status
+            time.sleep(POLL)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def sync(mountpoint: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """`smugfs sync MOUNTPOINT`: 0 once everything staged landed, 1 naming what did not."""
+    try:
+        read_status(mountpoint)
+        status = _wait(lambda: read_status(mountpoint), out)
+    except MountError as exc:
+        print(f"smugfs sync: {exc}", file=err)
+        return 1
+    assert status is not None
+    failed = not_uploaded(status)
+    for line in failed:
+        print(f"smugfs sync: not uploaded: {line}", file=err)
+    return 1 if failed else 0
+
+
+def wait_for_unmount(mountpoint: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """After the kernel let go of a mount: wait while its process finishes the uploads still
+    queued; 1 if some were not uploaded."""
+    path = status_path(mountpoint)
+
+    def read() -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data
+
+    first = read()
+    if first is None or not _pending(first)[2]:
+        return 0
+    print("waiting for the queued uploads to finish", file=out, flush=True)
+    status = _wait(read, out)
+    failed = [] if status is None else not_uploaded(status)
+    for line in failed:
+        print(f"smugfs unmount: not uploaded: {line}", file=err)
+    return 1 if failed else 0

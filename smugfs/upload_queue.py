@@ -1,0 +1,227 @@
+"""The queue of uploads that run in the background, several at once.
+
+With `-o writeback`, `close()` of a written file returns once its bytes and its intent are on
+disk (`staging.py`); the upload itself becomes a job here. The uploads a killed mount left
+staged (`recovery.py`) are jobs here too, in either mode. A job is one upload attempt, called
+again while the service is unavailable (`ServiceUnavailable`: it kept failing, or cannot be
+reached) and given up after `MAX_ATTEMPTS`, its intent still journaled so the next mount
+tries again. Any other error is final: whoever made the job has handed the bytes back
+(`recovered/`) before raising it, and the queue keeps the failure for `smugfs status` and
+`smugfs sync` for the life of the mount.
+
+Jobs are keyed by the object they upload (a staging file), so a job still waiting can be
+withdrawn (the file is written again, renamed or deleted) and a running one waited for.
+Nothing here does I/O itself; the jobs run in the mount's nursery.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import trio
+
+from smugfs.errors import ServiceUnavailable, SmugfsError
+
+log = logging.getLogger(__name__)
+
+# A job the service cannot take now is tried again after this long, this many times in all.
+RETRY_INTERVAL = 30.0
+MAX_ATTEMPTS = 20
+
+QUEUED = "queued"
+UPLOADING = "uploading"
+DONE = "done"
+FAILED = "failed"
+WITHDRAWN = "withdrawn"
+
+
+@dataclasses.dataclass(eq=False)
+class Job:
+    """One file to upload: who it is for people, how big, and how to make one attempt."""
+
+    key: Hashable
+    path: str
+    size: int
+    attempt: Callable[[Job], Awaitable[None]]
+    state: str = QUEUED
+    error: SmugfsError | None = None
+    # What the attempt that failed says besides its error (where the bytes were handed back).
+    detail: str = ""
+    finished: trio.Event = dataclasses.field(default_factory=trio.Event)
+
+    async def outcome(self) -> None:
+        """Wait until the job is over; raise its error if it failed."""
+        await self.finished.wait()
+        if self.error is not None:
+            raise self.error
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """An upload that did not happen, and why (kept for `smugfs status` and `smugfs sync`)."""
+
+    path: str
+    why: str
+    when: float
+
+
+class UploadQueue:
+    """Jobs waiting, jobs running (at most `concurrency`), and what became of the others."""
+
+    def __init__(self, concurrency: int, retry_interval: float = RETRY_INTERVAL) -> None:
+        self.concurrency = max(1, concurrency)
+        self.retry_interval = retry_interval
+        self._waiting: collections.OrderedDict[Hashable, Job] = collections.OrderedDict()
+        self._running: dict[Hashable, Job] = {}
+        self._workers = 0
+        self._nursery: trio.Nursery | None = None
+        self.done_files = 0
+        self.done_bytes = 0
+        self.failures: list[Failure] = []
+        self._changed = trio.Event()
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run jobs in the mount's nursery (none run before this)."""
+        self._nursery = nursery
+        self._start_workers()
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(
+        self, key: Hashable, path: str, size: int, attempt: Callable[[Job], Awaitable[None]]
+    ) -> Job:
+        """Queue an upload; returns at once."""
+        job = Job(key, path, size, attempt)
+        self._waiting.pop(key, None)
+        self._waiting[key] = job
+        self._touch()
+        self._start_workers()
+        return job
+
+    def job_of(self, key: Hashable) -> Job | None:
+        """The job of `key` waiting or running, if any."""
+        return self._running.get(key) or self._waiting.get(key)
+
+    async def withdraw(self, key: Hashable) -> bool:
+        """Take back the job of `key` if it is still waiting (returns True), or wait until
+        the running one is over (its outcome is not raised here)."""
+        job = self._waiting.pop(key, None)
+        if job is not None:
+            job.state = WITHDRAWN
+            job.finished.set()
+            self._touch()
+            return True
+        running = self._running.get(key)
+        if running is not None:
+            await running.finished.wait()
+        return False
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing waits or runs."""
+        return not self._waiting and not self._running
+
+    async def drain(self, progress: Callable[[str], None], every: float = 5.0) -> None:
+        """Wait until every job is over, saying how many are left every `every` seconds."""
+        while not self.idle:
+            files, size = self.pending()
+            progress(f"waiting for {files} uploads ({size / 1024**2:.1f} MiB) to finish")
+            with trio.move_on_after(every):
+                while not self.idle:
+                    await self.changed()
+
+    async def changed(self) -> None:
+        """Wait until something in the queue changes."""
+        await self._changed.wait()
+
+    def pending(self) -> tuple[int, int]:
+        """How many files, and bytes, wait or are being uploaded."""
+        jobs = [*self._waiting.values(), *self._running.values()]
+        return len(jobs), sum(job.size for job in jobs)
+
+    def report(self) -> dict[str, Any]:
+        """The queue for the status file."""
+        return {
+            "queued": len(self._waiting),
+            "queued_bytes": sum(job.size for job in self._waiting.values()),
+            "uploading": [job.path for job in self._running.values()],
+            "uploading_bytes": sum(job.size for job in self._running.values()),
+            "done": self.done_files,
+            "done_bytes": self.done_bytes,
+            "failed": [dataclasses.asdict(failure) for failure in self.failures],
+        }
+
+    # ------------------------------------------------------------------ running
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def _start_workers(self) -> None:
+        while self._nursery is not None and self._waiting and self._workers < self.concurrency:
+            self._workers += 1
+            self._nursery.start_soon(self._work)
+
+    async def _work(self) -> None:
+        """Run waiting jobs, oldest first, until none is left."""
+        try:
+            while self._waiting:
+                _, job = self._waiting.popitem(last=False)
+                self._running[job.key] = job
+                job.state = UPLOADING
+                self._touch()
+                try:
+                    await self._run(job)
+                finally:
+                    del self._running[job.key]
+                    job.finished.set()
+                    self._touch()
+        finally:
+            self._workers -= 1
+
+    async def _run(self, job: Job) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                await job.attempt(job)
+            except ServiceUnavailable as exc:
+                if attempt == MAX_ATTEMPTS - 1:
+                    self._fail(job, exc, f"{exc}; left for the next mount")
+                    return
+                log.warning("%s: upload waits for the service (%s)", job.path, exc)
+                await trio.sleep(self.retry_interval)
+            except SmugfsError as exc:
+                self._fail(job, exc, f"{exc}; {job.detail}" if job.detail else str(exc))
+                return
+            else:
+                job.state = DONE
+                self.done_files += 1
+                self.done_bytes += job.size
+                return
+
+    def _fail(self, job: Job, error: SmugfsError, why: str) -> None:
+        job.state = FAILED
+        job.error = error
+        self.failures.append(Failure(job.path, why, time.time()))
+        log.warning("%s was not uploaded: %s", job.path, why)
+
+
+def describe(report: dict[str, Any]) -> list[str]:
+    """The queue of a status report in lines a person reads (`smugfs status`)."""
+    mib = 1024 * 1024
+    uploading = report.get("uploading", [])
+    lines = [
+        f"queue        {report.get('queued', 0)} waiting "
+        f"({report.get('queued_bytes', 0) / mib:.1f} MiB), {len(uploading)} uploading "
+        f"({report.get('uploading_bytes', 0) / mib:.1f} MiB), {report.get('done', 0)} done "
+        f"({report.get('done_bytes', 0) / mib:.1f} MiB)"
+    ]
+    lines.extend(f"uploading    {path}" for path in uploading)
+    lines.extend(
+        f"failed       {failure['path']}: {failure['why']}" for failure in report.get("failed", [])
+    )
+    return lines

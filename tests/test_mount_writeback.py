@@ -1,0 +1,196 @@
+"""Write-back (`-o writeback`): close() returns once a file is staged, uploads run behind.
+
+Each test mounts a fresh emulator account with write-back, copies photos in with `cp -r`,
+waits with `smugfs sync` (or `smugfs unmount`) and checks what the service holds through its
+own API: exactly the files copied, each once, with their MD5s. The mount is also killed with
+the queue half done, fed a file the service refuses, and served by a service failing one
+request in ten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Emulator, subprocess_env
+from tests.mounting import Mount, is_mounted, mounted, start_mount
+from tests.service import Account, md5, ok, photo, uploads, write
+
+pytestmark = pytest.mark.fuse
+
+WRITEBACK = ["writeback", "uploads=4", "request_timeout=3"]
+
+
+def smugfs(*args: str | os.PathLike[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run a `smugfs` subcommand (not on a terminal: plain progress lines)."""
+    return subprocess.run(
+        [sys.executable, "-m", "smugfs", *[os.fspath(a) for a in args]],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def service_conditions(emulator: Emulator, **settings: object) -> Iterator[None]:
+    """The emulator slowed down or failing as asked, for the duration of a `with` block."""
+    emulator.configure(**settings)
+    try:
+        yield
+    finally:
+        emulator.configure(fault_rate=0, latency_ms=0)
+
+
+def shoot(folder: Path, count: int, seed: int = 0) -> dict[str, bytes]:
+    """`count` small photos in a local folder."""
+    photos = {f"IMG_{n:04}.jpg": photo(seed + n, 6_000 + 37 * n) for n in range(count)}
+    for name, data in photos.items():
+        write(folder / name, data)
+    return photos
+
+
+def landed_exactly(account: Account, album_uri: str, photos: dict[str, bytes]) -> None:
+    """The album holds exactly these photos, each once, with their MD5s."""
+    images = account.by_name(album_uri)  # each name at most once
+    assert account.image_count(album_uri) == len(photos)
+    assert {name: image["ArchivedMD5"] for name, image in images.items()} == {
+        name: md5(data) for name, data in photos.items()
+    }
+
+
+def copy_in(mount: Mount, source: Path, album: str) -> None:
+    """`cp -r` of a folder's photos into an album of the mount."""
+    ok("cp", "-r", f"{source}/.", mount.path / album)
+
+
+def test_cp_r_of_100_photos_then_sync_lands_exactly_100(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 100)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        os.listdir(mount.path / "Shoot")
+        # Each request waits a little, so the queue is still busy when sync starts.
+        with service_conditions(emulator, latency_ms=40):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            # Listed and readable at once, from the staged bytes, whatever the queue's progress.
+            assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
+            assert (mount.path / "Shoot" / "IMG_0099.jpg").read_bytes() == photos["IMG_0099.jpg"]
+            assert account.image_count(album_uri) < 100
+            synced = smugfs("sync", mount.path)
+        assert synced.returncode == 0, synced.stderr
+        last = synced.stdout.splitlines()[-1]
+        found = re.match(r"(\d+) of (\d+) files uploaded", last)
+        assert found, synced.stdout
+        assert found.group(1) == found.group(2) != "0", synced.stdout
+        landed_exactly(account, album_uri, photos)
+        assert uploads(emulator) == 100
+        status = "\n".join(mount.status())
+        assert "queue        0 waiting (0.0 MiB), 0 uploading (0.0 MiB), 100 done" in status
+        assert mount.problems() == []
+
+
+def test_a_mount_killed_with_the_queue_half_done_finishes_it_next_time_none_twice(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 100, seed=300)
+    workdir = tmp_path / "mount"
+    mount = start_mount(emulator, workdir, options=WRITEBACK)
+    try:
+        os.listdir(mount.path / "Shoot")
+        with service_conditions(emulator, latency_ms=100):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            wait_for(lambda: account.image_count(album_uri) >= 30, "a third of the uploads")
+            mount.process.send_signal(signal.SIGKILL)
+            mount.process.wait(timeout=10)
+            wait_for(lambda: not is_mounted(mount.path), "the dead mount to go")
+    finally:
+        mount.unmount()
+    assert account.image_count(album_uri) < 100, "the queue was not half done"
+    with mounted(emulator, workdir, options=WRITEBACK) as mount:
+        synced = smugfs("sync", mount.path)
+        assert synced.returncode == 0, synced.stderr
+        landed_exactly(account, album_uri, photos)
+        assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
+
+
+def test_a_refused_upload_is_reported_by_sync_and_status_and_handed_back(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Mixed")
+    photos = shoot(tmp_path / "src", 3, seed=400)
+    notes = write(tmp_path / "src" / "notes.jpg", b"this is text, not a photo\n" * 40)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        copy_in(mount, tmp_path / "src", "Mixed")  # close() returned: cp succeeds
+        synced = smugfs("sync", mount.path)
+        assert synced.returncode == 1
+        assert "not uploaded: Mixed/notes.jpg:" in synced.stderr
+        assert "recovered" in synced.stderr
+        failed = [line for line in mount.status() if line.startswith("failed")]
+        assert len(failed) == 1, failed
+        assert "Mixed/notes.jpg" in failed[0], failed
+        kept = list((mount.cache_dir / "recovered").rglob("notes.jpg"))
+        assert len(kept) == 1
+        assert kept[0].read_bytes() == notes.read_bytes()
+        landed_exactly(account, album_uri, photos)
+        assert "notes.jpg" not in os.listdir(mount.path / "Mixed")
+        assert any("notes.jpg was not uploaded" in line for line in mount.problems())
+
+
+def test_unmount_with_a_queue_waits_until_it_is_done(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 20, seed=500)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        os.listdir(mount.path / "Shoot")
+        with service_conditions(emulator, latency_ms=150):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            assert account.image_count(album_uri) < 20, "nothing was left in the queue"
+            unmounted = smugfs("unmount", mount.path)
+        assert unmounted.returncode == 0, unmounted.stderr
+        assert "waiting for the queued uploads" in unmounted.stdout
+        landed_exactly(account, album_uri, photos)
+        mount.process.wait(timeout=30)
+        assert "waiting for" in mount.log()
+        assert mount.problems() == []
+
+
+def test_faults_of_every_kind_during_the_queue_lose_nothing_and_double_nothing(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 100, seed=600)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        os.listdir(mount.path / "Shoot")
+        emulator.reset_stats()
+        with service_conditions(emulator, fault_rate=0.1, latency_ms=5, seed=66):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            synced = smugfs("sync", mount.path)
+            faults = emulator.stats()["faults"]
+        assert synced.returncode == 0, synced.stderr
+        assert sum(faults.values()) >= 10, faults
+        landed_exactly(account, album_uri, photos)
+        assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
+        for name in ("IMG_0000.jpg", "IMG_0050.jpg", "IMG_0099.jpg"):
+            assert (mount.path / "Shoot" / name).read_bytes() == photos[name]
