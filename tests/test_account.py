@@ -48,6 +48,7 @@ STATUS_HEADINGS = (
     "queue",
     "requests",
     "rate limit",
+    "thumbnails",
 )
 
 
