@@ -174,14 +174,26 @@ def test_album_list_holds_every_album_below_the_folder(sample_client: httpx.Clie
     body = response_of(sample_client.get(f"{FOLDER}/demo/Travel!albumlist"))
     assert (body["EndpointType"], body["LocatorType"]) == ("AlbumList", "List")
     assert "Pages" not in body
-    assert [a["UrlPath"] for a in body["AlbumList"]] == [
+    # The node tree below the folder, breadth first in the owner's order.
+    travel = response_of(sample_client.get(f"{FOLDER}/demo/Travel"))["Folder"]
+    expected: list[str] = []
+    pending = [travel["Uris"]["Node"]["Uri"]]
+    while pending:
+        for child in list_all(sample_client, pending.pop(0) + "!children", "Node"):
+            if child["Type"] == "Folder":
+                pending.append(child["Uri"])
+            elif child["Type"] == "Album":
+                expected.append(child["UrlPath"])
+    assert [a["UrlPath"] for a in body["AlbumList"]] == expected
+    assert expected[:3] == [
         "/Travel/2024/Lisbon",
         "/Travel/2024/Iceland-the-Ring-Road",
         "/Travel/2025/Kyoto",
     ]
     for entry in body["AlbumList"]:
         assert set(entry) == {"Uri", "Name", "UrlPath"}
-        assert response_of(sample_client.get(entry["Uri"]))["Album"]["UrlPath"] == entry["UrlPath"]
+        album = response_of(sample_client.get(entry["Uri"]))["Album"]
+        assert (album["UrlPath"], album["Name"]) == (entry["UrlPath"], entry["Name"])
 
 
 def test_albums_link_their_folder_as_recorded(sample_client: httpx.Client) -> None:
