@@ -235,8 +235,7 @@ class Filesystem:
         """Close every open file (at unmount)."""
         for handle in list(self._handles):
             await self.release(handle)
-        await self.save_listings()
-        await self.listings.kept_times_file.save()
+        await self.listings.close()
 
     def root_inode(self) -> int:
         """The inode of the mount's root."""

@@ -9,11 +9,10 @@ keyed by the photo's *version* (`RemoteImage.version`: image key, serial, MD5 an
 photo replaced, here or on the web, is a new version and shows the service's time again; a
 deleted one's time is forgotten.
 
-`KeptTimes` is the interface the filesystem uses (get, set and forget by version).
-`KeptTimesFile` implements it with one small file per account in the cache directory
-(`times/<account>.json`, mode 0600, replaced atomically), loaded at start and written shortly
-after each change and at unmount. Another store (a database holding the rest of the mount's
-metadata) can stand in for it.
+`KeptTimes` is the interface the filesystem uses (get, set and forget by version);
+`listings/kept.py` implements it in the mount's metadata database. Times kept by earlier
+versions in one file per account (`times/<account>.json`) are read once by `load_file` and
+moved into the database.
 """
 
 from __future__ import annotations
@@ -23,14 +22,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-import trio
-
-from smugfs.private_file import write_private
-
 log = logging.getLogger(__name__)
-
-# How soon after a change the kept times are written to disk.
-SAVE_INTERVAL = 1.0
 
 
 class KeptTimes(Protocol):
@@ -51,63 +43,16 @@ def times_path(cache_dir: Path, account_key: str) -> Path:
     return cache_dir / "times" / f"{account_key}.json"
 
 
-class KeptTimesFile:
-    """Kept times in memory, saved to one private file per account."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._times: dict[str, int] = {}
-        self._dirty = False
-        self._changed = trio.Event()
-
-    def get(self, version: str) -> int | None:
-        """See `KeptTimes.get`."""
-        return self._times.get(version)
-
-    def set(self, version: str, mtime_ns: int) -> None:
-        """See `KeptTimes.set`."""
-        if self._times.get(version) != mtime_ns:
-            self._times[version] = mtime_ns
-            self._touched()
-
-    def forget(self, version: str) -> None:
-        """See `KeptTimes.forget`."""
-        if self._times.pop(version, None) is not None:
-            self._touched()
-
-    def _touched(self) -> None:
-        self._dirty = True
-        self._changed.set()
-
-    def load(self) -> None:
-        """Read the saved times (blocking); an unreadable file is ignored (and rewritten at
-        the next change), never an error."""
-        try:
-            data = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring the kept file times in %s: %s", self.path, exc)
-            return
-        if isinstance(data, dict):
-            self._times = {str(k): v for k, v in data.items() if isinstance(v, int) and v >= 0}
-
-    async def save(self) -> None:
-        """Write the times to disk if they changed."""
-        if not self._dirty:
-            return
-        self._dirty = False
-        data = json.dumps(self._times, separators=(",", ":")).encode()
-        try:
-            await trio.to_thread.run_sync(write_private, self.path, data)
-        except OSError as exc:
-            self._dirty = True
-            log.warning("cannot save the kept file times to %s: %s", self.path, exc.strerror)
-
-    async def keep_saved(self) -> None:
-        """Write the times shortly after each change, for as long as the mount runs."""
-        while True:
-            await self._changed.wait()
-            self._changed = trio.Event()
-            await trio.sleep(SAVE_INTERVAL)
-            await self.save()
+def load_file(path: Path) -> dict[str, int]:
+    """The times kept in a file of the earlier format (blocking); an unreadable file gives
+    none, never an error."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the kept file times in %s: %s", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, int) and v >= 0}

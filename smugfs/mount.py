@@ -199,7 +199,6 @@ def run_foreground(
                     read_path.attach(nursery)
                     uploads.attach(nursery)
                     nursery.start_soon(fs.keep_listings_saved)
-                    nursery.start_soon(fs.listings.kept_times_file.keep_saved)
                     fs.attach(nursery)
                     if settings.thumbnails:
                         fs.thumbnails = Thumbnailer(

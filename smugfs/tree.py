@@ -1,24 +1,42 @@
-"""The inode table: which inode is which remote object, under which name, and for how long.
+"""The inode table: which inode is which remote object, under which name.
 
-No I/O happens here. Inodes are handed out per remote identity (a node, or an image as shown
-in one album) and stay the same for the life of the mount, so the kernel's view never changes
-under it. Each directory's listing is kept here; `fs.py` decides when it is too old. Lookup
-counts follow the kernel's (pyfuse3 rule 3): an entry that the kernel has forgotten and no
-listing shows any more is dropped.
+No I/O happens here beyond the point reads of its backing (the metadata database), and memory
+does not grow with the library: the entries recently used and the listings recently read are
+kept in bounded LRU caches, everything else is read back from the backing when asked for. Only
+entries this mount changed itself (made, moved, renamed, or with bytes here) are held for as
+long as that matters (*pinned*): the backing knows them only as the service lists them.
+
+Inodes are handed out per remote identity (a node, or an image as shown in one album) and the
+backing keeps them, so they stay the same for the life of the mount and across remounts. Each
+directory's listing is kept here; `listings/core.py` decides when it is too old. An entry the
+kernel still knows but no listing shows any more answers from memory while it is cached.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import weakref
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.errors import NotFound
 
 ROOT_INODE = 1
+# How many entries and how many children of listings are kept in memory at most. A listing
+# holds up to 5,000 images (the service's album cap); a walk keeps a few in reach.
+ENTRY_CACHE = 40_000
+LISTING_CACHE = 60_000
+
+# (file name, identity, node, image) of one child of a directory, as the service lists it.
+Child = tuple[str, str, RemoteNode | None, RemoteImage | None]
+# (inode, name, identity, node, image) of one child of a directory, in listing order.
+Placed = tuple[int, str, str, RemoteNode | None, RemoteImage | None]
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, weakref_slot=True)
 class Entry:
     """A directory (folder or album) or a file (image) the kernel may know by inode."""
 
@@ -32,7 +50,20 @@ class Entry:
     identity: str = ""
     # A file with bytes in this mount that the service does not have (yet): being written,
     # waiting to be uploaded, or a desktop tool's bookkeeping file that is never uploaded.
-    local: Any = None
+    # Set through `local`, which pins the entry in its table.
+    local_file: Any = None
+    table: InodeTable | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def local(self) -> Any:
+        """The file's bytes in this mount, if any (see `local_file`)."""
+        return self.local_file
+
+    @local.setter
+    def local(self, value: Any) -> None:
+        self.local_file = value
+        if value is not None and self.table is not None:
+            self.table.pin(self)
 
     @property
     def is_dir(self) -> bool:
@@ -47,31 +78,84 @@ class Entry:
 
 @dataclasses.dataclass(slots=True)
 class Listing:
-    """A directory's children by name, in listing order (how fresh it is, `fs.py` keeps)."""
+    """A directory's children by name, in listing order, and which of them are directories
+    (how fresh it is, `listings/core.py` keeps)."""
 
     children: dict[str, int]
+    dirs: set[int] = dataclasses.field(default_factory=set)
+
+
+class Backing(Protocol):
+    """Where entries not in memory are read back from, and inodes kept (the database)."""
+
+    inodes: Iterator[int]
+
+    def placed(self, inode: int) -> tuple[int, Placed] | None:
+        """(directory, child) of an inode in a saved listing, if one shows it."""
+
+    def inode_of(self, identity: str) -> int | None:
+        """The inode an identity was given, if any."""
+
+    def bind(self, inode: int, identity: str, *, previous: str = "") -> None:
+        """Keep that `inode` stands for `identity` now."""
+
+
+class _Recent(LRUCache[int, Entry]):
+    """Recently used entries; one with bytes in this mount is pinned as it leaves."""
+
+    def __init__(self, maxsize: int, table: InodeTable) -> None:
+        super().__init__(maxsize)
+        self._table = table
+
+    def popitem(self) -> tuple[int, Entry]:
+        inode, entry = super().popitem()
+        if entry.local_file is not None:
+            self._table.pin(entry)
+        return inode, entry
 
 
 class InodeTable:
     """Inodes, their entries and the listings of directories."""
 
-    def __init__(self, root: RemoteNode) -> None:
+    def __init__(self, root: RemoteNode, backing: Backing) -> None:
+        self._backing = backing
         identity = f"node:{root.node_id}"
-        self._entries: dict[int, Entry] = {
-            ROOT_INODE: Entry(ROOT_INODE, ROOT_INODE, "", root, identity=identity)
-        }
-        self._by_identity: dict[str, int] = {identity: ROOT_INODE}
-        self._listings: dict[int, Listing] = {}
-        self._next_inode = ROOT_INODE + 1
+        top = Entry(ROOT_INODE, ROOT_INODE, "", root, identity=identity, table=self)
+        self._pinned: dict[int, Entry] = {ROOT_INODE: top}
+        self._pinned_ids: dict[str, int] = {identity: ROOT_INODE}
+        self._recent = _Recent(ENTRY_CACHE, self)
+        # Every entry still referenced anywhere, so that one inode is one object.
+        self._live: weakref.WeakValueDictionary[int, Entry] = weakref.WeakValueDictionary()
+        self._listings: LRUCache[int, Listing] = LRUCache(
+            LISTING_CACHE, getsizeof=lambda listing: len(listing.children) + 1
+        )
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._live) + len(self._pinned)
+
+    def _known(self, inode: int) -> Entry | None:
+        """The entry of an inode if it is in memory."""
+        found = self._pinned.get(inode)
+        if found is None:
+            found = self._recent.get(inode)
+        if found is None:
+            found = self._live.get(inode)
+        return found
+
+    def _keep(self, entry: Entry) -> None:
+        self._recent[entry.inode] = entry
+        self._live[entry.inode] = entry
 
     def entry(self, inode: int) -> Entry:
         """The entry of an inode, or NotFound."""
-        found = self._entries.get(inode)
+        found = self._known(inode)
         if found is None:
-            raise NotFound(f"inode {inode} is not known")
+            placed = self._backing.placed(inode)
+            if placed is None:
+                raise NotFound(f"inode {inode} is not known")
+            parent, (_, name, identity, node, image) = placed
+            found = Entry(inode, parent, name, node, image, identity=identity, table=self)
+        self._keep(found)
         return found
 
     def path(self, inode: int) -> str:
@@ -84,46 +168,50 @@ class InodeTable:
         return "/".join(reversed(names))
 
     def listing(self, inode: int) -> Listing | None:
-        """The directory's last listing, if any."""
+        """The directory's last listing, if it is in memory."""
         return self._listings.get(inode)
 
     def expire(self, inode: int) -> None:
         """Forget a directory's listing so that the next access fetches it again."""
         self._listings.pop(inode, None)
 
-    def store_listing(
-        self,
-        parent: int,
-        children: list[tuple[str, str, RemoteNode | None, RemoteImage | None]],
-    ) -> list[Entry]:
-        """Record a directory's children: (name, identity, node, image) in listing order.
-
-        Existing identities keep their inodes (and get the new name and attributes); entries
-        no longer listed here are dropped once the kernel holds no reference to them.
-        """
-        previous = self._listings.get(parent)
-        entries = []
+    def store_listing(self, parent: int, children: list[Placed]) -> Listing:
+        """Record a directory's children (in listing order), replacing its listing in one
+        step. Entries in memory get the new name and attributes."""
         names: dict[str, int] = {}
-        for name, identity, node, image in children:
-            inode = self._by_identity.get(identity)
-            if inode is None:
-                inode = self._next_inode
-                self._next_inode += 1
-                self._by_identity[identity] = inode
-                self._entries[inode] = Entry(inode, parent, name, node, image, identity=identity)
-            entry = self._entries[inode]
-            entry.parent, entry.name, entry.node, entry.image = parent, name, node, image
+        dirs: set[int] = set()
+        for inode, name, identity, node, image in children:
+            entry = self._known(inode)
+            if entry is None:
+                entry = Entry(inode, parent, name, node, image, identity=identity, table=self)
+            else:
+                entry.parent, entry.name, entry.node, entry.image = parent, name, node, image
+                entry.identity = identity
             entry.listed = True
+            self._keep(entry)
             names[name] = inode
-            entries.append(entry)
-        if previous is not None:
-            for inode in set(previous.children.values()) - set(names.values()):
-                gone = self._entries.get(inode)
-                if gone is not None and gone.parent == parent:
-                    gone.listed = False
-                    self._drop_if_unused(gone)
-        self._listings[parent] = Listing(names)
-        return entries
+            if node is not None:
+                dirs.add(inode)
+        listing = Listing(names, dirs)
+        self._remember_listing(parent, listing)
+        return listing
+
+    def _remember_listing(self, parent: int, listing: Listing) -> None:
+        try:
+            self._listings[parent] = listing
+        except ValueError:
+            # Larger than the whole cache: served this once, read back when asked again.
+            self._listings.pop(parent, None)
+
+    def inode_for(self, identity: str) -> int:
+        """The inode of an identity, given a new one if it has none."""
+        inode = self._pinned_ids.get(identity)
+        if inode is None and not identity.startswith("local:"):
+            inode = self._backing.inode_of(identity)
+        if inode is None:
+            inode = next(self._backing.inodes)
+            self._backing.bind(inode, identity)
+        return inode
 
     def add(
         self,
@@ -136,34 +224,45 @@ class InodeTable:
         local: Any = None,
     ) -> Entry:
         """Put a new child into a listed directory (after a change made through the mount)."""
-        listing = self._listings.get(parent)
-        inode = self._by_identity.get(identity)
-        if inode is None:
-            inode = self._next_inode
-            self._next_inode += 1
-            self._by_identity[identity] = inode
-            self._entries[inode] = Entry(inode, parent, name, identity=identity)
-        entry = self._entries[inode]
-        entry.parent, entry.name, entry.node, entry.image, entry.local = (
-            parent,
-            name,
-            node,
-            image,
-            local,
-        )
+        inode = self.inode_for(identity)
+        entry = self._known(inode)
+        if entry is None:
+            entry = Entry(inode, parent, name, identity=identity, table=self)
+        entry.parent, entry.name, entry.node, entry.image = parent, name, node, image
+        entry.identity = identity
+        entry.local = local
         entry.listed = True
+        self.pin(entry)
+        listing = self._listings.get(parent)
         if listing is not None:
             listing.children[name] = inode
+            if node is not None:
+                listing.dirs.add(inode)
+        return entry
+
+    def restore(self, parent: int, child: Placed) -> Entry:
+        """Hold an entry a change made by an earlier mount stands for (it is laid over the
+        listings until the service shows it)."""
+        inode, name, identity, node, image = child
+        entry = self._known(inode) or Entry(inode, parent, name, identity=identity, table=self)
+        entry.parent, entry.name, entry.node, entry.image = parent, name, node, image
+        self.pin(entry)
         return entry
 
     def remove(self, parent: int, name: str) -> None:
         """Take a child out of a directory's listing (deleted through the mount)."""
         listing = self._listings.get(parent)
         inode = listing.children.pop(name, None) if listing is not None else None
-        if inode is not None and inode in self._entries:
-            entry = self._entries[inode]
+        if inode is None or listing is None:
+            return
+        listing.dirs.discard(inode)
+        entry = self._known(inode)
+        if entry is not None:
             entry.listed = False
-            self._drop_if_unused(entry)
+            if inode != ROOT_INODE:
+                self._pinned.pop(inode, None)
+                if self._pinned_ids.get(entry.identity) == inode:
+                    del self._pinned_ids[entry.identity]
 
     def move(self, entry: Entry, parent: int, name: str) -> None:
         """Give an entry a new place (renamed or moved through the mount); whatever had that
@@ -171,41 +270,61 @@ class InodeTable:
         old = self._listings.get(entry.parent)
         if old is not None and old.children.get(entry.name) == entry.inode:
             del old.children[entry.name]
+            old.dirs.discard(entry.inode)
         target = self._listings.get(parent)
         if target is not None:
             replaced = target.children.get(name)
             if replaced is not None and replaced != entry.inode:
                 self.remove(parent, name)
             target.children[name] = entry.inode
+            if entry.is_dir:
+                target.dirs.add(entry.inode)
         entry.parent, entry.name, entry.listed = parent, name, True
+        self.pin(entry)
 
     def rebind(self, entry: Entry, identity: str) -> None:
         """Let an inode stand for another remote object (an upload that became an image, an
         album turned into a folder), keeping the inode the kernel knows."""
-        self._by_identity.pop(entry.identity, None)
-        other = self._by_identity.get(identity)
+        previous = entry.identity
+        if self._pinned_ids.get(previous) == entry.inode:
+            del self._pinned_ids[previous]
+        other = self._pinned_ids.get(identity)
         if other is not None and other != entry.inode:
-            stale = self._entries.get(other)
+            stale = self._known(other)
             if stale is not None:
                 stale.identity = ""
-        self._by_identity[identity] = entry.inode
         entry.identity = identity
+        self.pin(entry)
+        self._backing.bind(
+            entry.inode, identity, previous="" if previous.startswith("local:") else previous
+        )
+
+    def pin(self, entry: Entry) -> None:
+        """Hold an entry in memory whatever the caches drop (changed by this mount)."""
+        self._pinned[entry.inode] = entry
+        self._live[entry.inode] = entry
+        if entry.identity:
+            self._pinned_ids[entry.identity] = entry.inode
+
+    def unpin(self, inode: int) -> None:
+        """Let a pinned entry go back to the caches once nothing of this mount's own is left
+        in it (the service's listings show it, or bytes here are gone)."""
+        entry = self._pinned.get(inode)
+        if entry is None or inode == ROOT_INODE or entry.local_file is not None:
+            return
+        del self._pinned[inode]
+        if self._pinned_ids.get(entry.identity) == inode:
+            del self._pinned_ids[entry.identity]
+        self._keep(entry)
 
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took `count` more references to `inode`."""
-        self.entry(inode).lookups += count
+        found = self._known(inode)
+        if found is not None:
+            found.lookups += count
 
     def forget(self, inode: int, count: int) -> None:
         """The kernel dropped `count` references (unknown inodes are ignored)."""
-        found = self._entries.get(inode)
-        if found is None or inode == ROOT_INODE:
-            return
-        found.lookups = max(0, found.lookups - count)
-        self._drop_if_unused(found)
-
-    def _drop_if_unused(self, entry: Entry) -> None:
-        if entry.lookups == 0 and not entry.listed and entry.inode != ROOT_INODE:
-            self._entries.pop(entry.inode, None)
-            self._listings.pop(entry.inode, None)
-            if self._by_identity.get(entry.identity) == entry.inode:
-                del self._by_identity[entry.identity]
+        found = self._known(inode)
+        if found is not None:
+            found.lookups = max(0, found.lookups - count)

@@ -95,7 +95,7 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert sorted(os.listdir(mount.path / "Trips" / "Alps")) == ["a0.jpg", "a1.jpg", "a2.jpg"]
         assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
-    saved = list((tmp_path / "cache" / "listings").iterdir())
+    saved = list((tmp_path / "cache" / "metadata").glob("*.sqlite"))
     assert len(saved) == 1
     assert saved[0].stat().st_mode & 0o777 == 0o600
 
@@ -118,15 +118,16 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
         assert sorted(os.listdir(mount.path)) == ["Deep", "Later", "Spare", "Trips"]
 
 
-def test_a_damaged_listings_file_is_ignored(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_garbage_metadata_database_is_set_aside(emulator: Emulator, tmp_path: Path) -> None:
     _library(emulator)
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         os.listdir(mount.path / "Spare")
-    (saved,) = (tmp_path / "cache" / "listings").iterdir()
-    saved.write_bytes(b'{"format": "smugfs-listings-1", "listings": {"x": [1]}')
+    (saved,) = (tmp_path / "cache" / "metadata").glob("*.sqlite")
+    saved.write_bytes(b"\x00\xff not a database " * 100)
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert sorted(os.listdir(mount.path / "Spare")) == ["s0.jpg", "s1.jpg"]
-        assert any("ignoring the saved listings" in line for line in mount.problems())
+        assert any("setting the metadata database" in line for line in mount.problems())
+    assert len(list(saved.parent.glob("*.damaged-*"))) == 1
 
 
 @pytest.fixture

@@ -47,12 +47,8 @@ def attributes_of(
         node = entry.node
         mtime = node.date_modified or node.date_added or 0.0
         listing = table.listing(entry.inode)
-        if listing is None:
-            # Unknown number of subdirectories: 1 tells find not to count on link counts.
-            nlink = 1
-        else:
-            subdirs = sum(1 for inode in listing.children.values() if table.entry(inode).is_dir)
-            nlink = 2 + subdirs
+        # Unknown number of subdirectories: 1 tells find not to count on link counts.
+        nlink = 1 if listing is None else 2 + len(listing.dirs)
         return Attributes(
             inode=entry.inode,
             mode=stat.S_IFDIR | 0o555 | writable,

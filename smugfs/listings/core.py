@@ -2,6 +2,10 @@
 checking saved ones against their validators, serving stale ones while the service is
 unreachable, and the changes this mount made laid over them.
 
+Listings, their validators, the inodes identities were given and this mount's own changes are
+kept in the metadata database (`listings/database.py`); memory holds only the entries and
+listings recently used (`tree.py`).
+
 Listings are fetched once per `listing_ttl` per directory and coalesced: concurrent callers of
 a directory being fetched wait for that one fetch. Invariant across awaits: the inode table is
 only changed by `InodeTable.store_listing`, called with a complete listing after the fetch, so
@@ -28,13 +32,14 @@ from cachetools import TTLCache
 from smugfs.api.client import SmugMugClient
 from smugfs.config import Settings
 from smugfs.errors import NotADirectory, NotFound, Offline
-from smugfs.kept_times import KeptTimes, KeptTimesFile, times_path
-from smugfs.listing_store import Child, ListingStore, Saved, store_path
+from smugfs.kept_times import times_path
 from smugfs.listings.ahead import ListingAhead
 from smugfs.listings.attributes import Attributes, attributes_of
+from smugfs.listings.database import Database, Validator
+from smugfs.listings.kept import KeptInDatabase
 from smugfs.listings.overlay import OwnChanges
 from smugfs.listings.source import ListingSource, folder_validator
-from smugfs.tree import ROOT_INODE, Entry, InodeTable
+from smugfs.tree import ROOT_INODE, Entry, InodeTable, Listing, Placed
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +62,26 @@ class Listings:
         )
         self.own = OwnChanges()
         self.source = ListingSource(client)
-        self.saved = ListingStore(store_path(settings.cache_dir, settings.account_key))
-        self.kept_times_file = KeptTimesFile(times_path(settings.cache_dir, settings.account_key))
-        # The modification times tools set on photos, by photo version (`kept_times.py`).
-        self.kept_times: KeptTimes = self.kept_times_file
+        self._database: Database | None = None
+        self._kept: KeptInDatabase | None = None
         self.ahead = ListingAhead(lambda: self.table, self._fresh, self.children_of)
         # When the root folder's node was last fetched (trio's clock).
         self._root_seen = -math.inf
         self.uid = os.getuid()
         self.gid = os.getgid()
+
+    @property
+    def database(self) -> Database:
+        """The metadata database (available after `start`)."""
+        assert self._database is not None, "Listings.start() has not run"
+        return self._database
+
+    @property
+    def kept_times(self) -> KeptInDatabase:
+        """What is kept for photo versions: the times tools set on photos (`kept_times.py`)
+        and attributes (available after `start`)."""
+        assert self._kept is not None, "Listings.start() has not run"
+        return self._kept
 
     @property
     def table(self) -> InodeTable:
@@ -74,39 +90,58 @@ class Listings:
         return self._table
 
     async def start(self) -> None:
-        """Read the saved listings and find the root folder (and so check that the service and
-        credentials work). With the service unreachable, a mount that has saved listings
+        """Open the metadata database and find the root folder (and so check that the service
+        and credentials work). With the service unreachable, a mount that has saved listings
         starts with them; one without raises `Offline`."""
-        await trio.to_thread.run_sync(self.saved.load)
-        await trio.to_thread.run_sync(self.kept_times_file.load)
+        settings = self.settings
+        database = await trio.to_thread.run_sync(
+            Database.open, settings.cache_dir, settings.account_key
+        )
+        self._database = database
+        self._kept = KeptInDatabase(database)
+        await trio.to_thread.run_sync(
+            self._kept.take_over, times_path(settings.cache_dir, settings.account_key)
+        )
         try:
-            root = await self.client.root_node(self.settings.user)
+            root = await self.client.root_node(settings.user)
         except Offline:
-            if self.saved.root is None:
+            saved_root = database.root()
+            if saved_root is None:
+                await self.close()
                 raise
             log.warning("the service is unreachable: showing the listings saved earlier")
-            root = self.saved.root
+            root = saved_root
+        except BaseException:
+            await self.close()
+            raise
         else:
-            self.saved.set_root(root)
+            if root != database.root():
+                database.set_root(root)
             self._root_seen = trio.current_time()
-        self._table = InodeTable(root)
+        self._table = InodeTable(root, database)
+        self.own.restore(self._table, database)
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Let listings ahead of a walk run in the mount's nursery (none before this)."""
         self.ahead.attach(nursery)
 
     async def save(self) -> None:
-        """Write the listings to disk if they changed since the last time."""
-        if self.saved.dirty:
-            snapshot = self.saved.snapshot()
-            await trio.to_thread.run_sync(self.saved.write, snapshot)
+        """Wait until every change is written to the database (each is written as it is
+        made, in a transaction of its own)."""
+        if self._database is not None:
+            await self._database.write(lambda connection: None)
 
     async def keep_saved(self, interval: float = 30.0) -> None:
-        """Save the listings every `interval` seconds while they change (and at unmount), so a
-        crash loses at most that much."""
+        """Every `interval` seconds, wait for the database's writes to catch up."""
         while True:
             await trio.sleep(interval)
             await self.save()
+
+    async def close(self) -> None:
+        """Finish writing and close the database (at unmount)."""
+        database, self._database = self._database, None
+        if database is not None:
+            await trio.to_thread.run_sync(database.close)
 
     def attributes(self, entry: Entry) -> Attributes:
         """What `stat` shows for an entry (no network request)."""
@@ -148,12 +183,12 @@ class Listings:
             done = trio.Event()
             self._fetching[inode] = done
             try:
-                await self._fetch_listing(entry)
+                return (await self._bring_up_to_date(entry)).children
             except Offline:
-                stale = self._stale_listing(entry)
+                stale = await self._stale_listing(entry)
                 if stale is None:
                     raise
-                return stale
+                return stale.children
             finally:
                 del self._fetching[inode]
                 done.set()
@@ -162,42 +197,60 @@ class Listings:
             raise NotFound(f"{entry.name} could not be listed")
         return listing.children
 
-    def _stale_listing(self, entry: Entry) -> dict[str, int] | None:
+    async def _saved_listing(self, inode: int) -> list[Placed] | None:
+        database = self.database
+        return await database.read(lambda: database.listing(inode))
+
+    async def _stale_listing(self, entry: Entry) -> Listing | None:
         """The last listing known of a directory, however old (the service is unreachable):
         the one in memory, else the saved one. It stays stale, so the next access after the
         service is back fetches it."""
         listing = self.table.listing(entry.inode)
         if listing is not None:
-            return listing.children
-        saved = self.saved.get(entry.identity)
+            return listing
+        saved = await self._saved_listing(entry.inode)
         if saved is None:
             return None
-        self._store(entry.inode, saved.children)
-        listing = self.table.listing(entry.inode)
-        return None if listing is None else listing.children
+        return self._store(entry.inode, saved)
 
-    async def _fetch_listing(self, entry: Entry) -> None:
-        """Bring a directory's listing up to date: the saved one if its validator still
-        holds, else a fetched one (saved with its validator)."""
-        children: list[Child] | None = None
-        saved = self.saved.get(entry.identity)
+    async def _bring_up_to_date(self, entry: Entry) -> Listing:
+        """Bring a directory's listing up to date: the saved one if it is fresh (read back
+        into memory) or its validator still holds, else a fetched one (saved with its
+        validator)."""
+        database = self.database
+        placed: list[Placed] | None = None
+        saved = database.validator(entry.inode)
         try:
-            if saved is not None and saved.trusted(self.settings.listing_settle):
-                validator, _ = await self._validator(entry)
-                if validator == saved.validator:
-                    children = saved.children
-            if children is None:
+            if saved is not None:
+                if entry.inode in self._fresh:
+                    placed = await self._saved_listing(entry.inode)
+                elif saved.trusted(self.settings.listing_settle):
+                    validator, _ = await self._validator(entry)
+                    if validator == saved.validator:
+                        placed = await self._saved_listing(entry.inode)
+            if placed is None:
                 children, validator, stamp = await self.source.fetch(entry)
-                self.saved.put(entry.identity, Saved(validator, stamp, time.time(), children))
+                job = database.save_listing(
+                    entry.inode, children, Validator(validator, stamp, time.time())
+                )
+                inodes = await database.write(job)
+                if inodes is None:
+                    # The database failed: inodes for this mount's life only.
+                    inodes = [self.table.inode_for(child[1]) for child in children]
+                placed = [
+                    (inode, name, identity, node, image)
+                    for inode, (name, identity, node, image) in zip(inodes, children, strict=True)
+                ]
         except NotFound:
-            self.saved.drop(entry.identity)
+            database.drop_listing(entry.inode)
             raise
-        self._store(entry.inode, children)
+        listing = self._store(entry.inode, placed)
         self._fresh[entry.inode] = True
+        return listing
 
-    def _store(self, inode: int, children: list[Child]) -> None:
+    def _store(self, inode: int, children: list[Placed]) -> Listing:
         """Put a listing from the service into the table, with this mount's changes on it."""
-        self.table.store_listing(inode, self.own.lay_over(self.table, inode, children))
+        return self.table.store_listing(inode, self.own.lay_over(self.table, inode, children))
 
     async def _validator(self, entry: Entry) -> tuple[str, float]:
         """What the service says now about whether a directory changed, and its time: an
@@ -242,4 +295,4 @@ class Listings:
             parent = self.table.entry(inode).parent
             self.table.expire(parent)
             self._fresh.pop(parent, None)
-            self.saved.drop(self.table.entry(parent).identity)
+            self.database.drop_listing(parent)

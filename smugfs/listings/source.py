@@ -12,9 +12,8 @@ import trio
 from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.errors import first_error
-from smugfs.listing_store import Child
 from smugfs.names import Named, assign_names
-from smugfs.tree import Entry
+from smugfs.tree import Child, Entry
 
 log = logging.getLogger(__name__)
 

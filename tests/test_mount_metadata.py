@@ -1,0 +1,93 @@
+"""The mount's metadata database under real mounts: a mount killed while it saves listings
+leaves a database the next mount opens and serves from, and two mounts of one account at
+once each keep their own, leaving the account's database whole."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Emulator
+from tests.mounting import mounted
+from tests.service import Account, photo, requests_to
+from tests.test_mount_recovery import kill, wait_for
+
+pytestmark = pytest.mark.fuse
+
+ALBUMS = 8
+PHOTOS = 12
+IMAGES = "GET /api/v2/album/{key}!images"
+
+
+def _library(account: Account) -> dict[str, list[str]]:
+    """Albums A0..A7 of small photos; their file names by album."""
+    names: dict[str, list[str]] = {}
+    for a in range(ALBUMS):
+        uri = account.create(f"A{a}")
+        names[f"A{a}"] = sorted(f"p{a}-{n}.jpg" for n in range(PHOTOS))
+        for n, name in enumerate(names[f"A{a}"]):
+            account.upload(uri, name, photo(a * 100 + n, 2000))
+    return names
+
+
+def test_a_mount_killed_while_saving_listings_leaves_them_to_the_next(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    names = _library(account)
+    with mounted(emulator, tmp_path) as mount:
+        assert sorted(os.listdir(mount.path / "A0")) == names["A0"]
+        # Slow answers, so the walk is still saving listings when the mount dies.
+        emulator.configure(latency_ms=300)
+        emulator.reset_stats()
+        walker = subprocess.Popen(
+            ["find", str(mount.path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_for(lambda: requests_to(emulator, IMAGES) >= 3, "the walk to list albums")
+            time.sleep(0.4)
+            kill(mount)
+        finally:
+            walker.wait(timeout=30)
+    emulator.configure(latency_ms=0)
+    emulator.stop()
+    # The service is gone: the next mount starts with what the killed one saved.
+    with mounted(emulator, tmp_path) as mount:
+        assert sorted(os.listdir(mount.path)) == sorted(names)
+        assert sorted(os.listdir(mount.path / "A0")) == names["A0"]
+        for album, expected in names.items():
+            try:
+                listed = sorted(os.listdir(mount.path / album))
+            except OSError:
+                continue  # never listed before the kill: nothing saved to serve
+            assert listed == expected
+        assert not any("setting the metadata database" in line for line in mount.problems())
+    assert not list((tmp_path / "cache" / "metadata").glob("*.damaged-*"))
+
+
+def test_two_mounts_of_one_account_keep_their_own_databases(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    names = _library(account)
+    cache = tmp_path / "cache"
+    shared = [f"cache_dir={cache}"]
+    with mounted(emulator, tmp_path / "one", options=shared) as one:
+        with mounted(emulator, tmp_path / "two", options=shared) as two:
+            for mount in (one, two):
+                for album in ("A0", "A1"):
+                    assert sorted(os.listdir(mount.path / album)) == names[album]
+            os.mkdir(two.path / "Made")
+            assert "Made" in os.listdir(two.path)
+            databases = sorted(p.name for p in (cache / "metadata").glob("*.sqlite"))
+            assert len(databases) == 2, databases
+        assert len(list((cache / "metadata").glob("*.sqlite"))) == 1
+        assert sorted(os.listdir(one.path / "A2")) == names["A2"]
+        assert one.problems() == []
+    emulator.stop()
+    with mounted(emulator, tmp_path / "three", options=shared) as three:
+        for album in ("A0", "A1", "A2"):
+            assert sorted(os.listdir(three.path / album)) == names[album]
+        assert not any("setting the metadata database" in line for line in three.problems())
