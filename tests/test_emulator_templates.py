@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.harness import Emulator
-from tests.library import jpeg, list_all, response_of
+from tests.library import jpeg, list_all, response_of, root_uri
 from tests.recorded import assert_same_link, recorded
 
 JSON = {"Accept": "application/json"}
@@ -238,3 +238,38 @@ def test_download_of_a_protected_album_is_refused_to_others(
 
 def test_download_of_an_unknown_image_is_404(sample_client: httpx.Client) -> None:
     assert sample_client.get("/api/v2/image/zzzzzzz!download").status_code == 404
+
+
+def test_node_children_takes_a_template_for_albums(module_client: httpx.Client) -> None:
+    """POST `node!children` documents `AlbumTemplateUri` for albums: the album starts from the
+    template, while `SortMethod` sent there stays the node's own."""
+    made = module_client.post(
+        templates_uri(module_client),
+        json={"Name": "Proofs", "SortMethod": "Filename", "AllowDownloads": False},
+    )
+    template = response_of(made, 201)["AlbumTemplate"]
+    children = root_uri(module_client) + "!children"
+    node = response_of(
+        module_client.post(
+            children,
+            json={
+                "Type": "Album",
+                "Name": "Proof Set",
+                "AlbumTemplateUri": template["Uri"],
+                "SortMethod": "Name",
+            },
+        ),
+        201,
+    )["Node"]
+    assert node["SortMethod"] == "Name"
+    album = response_of(module_client.get(node["Uris"]["Album"]["Uri"]))["Album"]
+    assert (album["SortMethod"], album["AllowDownloads"]) == ("Filename", False)
+    before = len(list_all(module_client, children, "Node"))
+    bad = module_client.post(
+        children,
+        json={"Type": "Album", "Name": "No Set", "AlbumTemplateUri": "/api/v2/albumtemplate/x"},
+    )
+    assert bad.status_code == 400
+    assert len(list_all(module_client, children, "Node")) == before
+    options = module_client.options(children).json()["Options"]["Parameters"]["POST"]
+    assert "AlbumTemplateUri" in [p["Name"] for p in options]

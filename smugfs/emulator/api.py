@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from smugfs.emulator import image_fields, wire
+from smugfs.emulator import album_templates, image_fields, wire
 from smugfs.emulator.model import ALBUM, FOLDER, PAGE, Album, Image, Node
 from smugfs.emulator.oauth import Principal
-from smugfs.emulator.store import ServiceError, Store, keyword_list, truthy
+from smugfs.emulator.store import ServiceError, Store
 from smugfs.emulator.views import View
 from smugfs.emulator.wire import Endpoint, Query
 
@@ -66,6 +66,13 @@ _CHILDREN_POST = (
         "Boolean",
         "Whether to generate a unique UrlName if it is taken",
         Default=False,
+    ),
+    _param(
+        "AlbumTemplateUri",
+        "Uri",
+        "Album settings to start from (albums only)",
+        MAX_LENGTH="INFINITY",
+        Locator=["AlbumTemplate"],
     ),
     _param("Description", "Text", "", MIN_CHARS=0, MAX_CHARS=65535),
     _param("Keywords", "Array", "", MIN_COUNT=0, MAX_COUNT="INFINITY"),
@@ -669,7 +676,12 @@ class Api:
         body = call.body
         if not isinstance(body.get("Name", ""), str) or not body.get("Name"):
             raise ServiceError(400, "Name is required")
-        node = create_node_from(self.store, parent, str(body.get("Type", FOLDER)), body)
+        type_ = str(body.get("Type", FOLDER))
+        if type_ == ALBUM:
+            # `SortMethod`/`SortDirection` here are the node's; a template presets the album's.
+            node = album_templates.create_album(self.store, parent, body, album_sort=False)
+        else:
+            node = self.store.create_node_from(parent, type_, body)
         return Outcome(
             status=201,
             obj=call.view.node(node),
@@ -840,30 +852,6 @@ class Api:
         image = self._image(call, match)[0]
         albums = [a for a in self.store.albums.values() if image.image_key in a.image_keys]
         return Outcome(items=albums, render=call.view.album)
-
-
-def create_node_from(store: Store, parent: Node, type_: str, body: dict[str, Any]) -> Node:
-    """A new node under `parent` from a create request's fields (`Name`, `UrlName`,
-    `AutoRename`, `Privacy`, ...), under the rules of POST `node!children`."""
-    return store.create_node(
-        parent,
-        type_=type_,
-        name=str(body["Name"]),
-        url_name=_text(body.get("UrlName")),
-        auto_rename=truthy(body.get("AutoRename", False)),
-        privacy=str(body.get("Privacy", "Unlisted")),
-        description=str(body.get("Description", "")),
-        keywords=keyword_list(body.get("Keywords", [])),
-        sort_method=str(body.get("SortMethod", "DateModified")),
-        sort_direction=str(body.get("SortDirection", "Descending")),
-        security_type=str(body.get("SecurityType", "None")),
-        password=str(body.get("Password", "")),
-        password_hint=str(body.get("PasswordHint", "")),
-    )
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _uri_list(value: Any) -> list[str]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from smugfs.emulator import templates
-from smugfs.emulator.api import Api, Call, Handler, Outcome, RouteSpec, create_node_from
+from smugfs.emulator import album_templates
+from smugfs.emulator.api import Api, Call, Handler, Outcome, RouteSpec
 from smugfs.emulator.model import ALBUM, FOLDER, Node
 from smugfs.emulator.store import ServiceError
 from smugfs.emulator.views import (
@@ -221,7 +221,7 @@ class FolderEndpoints:
         parent = self._folder(call, match)
         self.api._require(call, parent.owner, "Add")
         _required_name(call.body)
-        node = create_node_from(call.store, parent, FOLDER, call.body)
+        node = call.store.create_node_from(parent, FOLDER, call.body)
         return Outcome(
             status=201,
             obj=render(call, node),
@@ -240,32 +240,15 @@ class FolderEndpoints:
         store = call.store
         body = {ALBUM_ALIASES.get(k, k): v for k, v in call.body.items() if k in ALBUM_ALIASES}
         body.update({k: v for k, v in call.body.items() if k not in ALBUM_ALIASES})
-        settings: dict[str, Any] = {}
-        template_uri = body.get("AlbumTemplateUri")
-        if template_uri:
-            template = templates.by_uri(store, str(template_uri), parent.owner)
-            settings = templates.album_settings(template)
-        elif template_required:
-            raise ServiceError(400, "AlbumTemplateUri is required")
-        settings.update(body)
-        album_fields: dict[str, Any] = {
-            k: settings[k]
-            for k in ("SortMethod", "SortDirection", "AllowDownloads")
-            if k in settings
-        }
-        # The album's own fields are checked before anything is made: a bad one is 400 and
-        # leaves no album behind.
-        store.check_album_fields(album_fields)
-        # The album's sort order is the album's own; the rest describes its node.
-        node_fields = {k: v for k, v in settings.items() if k not in album_fields}
-        if node_fields.get("Password") and "SecurityType" not in node_fields:
-            node_fields["SecurityType"] = "Password"
-        _required_name(node_fields)
-        node = create_node_from(store, parent, ALBUM, node_fields)
+        # The legacy endpoint protects an album sent with a password by it.
+        if body.get("Password") and "SecurityType" not in body:
+            body["SecurityType"] = "Password"
+        _required_name(body)
+        node = album_templates.create_album(
+            store, parent, body, album_sort=True, template_required=template_required
+        )
         assert node.album_key is not None
         album = store.albums[node.album_key]
-        if album_fields:
-            store.update_album(album, album_fields)
         return Outcome(
             status=201,
             obj=call.view.album(album),
@@ -343,7 +326,3 @@ def _required_name(body: dict[str, Any]) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ServiceError(400, "Name is required")
     return name
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)

@@ -497,6 +497,26 @@ class Store:
         self.touch(parent, stamp)
         return node
 
+    def create_node_from(self, parent: Node, type_: str, fields: dict[str, Any]) -> Node:
+        """`create_node` from a create request's fields under their wire names (`Name`,
+        `UrlName`, `AutoRename`, `Privacy`, ...), with the defaults of POST `node!children`."""
+        url_name = fields.get("UrlName")
+        return self.create_node(
+            parent,
+            type_=type_,
+            name=str(fields["Name"]),
+            url_name=None if url_name is None or url_name == "" else str(url_name),
+            auto_rename=truthy(fields.get("AutoRename", False)),
+            privacy=str(fields.get("Privacy", "Unlisted")),
+            description=str(fields.get("Description", "")),
+            keywords=keyword_list(fields.get("Keywords", [])),
+            sort_method=str(fields.get("SortMethod", "DateModified")),
+            sort_direction=str(fields.get("SortDirection", "Descending")),
+            security_type=str(fields.get("SecurityType", "None")),
+            password=str(fields.get("Password", "")),
+            password_hint=str(fields.get("PasswordHint", "")),
+        )
+
     def update_node(self, node: Node, fields: dict[str, Any]) -> Node:
         """PATCH of a node: only the fields sent change; a sibling UrlName clash is 409."""
         parent = self.nodes[node.parent_id] if node.parent_id else None

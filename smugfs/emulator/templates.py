@@ -4,24 +4,18 @@
   key left out when there are none, as on every empty list); POST adds one (201).
 - `albumtemplate/{key}`: one template.
 
-Creating an album with `AlbumTemplateUri` (see `folders.py`) starts from the template's
-settings. Only the owner sees their templates: anyone else gets 401, as for other owner tools.
+Creating an album with `AlbumTemplateUri` starts from the template's settings
+(`album_templates.py`). Only the owner sees their templates: anyone else gets 401, as for other
+owner tools.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from smugfs.emulator.album_templates import render, template_uri
 from smugfs.emulator.api import Api, Call, Outcome, RouteSpec
-from smugfs.emulator.model import AlbumTemplate
-from smugfs.emulator.store import (
-    PRIVACY_VALUES,
-    ServiceError,
-    Store,
-    truthy,
-)
-from smugfs.emulator.views import API, link, user_uri
+from smugfs.emulator.store import PRIVACY_VALUES, ServiceError, truthy
 from smugfs.emulator.wire import Endpoint
 
 E_TEMPLATES = Endpoint(
@@ -41,7 +35,6 @@ E_TEMPLATE_CREATED = Endpoint(
     ("POST",),
     permissions={"POST": "Modify"},
 )
-TEMPLATE_URI = re.compile(r"(?:https?://[^/]+)?/api/v2/albumtemplate/(?P<key>[^/!?]+)")
 
 
 def routes(api: Api) -> list[RouteSpec]:
@@ -111,75 +104,3 @@ class TemplateEndpoints:
             answer_as=E_TEMPLATE_CREATED,
             uri=template_uri(template),
         )
-
-
-def template_uri(template: AlbumTemplate) -> str:
-    """The API URI of a template."""
-    return f"{API}/albumtemplate/{template.key}"
-
-
-def by_uri(store: Store, uri: str, owner: str) -> AlbumTemplate:
-    """The template an `AlbumTemplateUri` names; 400 unless it is one of `owner`'s."""
-    found = TEMPLATE_URI.fullmatch(uri.strip())
-    template = store.album_templates.get(found["key"]) if found else None
-    if template is None or template.owner != owner:
-        raise ServiceError(400, f"Invalid AlbumTemplateUri {uri}")
-    return template
-
-
-def album_settings(template: AlbumTemplate) -> dict[str, Any]:
-    """The album fields a template presets, as a create request would send them."""
-    settings: dict[str, Any] = {
-        "Privacy": template.privacy,
-        "AllowDownloads": template.allow_downloads,
-        "SortMethod": template.sort_method,
-        "SortDirection": template.sort_direction,
-    }
-    if template.password:
-        settings["Password"] = template.password
-        settings["PasswordHint"] = template.password_hint
-    return settings
-
-
-def render(template: AlbumTemplate) -> dict[str, Any]:
-    """A template record: the album settings it presets, under their album field names, and
-    the fields a template has that this service keeps at their defaults."""
-    return {
-        "Name": template.name,
-        "AllowDownloads": template.allow_downloads,
-        "Backprinting": "",
-        "BoutiquePackaging": "Inherit from User",
-        "CanRank": True,
-        "Clean": False,
-        "Comments": True,
-        "EXIF": True,
-        "External": True,
-        "FamilyEdit": False,
-        "Filenames": False,
-        "FriendEdit": False,
-        "Geography": True,
-        "Header": "SmugMug",
-        "HideOwner": False,
-        "InterceptShipping": "Inherit from User",
-        "LargestSize": "Original",
-        "PackagingBranding": True,
-        "Password": template.password,
-        "PasswordHint": template.password_hint,
-        "Printable": True,
-        "Privacy": template.privacy,
-        "ProofDays": 0,
-        "Protected": False,
-        "Public": template.privacy == "Public",
-        "Share": True,
-        "SmugSearchable": "Inherit from User",
-        "SortDirection": template.sort_direction,
-        "SortMethod": template.sort_method,
-        "SquareThumbs": True,
-        "Watermark": False,
-        "WorldSearchable": "Inherit from User",
-        "Uri": template_uri(template),
-        "UriDescription": "Album template",
-        "Uris": {
-            "User": link(user_uri(template.owner), "User", "Object", "User By Nickname", "User")
-        },
-    }
