@@ -36,7 +36,7 @@ for where in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(where) not in sys.path:
         sys.path.insert(0, str(where))
 
-from benchkit import copyout, network, report, smugcli, workloads  # noqa: E402
+from benchkit import copyout, network, report, smugcli, workloads, xattrs  # noqa: E402
 from benchkit.context import Setup  # noqa: E402
 from benchkit.measure import Results  # noqa: E402
 
@@ -52,9 +52,10 @@ WORKLOADS = {
     "copy": workloads.copy_in,
     "memory": workloads.memory,
     "copyout": copyout.copyout,
+    "xattrs": xattrs.ls_xattrs,
 }
 # Workloads kept in modules of their own bring their own verdicts.
-ROWS = [copyout.rows]
+ROWS = [copyout.rows, xattrs.rows]
 
 
 # The sizes, and small ones for a quick look. Runs per workload: (always, at most while
@@ -79,6 +80,7 @@ DEFAULT = Mode(
         "tree": (1, 3),
         "copy": (1, 3),
         "copyout": (1, 3),
+        "xattrs": (1, 1),
     },
     seconds=45.0,
     thumbs=1000,
@@ -93,6 +95,7 @@ QUICK = Mode(
         "tree": (1, 1),
         "copy": (1, 1),
         "copyout": (1, 1),
+        "xattrs": (1, 1),
     },
     seconds=5.0,
     thumbs=100,

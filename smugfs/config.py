@@ -49,8 +49,9 @@ class Settings:
     user: str | None = None
     read_only: bool = False
     allow_other: bool = False
-    # Whether files and directories show `user.smugmug.*` extended attributes (which costs
-    # every `ls -l` two requests to the mount per file).
+    # Whether titles, captions, keywords and the service's ids are extended attributes. Off by
+    # default: with them on, every `ls -l` costs two requests to the mount per file, which
+    # made a warm `ls -l` of 5,000 photos about five times as slow (docs/benchmarks.md).
     xattrs: bool = False
     cache_dir: Path = dataclasses.field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("smugfs"))
@@ -198,7 +199,7 @@ def is_known_option(name: str) -> bool:
         name in OPTION_FIELDS
         or name in GENERIC_OPTIONS
         or name in COMMAND_OPTIONS
-        or name in ("ro", "allow_other", "xattrs", "writeback", "nick")
+        or name in ("ro", "allow_other", "xattrs", "noxattrs", "writeback", "nick")
         or name.startswith(GENERIC_PREFIXES)
     )
 
@@ -300,6 +301,8 @@ def from_environment(
             merged[name] = str(value)
         elif name in ("read_only", "allow_other", "xattrs", "writeback") and value is True:
             merged["ro" if name == "read_only" else name] = None
+        elif name == "xattrs" and value is False:
+            merged["noxattrs"] = None
     merged.update(options or {})
     for name, value in merged.items():
         if name == "ro":
@@ -308,6 +311,8 @@ def from_environment(
             fields["allow_other"] = True
         elif name in ("xattrs", "writeback"):
             fields[name] = True
+        elif name == "noxattrs":
+            fields["xattrs"] = False
         elif name == "nick":
             # Another user's public galleries: the same as `smugfs mount --user NICK`.
             if not value:

@@ -31,6 +31,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 BLOCK_SIZE = 128 * 1024
+# The attribute names getxattr answers, as the kernel sends them.
+OUR_NAMES = frozenset(os.fsencode(name) for name in xattrs.KNOWN)
 
 
 def _answer(
@@ -238,15 +240,19 @@ class FuseOperations(pyfuse3.Operations):
         if not self.fs.settings.xattrs:
             raise pyfuse3.FUSEError(errno.ENOSYS)
 
-    @_answer
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
         """A title, caption, keywords... (see `descriptions.py`). Names this mount does not
-        keep are answered at once, without a lookup: `ls -l` asks two of every file."""
-        self._xattrs_on()
-        text = os.fsdecode(name)
-        if not xattrs.is_ours(text):
+        keep are answered first and at once, without a lookup: `ls -l` asks two of every
+        file (`security.selinux`, `system.posix_acl_access`)."""
+        if not self.fs.settings.xattrs:
+            raise pyfuse3.FUSEError(errno.ENOSYS)
+        if name not in OUR_NAMES:
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-        return await self.descriptions.get(inode, text)
+        return await self._getxattr(inode, os.fsdecode(name))
+
+    @_answer
+    async def _getxattr(self, inode: int, name: str) -> bytes:
+        return await self.descriptions.get(inode, name)
 
     @_answer
     async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> Sequence[bytes]:

@@ -838,3 +838,17 @@ def test_no_secret_in_any_log_or_output_these_tests_produced(
         if secret in text
     ]
     assert leaks == []
+
+
+def test_extended_attributes_are_turned_on_and_off() -> None:
+    saved = ("http://saved", Credentials("key", "secret", "token", "token-secret"))
+    assert not config.from_environment({}, {}, saved=saved).xattrs
+    assert config.from_environment({}, {"xattrs": None}, saved=saved).xattrs
+    on_in_file = {"xattrs": True}
+    assert config.from_environment({}, {}, file_values=on_in_file, saved=saved).xattrs
+    off = config.from_environment({}, {"noxattrs": None}, file_values=on_in_file, saved=saved)
+    assert not off.xattrs
+    off_in_file = {"xattrs": False}
+    assert config.from_environment(
+        {}, {"xattrs": None}, file_values=off_in_file, saved=saved
+    ).xattrs

@@ -1,0 +1,96 @@
+"""What extended attributes cost a warm `ls -l`: the big listing album (`Listing/Album`, 5,000
+photos at the default sizes) listed through a mount with them on and through one with them
+off (`-o noxattrs`), in the same run, on bare loopback.
+
+`ls -l` asks two attributes of every file it prints (`security.selinux` and
+`system.posix_acl_access`). With attributes off the mount answers the first with ENOSYS and
+the kernel stops asking; with them on, every one of those requests reaches the mount, which
+answers names that are not its own at once. The listing is fetched once per mount before the
+timed runs, so what is timed is the kernel, the mount's handlers and `ls` alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+from benchkit.context import Setup
+from benchkit.measure import Results, alternate, ratio, timed
+from benchkit.report import Row, _f
+from benchkit.workloads import Plan, ls_count
+from tests.mounting import Mount, mounted
+
+ALBUM = ("Listing", "Album")
+WARM_RUNS = 7
+# Each contender's options; `xattrs` is what `ls -l` pays for with attributes on.
+CONTENDERS = {"on": ["xattrs"], "off": ["noxattrs"]}
+
+
+@contextlib.contextmanager
+def _mount(setup: Setup, options: list[str]) -> Iterator[Mount]:
+    assert setup.emulator is not None
+    where = setup.new_dir("xattrs")
+    try:
+        with mounted(setup.emulator, where, options=options) as mount:
+            yield mount
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _syscalls(path: str) -> str:
+    """Which attributes `ls -l` asks of one file (from strace), for the notes."""
+    try:
+        traced = subprocess.run(
+            ["strace", "-e", "trace=getxattr,lgetxattr,listxattr,llistxattr", "ls", "-l", path],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "(strace unavailable)"
+    asked = re.findall(r'^(\w+xattr)\("[^"]*"(?:, "([^"]*)")?', traced.stderr, re.MULTILINE)
+    return ", ".join(f"{call} {name}".strip() for call, name in asked) or "nothing"
+
+
+def ls_xattrs(setup: Setup, plan: Plan, out: Results) -> None:
+    """Warm `ls -l` of the listing album with attributes on and off, interleaved."""
+    count = plan.spec.album
+    with _mount(setup, CONTENDERS["on"]) as on, _mount(setup, CONTENDERS["off"]) as off:
+        mounts = {"on": on, "off": off}
+        for mount in mounts.values():
+            listed = ls_count(mount.path.joinpath(*ALBUM))  # cold: fetches the listing
+            if listed != count:
+                raise RuntimeError(f"ls -l listed {listed} of {count}")
+        album_on = on.path.joinpath(*ALBUM)
+        first = sorted(p.name for p in album_on.iterdir())[0]
+        out.note(f"`ls -l` of one file asks: {_syscalls(str(album_on / first))}")
+        for rep in range(WARM_RUNS):
+            for who in alternate(rep, list(mounts)):
+                seconds, listed = timed(ls_count, mounts[who].path.joinpath(*ALBUM))
+                if listed != count:
+                    raise RuntimeError(f"warm ls -l listed {listed} of {count}")
+                out.add(f"xattrs ls {who}", seconds, "s")
+    out.add("xattrs photos", count, "")
+
+
+def rows(out: Results, plan: Plan) -> list[Row]:
+    """The verdict: a warm `ls -l` with attributes on against the same with them off."""
+    if not out.runs("xattrs ls on"):
+        return []
+    on, off = out.median("xattrs ls on"), out.median("xattrs ls off")
+    photos = int(out.median("xattrs photos"))
+    return [
+        Row(
+            f"warm `ls -l` of {photos:,} photos with extended attributes on (loopback)",
+            _f(on, "s", 3),
+            f"attributes off {_f(off, 's', 3)}",
+            ratio(on, off),
+            "<= 1.5x off",
+            "<=",
+            1.5,
+        )
+    ]
