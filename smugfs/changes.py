@@ -488,13 +488,15 @@ class Changes:
             return
         log.info("uploading %r (%d bytes)", remote_name, local.size)
         await self._journal(entry, UPLOADING, md5)
+        # What was said about it (setxattr) goes with the upload; what is said meanwhile waits.
+        sent = dict(local.fields)
         try:
             album_image_uri = await self.client.upload(
                 album.album_uri,
                 remote_name,
                 UploadSource(local.path, local.size, md5),
                 replace=local.replace,
-                texts=local.fields,
+                texts=sent,
             )
         except SmugfsError:
             if closing:
@@ -503,10 +505,15 @@ class Changes:
                 await self._journal(entry, WRITING)
             raise
         local.dirty = False
-        local.fields = {}
+        for name, value in sent.items():
+            if local.fields.get(name) == value:
+                del local.fields[name]
         await self.staging.forget(local)
         log.info("uploaded %r", remote_name)
         await self._adopt_upload(entry, album, album_image_uri, md5)
+        if local.fields and entry.image is not None:
+            later, local.fields = local.fields, {}
+            entry.image = await self.client.patch_image(entry.image, later)
 
     async def will_change(self, entry: Entry, local: LocalFile) -> None:
         """Called before the bytes of a staging file change: once they differ from the

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Emulator, running_emulator
+from tests.harness import Emulator, running_emulator, subprocess_env
 from tests.mounting import Mount, mounted
 from tests.service import Account, ok, photo, requests_to, write
 
@@ -282,3 +284,29 @@ def test_rsync_x_out_brings_them_back_and_in_again(
     assert again["KeywordArray"] == ["view", "city"]
     assert again["ImageKey"] != image["ImageKey"]
     assert mount.problems() == []
+
+
+def test_with_write_back_the_upload_carries_them_too(
+    emu: Emulator, account: Account, tmp_path: Path
+) -> None:
+    name = f"Queued {next(_seeds)}"
+    uri = account.create(name)
+    with mounted(emu, tmp_path / "wb", options=["xattrs", "writeback"]) as mount:
+        directory = mount.path / name
+        ok("cp", "--preserve=xattr", local_photo(tmp_path, "queued.jpg"), directory / "a.jpg")
+        ok("rsync", "-X", local_photo(tmp_path, "synced.jpg"), directory / "b.jpg")
+        synced = subprocess.run(
+            [sys.executable, "-m", "smugfs", "sync", str(mount.path)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=120,
+            check=False,
+        )
+        assert synced.returncode == 0, synced.stderr
+        for photo_name in ("a.jpg", "b.jpg"):
+            image = the_image(account, uri, photo_name)
+            assert image["Caption"] == "Fado in the Mouraria"
+            assert image["KeywordArray"] == ["lisbon", "music"]
+            assert image["Title"] == "Noite"
+        assert mount.problems() == []
