@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import trio
 
@@ -64,6 +66,9 @@ from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
 
+# Hands back the bytes of a file that will not be uploaded: (path in the mount, staged file, why).
+HandBack = Callable[[str, Path, str], Awaitable[None]]
+
 MAX_FOLDER_DEPTH = 5
 # Attempts to read back a just-uploaded image (the service may list it only after a while).
 READ_BACK_ATTEMPTS = 3
@@ -80,8 +85,15 @@ class Changes:
         staging: Staging,
         read_path: ReadPath,
         uploads: UploadQueue,
+        hand_back: HandBack | None = None,
     ) -> None:
         self.listings = listings
+        # Where the bytes of a file that will not be uploaded go (`Recovery.hand_back`).
+        self.hand_back = hand_back
+        # Files this filesystem removed on its own (a refused upload, a killed writer), not by
+        # a request that tells the kernel (unlink, rename): (directory, name) until the kernel
+        # has been told to forget its cached lookups of them.
+        self.dropped: list[tuple[int, str]] = []
         self.client = client
         self.settings = settings
         self.staging = staging
@@ -500,7 +512,7 @@ class Changes:
             )
         except SmugfsError:
             if closing:
-                await self._drop_failed(entry)
+                await self._drop_staged(entry)
             else:
                 await self._journal(entry, WRITING)
             raise
@@ -548,7 +560,24 @@ class Changes:
         await self.staging.discard(local)
         entry.local = None
 
-    async def _drop_failed(self, entry: Entry) -> None:
+    async def abandon(self, entry: Entry) -> None:
+        """A file whose writer was killed before it closed it (`smugfs.writers`): nothing of
+        it is uploaded. The bytes written since the service last had it are handed back and
+        the file is what the service holds (if anything): the photo it was replacing, or the
+        version an fsync uploaded. A file that someone else still writes is left to them."""
+        local = entry.local
+        if local is None or local.writers > 1 or is_local_only(entry.name):
+            return
+        async with local.lock:
+            if entry.local is not local:
+                return
+            if local.dirty and local.size and self.hand_back is not None:
+                why = "its writer was killed before it closed the file"
+                await self.hand_back(self.table.path(entry.inode), local.path, why)
+            await self._drop_staged(entry)
+
+    async def _drop_staged(self, entry: Entry) -> None:
+        """Forget a file's staged bytes; a file the service does not hold leaves the listing."""
         local = entry.local
         if local is None:
             return
@@ -557,6 +586,7 @@ class Changes:
         if entry.image is None:
             self.note_removed(entry.parent, entry.identity)
             self.table.remove(entry.parent, entry.name)
+            self.dropped.append((entry.parent, entry.name))
 
     async def _adopt_upload(
         self, entry: Entry, album: RemoteNode, album_image_uri: str, md5: str

@@ -19,7 +19,7 @@ import time
 import trio
 
 from smugfs.api.client import SmugMugClient
-from smugfs.changes import Changes
+from smugfs.changes import Changes, HandBack
 from smugfs.config import Settings
 from smugfs.errors import IsADirectory, NotFound, NotPermitted
 from smugfs.listings import Attributes, Listings
@@ -28,14 +28,17 @@ from smugfs.staging import Staging
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 from smugfs.upload_queue import UploadQueue
+from smugfs.writers import killed_by_signal, process_group_leader
 
 
 @dataclasses.dataclass
 class Handle:
-    """An open file: its inode, whether it writes, and its reader of the service's bytes."""
+    """An open file: its inode, whether it writes (and for which process, if known), and its
+    reader of the service's bytes."""
 
     inode: int
     writable: bool
+    writer: int = 0
     reader: OpenFile | None = None
 
 
@@ -49,6 +52,7 @@ class Filesystem:
         read_path: ReadPath,
         staging: Staging,
         uploads: UploadQueue,
+        hand_back: HandBack | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -60,7 +64,9 @@ class Filesystem:
         self._seen_versions: dict[int, str] = {}
         # Made by the mount when thumbnails are on (it knows the mountpoint).
         self.thumbnails: Thumbnailer | None = None
-        self.changes = Changes(self.listings, client, settings, staging, read_path, uploads)
+        self.changes = Changes(
+            self.listings, client, settings, staging, read_path, uploads, hand_back
+        )
 
     @property
     def table(self) -> InodeTable:
@@ -130,8 +136,11 @@ class Filesystem:
 
     # ------------------------------------------------------------------ files
 
-    async def open(self, inode: int, *, write: bool = False, truncate: bool = False) -> int:
-        """Open a file; writing stages it (see `changes.py`). Returns the handle."""
+    async def open(
+        self, inode: int, *, write: bool = False, truncate: bool = False, pid: int = 0
+    ) -> int:
+        """Open a file (by process `pid`, if known); writing stages it (see `changes.py`).
+        Returns the handle."""
         entry = self.table.entry(inode)
         if entry.is_dir:
             raise IsADirectory(f"{entry.name} is a directory")
@@ -140,7 +149,8 @@ class Filesystem:
             local.writers += 1
         handle = self._next_handle
         self._next_handle += 1
-        self._handles[handle] = Handle(inode, write)
+        writer = await trio.to_thread.run_sync(process_group_leader, pid) if write and pid else 0
+        self._handles[handle] = Handle(inode, write, writer)
         return handle
 
     def keep_cache(self, inode: int) -> bool:
@@ -199,8 +209,19 @@ class Filesystem:
         """`close()` of a written file: returns once the service has confirmed the upload
         (with write-back, once the upload is queued with the bytes and intent on disk)."""
         opened = self._handle(handle)
-        if opened.writable:
-            await self.changes.upload_if_needed(self.table.entry(opened.inode))
+        if not opened.writable:
+            return
+        entry = self.table.entry(opened.inode)
+        if (
+            opened.writer
+            and entry.local is not None
+            and entry.local.dirty
+            and await trio.to_thread.run_sync(killed_by_signal, opened.writer)
+        ):
+            # Not a close: the kernel closes the files of a killed program.
+            await self.changes.abandon(entry)
+            return
+        await self.changes.upload_if_needed(entry)
 
     async def fsync(self, handle: int) -> None:
         """`fsync()` of a written file: returns once the service holds what was written so

@@ -175,7 +175,9 @@ class FuseOperations(pyfuse3.Operations):
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         """Open a file; opening for writing stages it for upload at close."""
         write = bool(flags & (os.O_WRONLY | os.O_RDWR))
-        handle = await self.fs.open(inode, write=write, truncate=bool(flags & os.O_TRUNC))
+        handle = await self.fs.open(
+            inode, write=write, truncate=bool(flags & os.O_TRUNC), pid=ctx.pid
+        )
         # Written files go around the page cache, so every write reaches the staging copy.
         keep = False if write else self.fs.keep_cache(inode)
         return pyfuse3.FileInfo(fh=handle, keep_cache=keep, direct_io=write)
@@ -186,7 +188,7 @@ class FuseOperations(pyfuse3.Operations):
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         """A new file in an album, staged until it is closed."""
         entry = await self.fs.changes.create(parent_inode, new_name(name))
-        handle = await self.fs.open(entry.inode, write=True, truncate=False)
+        handle = await self.fs.open(entry.inode, write=True, truncate=False, pid=ctx.pid)
         self.fs.remember(entry.inode)
         attrs = self.entry_attributes(await self.fs.getattr(entry.inode))
         return pyfuse3.FileInfo(fh=handle, keep_cache=False, direct_io=True), attrs
@@ -205,12 +207,26 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def flush(self, fh: int) -> None:
         """`close()`: a written file is uploaded before this returns."""
-        await self.fs.flush(fh)
+        try:
+            await self.fs.flush(fh)
+        finally:
+            self._invalidate_dropped()
 
     @_answer
     async def fsync(self, fh: int, datasync: bool) -> None:
         """`fsync()`, `fdatasync()`: what was written so far is on the service."""
-        await self.fs.fsync(fh)
+        try:
+            await self.fs.fsync(fh)
+        finally:
+            self._invalidate_dropped()
+
+    def _invalidate_dropped(self) -> None:
+        """Have the kernel forget the names of files the filesystem dropped on its own (a
+        refused upload, a killed writer's file), so `stat` agrees with `ls` at once."""
+        dropped = self.fs.changes.dropped
+        while dropped:
+            parent, name = dropped.pop()
+            pyfuse3.invalidate_entry_async(parent, os.fsencode(name), ignore_enoent=True)
 
     @_answer
     async def release(self, fh: int) -> None:

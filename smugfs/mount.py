@@ -181,7 +181,9 @@ def run_foreground(
                         settings.request_timeout,
                         uploads,
                     )
-                    fs = Filesystem(client, settings, read_path, staging, uploads)
+                    fs = Filesystem(
+                        client, settings, read_path, staging, uploads, recovery.hand_back
+                    )
                     try:
                         await fs.start()
                     except AccessDenied as exc:

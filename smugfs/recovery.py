@@ -139,14 +139,24 @@ class Recovery:
         log.info("%s: %s", intent.path, item.detail)
         await trio.to_thread.run_sync(self.staging.drop, leftover.path)
 
+    async def hand_back(self, path: str, staged: Path, why: str) -> None:
+        """Hand back the bytes of a file this mount will not upload (its writer was killed
+        before it closed it): moved to the recovered directory, and reported like a
+        leftover."""
+        item = Recovered(path, WAITING)
+        self.items.append(item)
+        await self._keep_bytes(staged, path, item, why)
+
     async def _keep(self, leftover: Leftover, item: Recovered, why: str) -> str:
+        """Hand a leftover's bytes back (see `_keep_bytes`)."""
+        return await self._keep_bytes(leftover.path, leftover.intent.path, item, why)
+
+    async def _keep_bytes(self, staged: Path, path: str, item: Recovered, why: str) -> str:
         """Hand the bytes back: move them to the recovered directory under their path;
         returns where they are, in words."""
-        target = await trio.to_thread.run_sync(
-            hand_back, leftover.path, leftover.intent.path, self.kept_dir
-        )
+        target = await trio.to_thread.run_sync(hand_back, staged, path, self.kept_dir)
         where = f"its bytes are in {target}"
         item.state = KEPT
         item.detail = f"{why}; {where}"
-        log.warning("%s was not uploaded: %s", leftover.intent.path, item.detail)
+        log.warning("%s was not uploaded: %s", path, item.detail)
         return where

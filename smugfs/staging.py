@@ -230,12 +230,11 @@ class Staging:
         """Move a staging file that will not be uploaded to `kept_dir` under its path in the
         mount (its intent goes); returns where it is now."""
 
-        def move() -> Path:
-            with contextlib.suppress(OSError):
-                os.close(local.fd)
-            return hand_back(local.path, mount_path, kept_dir)
-
-        return await trio.to_thread.run_sync(move)
+        # Reads under way keep the descriptor until the last of them ends (see `discard`).
+        local.discarded = True
+        if local.reads == 0:
+            _close(local)
+        return await trio.to_thread.run_sync(hand_back, local.path, mount_path, kept_dir)
 
     def drop(self, path: Path) -> None:
         """Remove a leftover's file and intent (blocking: call it in a worker thread)."""

@@ -12,6 +12,7 @@ import os
 import random
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -130,7 +131,8 @@ class Account:
             content=data,
             headers={
                 "X-Smug-AlbumUri": album_uri,
-                "X-Smug-FileName": name,
+                # Percent-encoded unless it travels unchanged, as clients send it.
+                "X-Smug-FileName": name if name.isascii() else quote(name, safe=""),
                 "X-Smug-Version": "v2",
                 "X-Smug-ResponseType": "JSON",
                 "Content-MD5": hashlib.md5(data).hexdigest(),

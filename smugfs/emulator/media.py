@@ -28,7 +28,8 @@ from smugfs.emulator.store import Store
 from smugfs.emulator.views import SIZE_CODES, media_token, rendition_size
 
 MEDIA_PATH = re.compile(
-    r"/photos/(?:.*/)?i-(?P<key>[^/]+)/(?P<serial>\d+)/(?P<token>[^/]+)/(?P<size>[^/]+)/[^/]+"
+    # The file name comes last and may hold a `/` once its percent-encoding is undone.
+    r"/photos/(?:.*/)?i-(?P<key>[^/]+)/(?P<serial>\d+)/(?P<token>[^/]+)/(?P<size>[^/]+)/.+"
 )
 CONTENT_TYPES = {
     "JPG": "image/jpeg",

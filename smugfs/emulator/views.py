@@ -421,7 +421,7 @@ class View:
         name = f"{stem or image.file_name}-{size_code}.{(ext or 'jpg').lower()}"
         path = (
             f"/photos{self.store.url_path(node).rstrip('/')}/i-{image.image_key}/{image.serial}/"
-            f"{media_token(blob, image.serial)}/{size_code}/{quote(name)}"
+            f"{media_token(blob, image.serial)}/{size_code}/{quote(name, safe='')}"
         )
         return self.base_url + path
 
