@@ -170,7 +170,12 @@ class Filesystem:
         opened = self._handle(handle)
         entry = self.table.entry(opened.inode)
         local = entry.local
-        if local is not None and (entry.image is None or not local.uploaded or opened.writable):
+        # A staging copy being discarded (its upload done) is no longer read from.
+        if (
+            local is not None
+            and not local.discarded
+            and (entry.image is None or not local.uploaded or opened.writable)
+        ):
             data: bytes = await self.staging.read(local, offset, size)
             return data
         if entry.image is None:

@@ -94,6 +94,10 @@ class LocalFile:
     # Held while the bytes change or are uploaded, so an upload reads a file nobody is writing
     # and two closes of one file never upload it twice.
     lock: trio.Lock = dataclasses.field(default_factory=trio.Lock, repr=False)
+    # Reads under way, and whether the file was discarded (its descriptor is closed by the
+    # last read then).
+    reads: int = 0
+    discarded: bool = False
     # The photo this file is the backup copy of (renamed to a temporary name), while parked.
     parked: RemoteImage | None = None
     # Descriptive fields set on it (setxattr) before it is uploaded: sent with the upload.
@@ -277,8 +281,15 @@ class Staging:
         return written
 
     async def read(self, local: LocalFile, offset: int, size: int) -> bytes:
-        """Bytes of a staging file."""
-        data: bytes = await trio.to_thread.run_sync(os.pread, local.fd, size, offset)
+        """Bytes of a staging file (one not discarded when the read began)."""
+        assert not local.discarded, "read of a discarded staging file"
+        local.reads += 1
+        try:
+            data: bytes = await trio.to_thread.run_sync(os.pread, local.fd, size, offset)
+        finally:
+            local.reads -= 1
+            if local.discarded and local.reads == 0:
+                _close(local)
         return data
 
     async def truncate(self, local: LocalFile, size: int) -> None:
@@ -303,11 +314,14 @@ class Staging:
         return md5
 
     async def discard(self, local: LocalFile) -> None:
-        """Remove a staging file."""
+        """Remove a staging file. Reads under way finish first: its descriptor is closed by
+        the last of them (a descriptor closed under a read could be reused by another file
+        before the read runs)."""
+        local.discarded = True
+        if local.reads == 0:
+            _close(local)
 
         def remove() -> None:
-            with contextlib.suppress(OSError):
-                os.close(local.fd)
             _intent_path(local.path).unlink(missing_ok=True)
             local.path.unlink(missing_ok=True)
 
@@ -344,6 +358,14 @@ def hand_back(path: Path, mount_path: str, kept_dir: Path) -> Path:
     os.replace(path, target)
     _intent_path(path).unlink(missing_ok=True)
     return target
+
+
+def _close(local: LocalFile) -> None:
+    """Close a staging file's descriptor (once; closing a regular file does not block)."""
+    if local.fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(local.fd)
+        local.fd = -1
 
 
 def _intent_path(data: Path) -> Path:
