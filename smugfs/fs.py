@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
 
 import trio
@@ -29,6 +30,9 @@ from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 from smugfs.upload_queue import UploadQueue
 from smugfs.writers import killed_by_signal, process_group_leader
+
+# The trash directories desktops look for on every mount (the freedesktop trash spec).
+TRASH_PROBE = re.compile(r"^\.Trash(-\d+)?$")
 
 
 @dataclasses.dataclass
@@ -104,6 +108,16 @@ class Filesystem:
 
     async def lookup(self, parent: int, name: str) -> Attributes:
         """The child `name` of directory `parent`; NotFound if there is none."""
+        if TRASH_PROBE.match(name):
+            # Desktops (gvfs) look for their trash at the top of every mount as it appears;
+            # such a directory is never made here (mkdir refuses it), so the listing at hand
+            # answers, and the probe costs no request (nor makes the listing fresh before
+            # anything else asked for it).
+            listing = self.table.listing(parent)
+            found = None if listing is None else listing.children.get(name)
+            if found is None:
+                raise NotFound(f"no {name!r} here")
+            return self.attributes(self.table.entry(found))
         inode = await self.listings.find(parent, name)
         return self.attributes(self.table.entry(inode))
 

@@ -253,3 +253,16 @@ def test_threads_making_one_directory_at_once_make_one_album(
     assert sorted(outcomes) == ["EEXIST"] * 7 + ["made"]
     same = [c for c in account.children() if c["Name"] == "Threads"]
     assert len(same) == 1, same
+
+
+def test_a_desktop_looking_for_its_trash_costs_no_request(
+    emulator: Emulator, account: Account, mount: Mount
+) -> None:
+    """gvfs looks up `.Trash` and `.Trash-UID` at the top of every new mount."""
+    emulator.reset_stats()
+    for name in (".Trash", f".Trash-{os.getuid()}"):
+        assert not (mount.path / name).exists()
+    assert emulator.stats()["by_endpoint"] == {}
+    # So an album made on the service just after the mount appeared is found at once.
+    account.create("Later")
+    assert os.path.isdir(mount.path / "Later")
