@@ -114,7 +114,8 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPTIONS",
-        help="mount options, comma-separated: ro, allow_other, xattrs, noxattrs, writeback, "
+        help="mount options, comma-separated: ro, allow_other, xattrs, noxattrs, sidecars, "
+        "writeback, "
         "uploads=N, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
         "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, config=PATH, "

@@ -75,6 +75,8 @@ class Settings:
     # Whether close() returns once a written file is staged, its upload left to the background
     # (`upload_queue.py`), instead of once the service confirmed it.
     writeback: bool = False
+    # Whether every photo NAME.EXT has a virtual XMP sidecar NAME.EXT.xmp (see sidecars.py).
+    sidecars: bool = False
     # How many uploads run at once in the background.
     uploads: int = 4
 
@@ -199,10 +201,13 @@ def is_known_option(name: str) -> bool:
         name in OPTION_FIELDS
         or name in GENERIC_OPTIONS
         or name in COMMAND_OPTIONS
-        or name in ("ro", "allow_other", "xattrs", "noxattrs", "writeback", "nick")
+        or name in ("ro", "allow_other", "xattrs", "noxattrs", "writeback", "sidecars", "nick")
         or name.startswith(GENERIC_PREFIXES)
     )
 
+
+# Keys of the config file that are flags (`true` turns them on, as the `-o` option does).
+FLAG_KEYS = ("read_only", "allow_other", "xattrs", "writeback", "sidecars")
 
 # Keys of the config file (TOML) besides the mount options above.
 FILE_KEYS = {
@@ -214,6 +219,7 @@ FILE_KEYS = {
     "allow_other",
     "xattrs",
     "writeback",
+    "sidecars",
     "log_level",
     *OPTION_FIELDS,
 }
@@ -299,7 +305,7 @@ def from_environment(
     for name, value in file_values.items():
         if name in OPTION_FIELDS:
             merged[name] = str(value)
-        elif name in ("read_only", "allow_other", "xattrs", "writeback") and value is True:
+        elif value is True and name in FLAG_KEYS:
             merged["ro" if name == "read_only" else name] = None
         elif name == "xattrs" and value is False:
             merged["noxattrs"] = None
@@ -309,7 +315,7 @@ def from_environment(
             fields["read_only"] = True
         elif name == "allow_other":
             fields["allow_other"] = True
-        elif name in ("xattrs", "writeback"):
+        elif name in ("xattrs", "writeback", "sidecars"):
             fields[name] = True
         elif name == "noxattrs":
             fields["xattrs"] = False

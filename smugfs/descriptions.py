@@ -20,7 +20,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from smugfs import xattrs
-from smugfs.errors import NoAttribute, NotFound, NotPermitted
+from smugfs.errors import NoAttribute, NotFound, NotPermitted, UnsupportedAttribute
+from smugfs.sidecars import is_sidecar
 from smugfs.tree import ROOT_INODE, Entry
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ class Descriptions:
 
     async def _current(self, inode: int) -> Entry:
         """The entry, with its directory's listing brought up to date if it is too old (no
-        request while it is fresh)."""
+        request while it is fresh). A sidecar has no attributes of its own."""
+        if is_sidecar(inode):
+            raise UnsupportedAttribute("an XMP sidecar has no extended attributes")
         entry = self.fs.table.entry(inode)
         if inode != ROOT_INODE and entry.local is None:
             await self.fs.children_of(entry.parent)
@@ -68,6 +71,8 @@ class Descriptions:
 
     async def names(self, inode: int) -> list[str]:
         """`listxattr`."""
+        if is_sidecar(inode):
+            return []
         return list(self.values(await self._current(inode)))
 
     async def get(self, inode: int, name: str) -> bytes:

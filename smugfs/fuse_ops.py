@@ -24,6 +24,7 @@ from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
 from smugfs.fs import Filesystem
 from smugfs.listings import Attributes
 from smugfs.names import new_name
+from smugfs.sidecars import Sidecars, is_sidecar, photo_inode
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class FuseOperations(pyfuse3.Operations):
         super().__init__()
         self.fs = fs
         self.descriptions = Descriptions(fs)
+        self.sidecars = Sidecars(fs)
         # Per open directory: (name, attributes, whether the kernel takes a reference to it).
         self._dirs: dict[int, list[tuple[bytes, Attributes, bool]]] = {}
         self._next_dir = 1
@@ -113,6 +115,10 @@ class FuseOperations(pyfuse3.Operations):
             try:
                 attrs = await self.fs.lookup(parent_inode, text)
             except NotFound:
+                sidecar = await self.sidecars.lookup(parent_inode, text)
+                if sidecar is not None:
+                    self.fs.remember(photo_inode(sidecar.inode))
+                    return self.entry_attributes(sidecar)
                 negative = pyfuse3.EntryAttributes()
                 negative.st_ino = 0
                 negative.entry_timeout = self.fs.settings.negative_timeout
@@ -125,13 +131,16 @@ class FuseOperations(pyfuse3.Operations):
         self, inode: int, ctx: pyfuse3.RequestContext | None = None
     ) -> pyfuse3.EntryAttributes:
         """`stat`: from what was listed, never a network request."""
+        if is_sidecar(inode):
+            return self.entry_attributes(await self.sidecars.getattr(inode))
         return self.entry_attributes(await self.fs.getattr(inode))
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         """The kernel dropped references; never raises (pyfuse3 rule 2)."""
         for inode, count in inode_list:
             try:
-                self.fs.forget(inode, count)
+                # A sidecar's references are its photo's.
+                self.fs.forget(photo_inode(inode), count)
             except Exception:  # forget must not fail
                 log.exception("forget(%d) failed", inode)
 
@@ -141,6 +150,8 @@ class FuseOperations(pyfuse3.Operations):
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
         """Snapshot the listing for this handle so readdir can resume at any offset."""
         entries = await self.fs.list_dir(inode)
+        if self.sidecars.enabled:
+            entries = self.sidecars.with_sidecars(entries)
         own = await self.fs.getattr(inode)
         parent = await self.fs.getattr(self.fs.table.entry(inode).parent)
         handle = self._next_dir
@@ -162,7 +173,7 @@ class FuseOperations(pyfuse3.Operations):
             if not pyfuse3.readdir_reply(token, name, self.entry_attributes(attrs), index + 1):
                 break
             if counted:
-                self.fs.remember(attrs.inode)
+                self.fs.remember(photo_inode(attrs.inode))
 
     @_answer
     async def releasedir(self, fh: int) -> None:
@@ -175,6 +186,9 @@ class FuseOperations(pyfuse3.Operations):
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         """Open a file; opening for writing stages it for upload at close."""
         write = bool(flags & (os.O_WRONLY | os.O_RDWR))
+        if is_sidecar(inode):
+            handle = await self.sidecars.open(inode, write=write, truncate=bool(flags & os.O_TRUNC))
+            return pyfuse3.FileInfo(fh=handle, keep_cache=False, direct_io=True)
         handle = await self.fs.open(
             inode, write=write, truncate=bool(flags & os.O_TRUNC), pid=ctx.pid
         )
@@ -186,7 +200,14 @@ class FuseOperations(pyfuse3.Operations):
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        """A new file in an album, staged until it is closed."""
+        """A new file in an album, staged until it is closed (a photo's sidecar: written over)."""
+        photo = await self.sidecars.photo_of(parent_inode, os.fsdecode(name))
+        if photo is not None:
+            sidecar = self.sidecars.attributes(photo)
+            handle = await self.sidecars.open(sidecar.inode, write=True, truncate=True)
+            self.fs.remember(photo.inode)
+            info = pyfuse3.FileInfo(fh=handle, keep_cache=False, direct_io=True)
+            return info, self.entry_attributes(sidecar)
         entry = await self.fs.changes.create(parent_inode, new_name(name))
         handle = await self.fs.open(entry.inode, write=True, truncate=False, pid=ctx.pid)
         self.fs.remember(entry.inode)
@@ -196,17 +217,23 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def read(self, fh: int, off: int, size: int) -> bytes:
         """Bytes of an open file."""
+        if is_sidecar(fh):
+            return await self.sidecars.read(fh, off, size)
         # pyfuse3 replies with any buffer; the cache hands out the bytearray it read into.
         return cast(bytes, await self.fs.read(fh, off, size))
 
     @_answer
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         """Bytes into an open file's staging copy."""
+        if is_sidecar(fh):
+            return await self.sidecars.write(fh, off, buf)
         return await self.fs.write(fh, off, buf)
 
     @_answer
     async def flush(self, fh: int) -> None:
         """`close()`: a written file is uploaded before this returns."""
+        if is_sidecar(fh):
+            return await self.sidecars.flush(fh)
         try:
             await self.fs.flush(fh)
         finally:
@@ -215,6 +242,8 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def fsync(self, fh: int, datasync: bool) -> None:
         """`fsync()`, `fdatasync()`: what was written so far is on the service."""
+        if is_sidecar(fh):
+            return await self.sidecars.flush(fh)
         try:
             await self.fs.fsync(fh)
         finally:
@@ -231,6 +260,8 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def release(self, fh: int) -> None:
         """Close an open file."""
+        if is_sidecar(fh):
+            return await self.sidecars.release(fh)
         await self.fs.release(fh)
 
     # ------------------------------------------------------------------ the rest
@@ -308,7 +339,9 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        """Delete a photo."""
+        """Delete a photo (deleting its sidecar changes nothing: it is shown again)."""
+        if await self.sidecars.photo_of(parent_inode, os.fsdecode(name)) is not None:
+            return self.fs.changes.require_writable()
         await self.fs.changes.unlink(parent_inode, os.fsdecode(name))
 
     @_answer
@@ -324,6 +357,10 @@ class FuseOperations(pyfuse3.Operations):
         """`mv` within the mount."""
         if flags & pyfuse3.RENAME_EXCHANGE:
             raise pyfuse3.FUSEError(errno.EINVAL)
+        if await self.sidecars.rename(
+            parent_inode_old, os.fsdecode(name_old), parent_inode_new, new_name(name_new)
+        ):
+            return
         await self.fs.changes.rename(
             parent_inode_old,
             os.fsdecode(name_old),
@@ -345,6 +382,10 @@ class FuseOperations(pyfuse3.Operations):
         unchanged next time); modes and owners are accepted and not kept (so `cp -a` and
         `rsync -a` work)."""
         self.fs.changes.require_writable()
+        if is_sidecar(inode):
+            if fields.update_size:
+                self.sidecars.truncate(fh, attr.st_size)
+            return self.entry_attributes(await self.sidecars.getattr(inode))
         entry = self.fs.table.entry(inode)
         if fields.update_size:
             await self.fs.changes.truncate(entry, attr.st_size)

@@ -51,7 +51,11 @@ _JUNK = re.compile(
 # Names that are temporary by convention: rsync's `.name.XXXXXX`, editors' swap and backup
 # files, browsers' partial downloads. They become photos only when renamed to a real name.
 _TEMPORARY = re.compile(
-    r"^\..*|.*~$|.*\.(swp|swx|swo|tmp|temp|part|crdownload|partial)$", re.IGNORECASE
+    r"^\..*|.*~$|.*\.(swp|swx|swo|tmp|temp|part|crdownload|partial)$"
+    # XMP sidecars and the temporary files programs write them through
+    # (`NAME.xmp_exiftool_tmp`, `NAME.xmp.tmp`): never photos.
+    r"|.*\.xmp([._~-].*)?$",
+    re.IGNORECASE,
 )
 # Directory names desktop tools create for themselves (trash, thumbnails): never albums.
 _BOOKKEEPING_DIRS = re.compile(r"^(\.Trash(-\d+)?|\.Trashes|\.thumbnails|\.cache|\..*)$")

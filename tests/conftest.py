@@ -41,6 +41,16 @@ def module_client(module_emulator: Emulator) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def module_account(module_emulator: Emulator) -> Iterator[Account]:
+    """The module emulator's account, read through its own API."""
+    account = Account(module_emulator)
+    try:
+        yield account
+    finally:
+        account.close()
+
+
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """A fresh emulator holding one user with an empty root folder."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -149,6 +151,14 @@ class Account:
         """PATCH an object."""
         response = self.http.patch(uri, json=fields)
         assert response.status_code == 200, response.text
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll until `check()` holds (bounded: a failure after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
 
 
 def uploads(emulator: Emulator) -> int:

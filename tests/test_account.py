@@ -852,3 +852,11 @@ def test_extended_attributes_are_turned_on_and_off() -> None:
     assert config.from_environment(
         {}, {"xattrs": None}, file_values=off_in_file, saved=saved
     ).xattrs
+
+
+def test_sidecars_are_turned_on_by_option_or_config_file() -> None:
+    saved = ("http://saved", Credentials("key", "secret", "token", "token-secret"))
+    assert not config.from_environment({}, {}, saved=saved).sidecars
+    assert config.from_environment({}, {"sidecars": None}, saved=saved).sidecars
+    file_values = {"sidecars": True}
+    assert config.from_environment({}, {}, file_values=file_values, saved=saved).sidecars

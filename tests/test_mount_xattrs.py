@@ -13,16 +13,15 @@ import itertools
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Emulator, running_emulator, subprocess_env
+from tests.harness import Emulator, subprocess_env
 from tests.mounting import Mount, mounted
-from tests.service import Account, ok, photo, requests_to, write
+from tests.service import Account, ok, photo, requests_to, wait_until, write
 
 pytestmark = pytest.mark.fuse
 
@@ -31,49 +30,27 @@ PATCHES = ("PATCH /api/v2/album/{key}/image/{key}", "PATCH /api/v2/node/{key}")
 
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with running_emulator(tmp_path_factory.mktemp("xattr-emulator")) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def account(emu: Emulator) -> Iterator[Account]:
-    account = Account(emu)
-    try:
-        yield account
-    finally:
-        account.close()
-
-
-@pytest.fixture(scope="module")
-def mount(emu: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+def mount(module_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     workdir = tmp_path_factory.mktemp("xattr-mount")
     options = ["xattrs", "listing_ttl=1", "negative_timeout=1"]
-    with mounted(emu, workdir, options=options) as mount:
+    with mounted(module_emulator, workdir, options=options) as mount:
         yield mount
 
 
 @pytest.fixture
-def album(account: Account, mount: Mount) -> tuple[str, Path]:
+def album(module_account: Account, mount: Mount) -> tuple[str, Path]:
     """A new album with one photo on the service: its URI and its directory in the mount."""
     name = f"Album {next(_seeds)}"
-    uri = account.create(name)
-    account.upload(uri, "view.jpg", photo(next(_seeds)))
+    uri = module_account.create(name)
+    module_account.upload(uri, "view.jpg", photo(next(_seeds)))
     # Listed afresh once the root's listing is a TTL old (reading it is not cached).
     wait_until(lambda: name in os.listdir(mount.path))
     wait_until(lambda: "view.jpg" in os.listdir(mount.path / name))
     return uri, mount.path / name
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def the_image(account: Account, album_uri: str, name: str = "view.jpg") -> dict[str, Any]:
-    return account.by_name(album_uri)[name]
+def the_image(module_account: Account, album_uri: str, name: str = "view.jpg") -> dict[str, Any]:
+    return module_account.by_name(album_uri)[name]
 
 
 def getfattr(path: Path) -> dict[str, str]:
@@ -96,12 +73,12 @@ def refusal(call: Callable[[], object]) -> int:
     raise AssertionError("it succeeded")
 
 
-def patches(emu: Emulator) -> int:
-    return sum(requests_to(emu, endpoint) for endpoint in PATCHES)
+def patches(module_emulator: Emulator) -> int:
+    return sum(requests_to(module_emulator, endpoint) for endpoint in PATCHES)
 
 
 def test_each_attribute_round_trips_to_the_service(
-    account: Account, mount: Mount, album: tuple[str, Path]
+    module_account: Account, mount: Mount, album: tuple[str, Path]
 ) -> None:
     uri, directory = album
     path = directory / "view.jpg"
@@ -112,7 +89,7 @@ def test_each_attribute_round_trips_to_the_service(
     os.setxattr(path, "user.smugmug.latitude", b"38.7139")
     os.setxattr(path, "user.smugmug.longitude", b"-9.1334")
     os.setxattr(path, "user.smugmug.altitude", b"42")
-    image = the_image(account, uri)
+    image = the_image(module_account, uri)
     assert image["Caption"] == "Tram 28 at dusk"
     assert image["KeywordArray"] == ["lisbon", "tram", "night"]
     assert image["Title"] == "Alfama em 東京"
@@ -133,7 +110,7 @@ def test_each_attribute_round_trips_to_the_service(
     for name in ("user.xdg.comment", "user.xdg.tags", "user.smugmug.hidden"):
         os.removexattr(path, name)
     ok("setfattr", "-x", "user.smugmug.latitude", path)
-    image = the_image(account, uri)
+    image = the_image(module_account, uri)
     assert (image["Caption"], image["KeywordArray"], image["Hidden"]) == ("", [], False)
     assert float(image["Latitude"]) == 0
     left = set(os.listxattr(path))
@@ -145,11 +122,11 @@ def test_each_attribute_round_trips_to_the_service(
 
 
 def test_a_folder_or_album_comment_is_its_description(
-    account: Account, mount: Mount, album: tuple[str, Path]
+    module_account: Account, mount: Mount, album: tuple[str, Path]
 ) -> None:
     uri, directory = album
     ok("setfattr", "-n", "user.xdg.comment", "-v", "Lisbon, spring 2026", directory)
-    node = account.node(directory.name)
+    node = module_account.node(directory.name)
     assert node["Description"] == "Lisbon, spring 2026"
     assert getfattr(directory)["user.xdg.comment"] == "Lisbon, spring 2026"
     assert getfattr(directory)["user.smugmug.node_id"] == node["NodeID"]
@@ -158,13 +135,13 @@ def test_a_folder_or_album_comment_is_its_description(
 
 
 def test_a_change_made_on_the_service_shows(
-    account: Account, mount: Mount, album: tuple[str, Path]
+    module_account: Account, mount: Mount, album: tuple[str, Path]
 ) -> None:
     uri, directory = album
     path = directory / "view.jpg"
     assert "user.xdg.comment" not in os.listxattr(path)
-    image = the_image(account, uri)
-    account.patch(image["Uri"], {"Caption": "Set on the web", "KeywordArray": ["web"]})
+    image = the_image(module_account, uri)
+    module_account.patch(image["Uri"], {"Caption": "Set on the web", "KeywordArray": ["web"]})
 
     def shows() -> bool:
         return getfattr(path).get("user.xdg.comment") == "Set on the web"
@@ -191,8 +168,8 @@ def test_a_change_made_on_the_service_shows(
     ],
 )
 def test_a_bad_value_or_name_gets_its_errno_with_nothing_sent(
-    emu: Emulator,
-    account: Account,
+    module_emulator: Emulator,
+    module_account: Account,
     mount: Mount,
     album: tuple[str, Path],
     name: str,
@@ -202,33 +179,33 @@ def test_a_bad_value_or_name_gets_its_errno_with_nothing_sent(
     uri, directory = album
     path = directory / "view.jpg"
     os.listxattr(path)  # listed once, so the counters below see only the change
-    before = patches(emu)
+    before = patches(module_emulator)
     assert refusal(lambda: os.setxattr(path, name, value)) == code
-    assert patches(emu) == before
-    image = the_image(account, uri)
+    assert patches(module_emulator) == before
+    image = the_image(module_account, uri)
     assert (image["Caption"], image["Latitude"], image["Hidden"]) == ("", "0.00000000000000", False)
 
 
 def test_a_read_only_attribute_given_its_own_value_is_accepted(
-    emu: Emulator, mount: Mount, album: tuple[str, Path]
+    module_emulator: Emulator, mount: Mount, album: tuple[str, Path]
 ) -> None:
     path = album[1] / "view.jpg"
     md5 = os.getxattr(path, "user.smugmug.md5")
-    before = patches(emu)
+    before = patches(module_emulator)
     os.setxattr(path, "user.smugmug.md5", md5)
-    assert patches(emu) == before
+    assert patches(module_emulator) == before
 
 
 def test_a_too_long_description_is_refused_with_nothing_sent(
-    emu: Emulator, mount: Mount, album: tuple[str, Path]
+    module_emulator: Emulator, mount: Mount, album: tuple[str, Path]
 ) -> None:
     directory = album[1]
     os.listxattr(directory)
-    before = patches(emu)
+    before = patches(module_emulator)
     assert refusal(lambda: os.setxattr(directory, "user.xdg.comment", b"d" * 65_536)) == (
         errno.EINVAL
     )
-    assert patches(emu) == before
+    assert patches(module_emulator) == before
 
 
 def local_photo(tmp_path: Path, name: str) -> Path:
@@ -249,12 +226,12 @@ def local_photo(tmp_path: Path, name: str) -> Path:
     ],
 )
 def test_copying_a_photo_in_keeps_its_caption_keywords_and_title(
-    account: Account, mount: Mount, album: tuple[str, Path], tmp_path: Path, copy: list[str]
+    module_account: Account, mount: Mount, album: tuple[str, Path], tmp_path: Path, copy: list[str]
 ) -> None:
     uri, directory = album
     source = local_photo(tmp_path, "fado.jpg")
     ok(*copy, source, directory / "fado.jpg")
-    image = the_image(account, uri, "fado.jpg")
+    image = the_image(module_account, uri, "fado.jpg")
     assert image["Caption"] == "Fado in the Mouraria"
     assert image["KeywordArray"] == ["lisbon", "music"]
     assert image["Title"] == "Noite"
@@ -263,11 +240,11 @@ def test_copying_a_photo_in_keeps_its_caption_keywords_and_title(
 
 
 def test_rsync_x_out_brings_them_back_and_in_again(
-    account: Account, mount: Mount, album: tuple[str, Path], tmp_path: Path
+    module_account: Account, mount: Mount, album: tuple[str, Path], tmp_path: Path
 ) -> None:
     uri, directory = album
-    image = the_image(account, uri)
-    account.patch(image["Uri"], {"Caption": "Miradouro", "KeywordArray": ["view", "city"]})
+    image = the_image(module_account, uri)
+    module_account.patch(image["Uri"], {"Caption": "Miradouro", "KeywordArray": ["view", "city"]})
     wait_until(lambda: getfattr(directory / "view.jpg").get("user.xdg.comment") == "Miradouro")
     out = tmp_path / "out"
     ok("rsync", "-aX", f"{directory}/", f"{out}/")
@@ -279,7 +256,7 @@ def test_rsync_x_out_brings_them_back_and_in_again(
     # attributes that came along are not the new photo's and are left alone).
     os.rename(out / "view.jpg", out / "again.jpg")
     ok("rsync", "-aX", out / "again.jpg", directory / "again.jpg")
-    again = the_image(account, uri, "again.jpg")
+    again = the_image(module_account, uri, "again.jpg")
     assert again["Caption"] == "Miradouro"
     assert again["KeywordArray"] == ["view", "city"]
     assert again["ImageKey"] != image["ImageKey"]
@@ -287,11 +264,11 @@ def test_rsync_x_out_brings_them_back_and_in_again(
 
 
 def test_with_write_back_the_upload_carries_them_too(
-    emu: Emulator, account: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
     name = f"Queued {next(_seeds)}"
-    uri = account.create(name)
-    with mounted(emu, tmp_path / "wb", options=["xattrs", "writeback"]) as mount:
+    uri = module_account.create(name)
+    with mounted(module_emulator, tmp_path / "wb", options=["xattrs", "writeback"]) as mount:
         directory = mount.path / name
         ok("cp", "--preserve=xattr", local_photo(tmp_path, "queued.jpg"), directory / "a.jpg")
         ok("rsync", "-X", local_photo(tmp_path, "synced.jpg"), directory / "b.jpg")
@@ -305,7 +282,7 @@ def test_with_write_back_the_upload_carries_them_too(
         )
         assert synced.returncode == 0, synced.stderr
         for photo_name in ("a.jpg", "b.jpg"):
-            image = the_image(account, uri, photo_name)
+            image = the_image(module_account, uri, photo_name)
             assert image["Caption"] == "Fado in the Mouraria"
             assert image["KeywordArray"] == ["lisbon", "music"]
             assert image["Title"] == "Noite"
