@@ -35,6 +35,7 @@ import trio
 from smugfs import config
 from smugfs.api.client import SmugMugClient
 from smugfs.cache_store import ContentCache
+from smugfs.core import Core
 from smugfs.errors import (
     AccessDenied,
     ConfigurationError,
@@ -44,9 +45,7 @@ from smugfs.errors import (
 )
 from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
-from smugfs.reader import ReadPath
 from smugfs.recovery import Recovery
-from smugfs.staging import Staging, kept_dir
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.upload_queue import UploadQueue
 from smugfs.upload_queue import describe as describe_queue
@@ -155,9 +154,7 @@ def run_foreground(
 
     async def serve() -> None:
         nonlocal mounted
-        client = SmugMugClient(settings)
-        cache: ContentCache | None = None
-        fs: Filesystem | None = None
+        core: Core | None = None
         try:
             with first_error():
                 async with trio.open_nursery() as nursery:
@@ -165,25 +162,9 @@ def run_foreground(
                     # serves cancels the start-up (the `finally` below still unmounts).
                     stop = _Stop(nursery.cancel_scope)
                     await nursery.start(_stop_on_signal, stop)
-                    # Opening the cache scans its directory: blocking work, kept off the loop.
-                    cache = await trio.to_thread.run_sync(
-                        ContentCache, settings.cache_dir / "content", settings.cache_size
-                    )
-                    read_path = ReadPath(client, cache)
-                    staging = await trio.to_thread.run_sync(
-                        Staging, settings.cache_dir / "staging" / settings.account_key
-                    )
-                    uploads = UploadQueue(settings.uploads)
-                    recovery = Recovery(
-                        client,
-                        staging,
-                        kept_dir(settings.cache_dir),
-                        settings.request_timeout,
-                        uploads,
-                    )
-                    fs = Filesystem(
-                        client, settings, read_path, staging, uploads, recovery.hand_back
-                    )
+                    core = await Core.open(settings)
+                    client, cache, fs = core.client, core.cache, core.fs
+                    uploads, recovery = core.uploads, core.recovery
                     try:
                         await fs.start()
                     except AccessDenied as exc:
@@ -198,10 +179,7 @@ def run_foreground(
                     log.info("mounted %s at %s", settings.endpoint, mountpoint)
                     if ready is not None:
                         ready(READY)
-                    read_path.attach(nursery)
-                    uploads.attach(nursery)
-                    nursery.start_soon(fs.keep_listings_saved)
-                    fs.attach(nursery)
+                    core.attach(nursery)
                     if settings.thumbnails:
                         fs.thumbnails = Thumbnailer(
                             client, fs.listings, mountpoint, settings.thumbnail_sizes
@@ -224,11 +202,8 @@ def run_foreground(
                         await uploads.drain(log.info)
                     nursery.cancel_scope.cancel()
         finally:
-            if fs is not None:
-                await fs.close()
-            if cache is not None:
-                await cache.close()
-            await client.aclose()
+            if core is not None:
+                await core.close()
 
     try:
         trio.run(serve)
