@@ -294,6 +294,7 @@ class Changes:
             size=local.size,
             started=time.time(),
             sent=sent,
+            fields=dict(local.fields),
         )
         await self.staging.record(local, intent, durable=durable)
 

@@ -131,7 +131,9 @@ class Recovery:
                 intent.album_uri, intent.name, source, replace, intent.started
             )
         if landed is None:
-            await self.client.upload(intent.album_uri, intent.name, source, replace=replace)
+            await self.client.upload(
+                intent.album_uri, intent.name, source, replace=replace, texts=intent.fields
+            )
             item.detail = "uploaded now"
         else:
             item.detail = "its upload had landed before the mount ended"

@@ -37,6 +37,7 @@ from typing import Any
 import trio
 
 from smugfs.api.models import RemoteImage
+from smugfs.xattrs import PHOTO_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,8 @@ class Intent:
     # Whether the upload may have been sent (so the service may have applied it): false for a
     # file a write-back `close()` queued that no request has carried yet.
     sent: bool = True
+    # The title, caption, keywords... set on it (setxattr) to go with the upload.
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def parse(cls, data: Any) -> Intent | None:
@@ -155,12 +158,21 @@ class Intent:
                 size=int(data.get("size") or 0),
                 started=float(data.get("started") or 0.0),
                 sent=data.get("sent") is not False,
+                fields=_fields(data.get("fields")),
             )
         except (KeyError, TypeError, ValueError):
             return None
         if intent.state not in (WRITING, UPLOADING) or not intent.name or not intent.album_uri:
             return None
         return intent
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """An intent's upload fields, keeping only the known names."""
+    if not isinstance(value, dict):
+        return {}
+    known = PHOTO_FIELDS.values()
+    return {str(k): v for k, v in value.items() if k in known}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Emulator, subprocess_env
-from tests.mounting import Mount, mounted
+from tests.mounting import Mount, is_mounted, mounted, start_mount
 from tests.service import Account, ok, photo, requests_to, wait_until, write
 
 pytestmark = pytest.mark.fuse
@@ -287,3 +289,40 @@ def test_with_write_back_the_upload_carries_them_too(
             assert image["KeywordArray"] == ["lisbon", "music"]
             assert image["Title"] == "Noite"
         assert mount.problems() == []
+
+
+def test_a_killed_write_back_mount_uploads_them_next_time(
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
+) -> None:
+    name = f"Killed {next(_seeds)}"
+    uri = module_account.create(name)
+    options = ["xattrs", "writeback", "request_timeout=3"]
+    workdir = tmp_path / "killed"
+    mount = start_mount(module_emulator, workdir, options=options)
+    try:
+        os.listdir(mount.path / name)
+        # The service refuses everything, so the queued upload cannot land before the kill.
+        module_emulator.configure(fault_rate=1.0, fault_kinds=["503"])
+        ok("cp", "--preserve=xattr", local_photo(tmp_path, "late.jpg"), mount.path / name)
+        time.sleep(1.0)
+        mount.process.send_signal(signal.SIGKILL)
+        mount.process.wait(timeout=10)
+        wait_until(lambda: not is_mounted(mount.path))
+    finally:
+        module_emulator.configure(fault_rate=0.0)
+        mount.unmount()
+    assert module_account.image_count(uri) == 0
+    with mounted(module_emulator, workdir, options=options) as again:
+        synced = subprocess.run(
+            [sys.executable, "-m", "smugfs", "sync", str(again.path)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=120,
+            check=False,
+        )
+        assert synced.returncode == 0, synced.stderr
+    image = the_image(module_account, uri, "late.jpg")
+    assert image["Caption"] == "Fado in the Mouraria"
+    assert image["KeywordArray"] == ["lisbon", "music"]
+    assert image["Title"] == "Noite"
