@@ -223,7 +223,8 @@ class Thumbnailer:
         if not asked:
             await ask_renditions()
         first = min(FIRST_SCREENFUL, len(wanted))
-        before = dataclasses.replace(self.stats)
+        # This album's own counts (other albums' jobs run at the same time).
+        mine = ThumbnailStats()
         done = 0
         queue: Iterator[_Photo] = iter(wanted)
 
@@ -234,7 +235,7 @@ class Thumbnailer:
             for photo in queue:
                 if job is not None and job.ahead and self.attention.walking:
                     return
-                fetched = await self._photo(photo, found.get(photo.key, []))
+                fetched = await self._photo(photo, found.get(photo.key, []), mine)
                 done += 1
                 if progress is not None:
                     progress(fetched)
@@ -244,17 +245,16 @@ class Thumbnailer:
         async with trio.open_nursery() as nursery:
             for _ in range(min(FETCH_CONCURRENCY, len(wanted))):
                 nursery.start_soon(worker)
-        written = self.stats.written - before.written
-        if written:
+        if mine.written:
             log.info(
                 "thumbnails: wrote %d (%s) for %d photos of %s in %.1f s from %.1f MiB of "
                 "renditions",
-                written,
+                mine.written,
                 ", ".join(self.flavours),
-                self.stats.photos - before.photos,
+                mine.photos,
                 self._path(inode),
                 time.monotonic() - started,
-                (self.stats.rendition_bytes - before.rendition_bytes) / 1024**2,
+                mine.rendition_bytes / 1024**2,
             )
         return len(wanted)
 
@@ -303,9 +303,9 @@ class Thumbnailer:
 
     # ------------------------------------------------------------------ a photo
 
-    async def _photo(self, photo: _Photo, available: list[Rendition]) -> int:
-        """Fetch the renditions a photo's missing flavours are scaled from, and write them;
-        returns the bytes fetched."""
+    async def _photo(self, photo: _Photo, available: list[Rendition], album: ThumbnailStats) -> int:
+        """Fetch the renditions a photo's missing flavours are scaled from, and write them
+        (counted in the mount's stats and its `album`'s); returns the bytes fetched."""
         if not available:
             self._bare.add(photo.version)
             return 0
@@ -319,14 +319,16 @@ class Thumbnailer:
             for rendition, flavours in sources.items():
                 data = await self._fetch(rendition.url)
                 fetched += len(data)
-                self.stats.rendition_bytes += len(data)
+                for counts in (self.stats, album):
+                    counts.rendition_bytes += len(data)
                 written = await trio.to_thread.run_sync(
                     self._write, data, photo.original, flavours, limiter=self._encode_limit
                 )
                 for flavour, size in written:
                     self._made[(photo.original.uri, flavour)] = photo.original.mtime
-                    self.stats.written += 1
-                    self.stats.bytes += size
+                    for counts in (self.stats, album):
+                        counts.written += 1
+                        counts.bytes += size
                     log.debug("thumbnail %s (%s) written", photo.original.uri, flavour)
         except (SmugfsError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             # The file manager makes this one itself, as it always did.
@@ -334,6 +336,7 @@ class Thumbnailer:
             log.info("no thumbnail for %s: %s", photo.original.uri, exc)
             return fetched
         self.stats.photos += 1
+        album.photos += 1
         return fetched
 
     async def _fetch(self, url: str) -> bytes:
