@@ -136,6 +136,17 @@ def test_a_changed_version_replaces_the_old_thumbnail_atomically(tmp_path: Path)
     assert sorted(p.name for p in (root / "normal").iterdir()) == [first.name]
 
 
+def test_a_new_version_within_the_same_second_is_not_current(tmp_path: Path) -> None:
+    root = tmp_path / "thumbnails"
+    before = Original("file:///m/a.jpg", 1000, 10, "image/jpeg", version="K-0-aaa-10")
+    after = Original("file:///m/a.jpg", 1000, 12, "image/jpeg", version="K-1-bbb-12")
+    put(root, "normal", before, photo((300, 200)))
+    assert freedesktop.is_current(root, "normal", before)
+    assert not freedesktop.is_current(root, "normal", after)
+    # A file manager's own thumbnail (no version key) is current for its mtime.
+    assert freedesktop.is_current(root, "normal", Original("file:///m/a.jpg", 1000))
+
+
 def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     root = tmp_path / "thumbnails"
     original = Original("file:///m/a.jpg", 1)

@@ -26,6 +26,7 @@ from PIL import Image, PngImagePlugin
 from smugfs.thumbnails.flavours import FLAVOURS
 
 SOFTWARE = "smugfs"
+VERSION_KEY = "X-Smugfs::Version"
 # Characters a path keeps unescaped in a `file://` URI, as GLib's `g_filename_to_uri` (which
 # the file managers above use) leaves them; everything else, and every byte of a non-ASCII
 # character, becomes `%XX`.
@@ -40,6 +41,9 @@ class Original:
     mtime: int
     size: int | None = None
     mimetype: str | None = None
+    # The service's version of the file (kept under a key of this program's own, as the
+    # standard allows): a photo replaced within the same second keeps its `st_mtime`.
+    version: str | None = None
 
 
 def file_uri(path: str) -> str:
@@ -86,14 +90,17 @@ def read_original(path: Path) -> Original | None:
         mtime=int(mtime),
         size=int(size) if size.strip().isdigit() else None,
         mimetype=keys.get("Thumb::Mimetype") or None,
+        version=keys.get(VERSION_KEY) or None,
     )
 
 
 def is_current(root: Path, flavour: str, original: Original) -> bool:
     """Whether the cache holds a thumbnail of `original` that a file manager would accept
-    (same URI and modification time)."""
+    (same URI and modification time) of the same version, when `original` names one."""
     found = read_original(thumbnail_path(root, flavour, original.uri))
-    return found is not None and found.uri == original.uri and found.mtime == original.mtime
+    if found is None or found.uri != original.uri or found.mtime != original.mtime:
+        return False
+    return original.version is None or found.version == original.version
 
 
 def scaled(picture: Image.Image, flavour: str) -> Image.Image:
@@ -116,6 +123,8 @@ def encode(picture: Image.Image, original: Original) -> bytes:
         keys.add_text("Thumb::Size", str(original.size))
     if original.mimetype:
         keys.add_text("Thumb::Mimetype", original.mimetype)
+    if original.version:
+        keys.add_text(VERSION_KEY, original.version)
     keys.add_text("Software", SOFTWARE)
     out = io.BytesIO()
     # Level 1: a thumbnail is written once and read a few times; encoding time matters more.

@@ -6,11 +6,11 @@ thumbnails are made when an album is opened (its directory read, which is held u
 screenful is written, at most `HOLD_LIMIT` seconds) and when it is about to be opened (the
 first `AHEAD_ALBUMS` albums of a folder just read): the album's renditions are asked for in one
 listing (`!images` with `_expand=ImageSizeDetails`, page by page), then fetched in listing
-order, `FETCH_CONCURRENCY` at once, scaled and written by `freedesktop`. A thumbnail already in
-the cache for the file's current `st_mtime` is left alone; a photo replaced on the service has
-a new `LastUpdated`, so a new `st_mtime`, and gets a new one. Nothing is written for a file
-without renditions. `Attention` keeps walks (find, rsync) and long browsing sessions from
-fetching renditions for the whole library.
+order, `FETCH_CONCURRENCY` at once, scaled and written by `freedesktop`. A thumbnail in the
+cache for the file's current `st_mtime` and version is left alone; a photo replaced on the
+service (a new MD5, a new `LastUpdated` and so `st_mtime`) gets a new one. Nothing is written
+for a file without renditions. `Attention` keeps walks (find, rsync) and long browsing sessions
+from fetching renditions for the whole library.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ class Thumbnailer:
         self.stats = ThumbnailStats()
         self._nursery: trio.Nursery | None = None
         self._jobs: dict[int, _Job] = {}
-        # (URI, flavour) -> the st_mtime its thumbnail in the cache was made for.
-        self._made: dict[tuple[str, str], int] = {}
+        # (URI, flavour) -> the st_mtime and version its thumbnail in the cache was made for.
+        self._made: dict[tuple[str, str], tuple[int, str | None]] = {}
         # Versions of images the service has no renditions for (nothing to write).
         self._bare: set[str] = set()
         self._encode_limit = trio.CapacityLimiter(ENCODE_THREADS)
@@ -278,10 +278,10 @@ class Thumbnailer:
                 mtime=int(attributes.mtime),
                 size=attributes.size,
                 mimetype=_mimetype(name, image),
+                version=image.version,
             )
-            missing = [
-                f for f in self.flavours if self._made.get((original.uri, f)) != original.mtime
-            ]
+            made = _made(original)
+            missing = [f for f in self.flavours if self._made.get((original.uri, f)) != made]
             if missing:
                 photos.append(_Photo(image.image_key, image.version, original, missing))
         return photos
@@ -294,7 +294,7 @@ class Thumbnailer:
             missing = []
             for flavour in photo.missing:
                 if freedesktop.is_current(self.root, flavour, photo.original):
-                    self._made[(photo.original.uri, flavour)] = photo.original.mtime
+                    self._made[(photo.original.uri, flavour)] = _made(photo.original)
                 else:
                     missing.append(flavour)
             if missing:
@@ -325,7 +325,7 @@ class Thumbnailer:
                     self._write, data, photo.original, flavours, limiter=self._encode_limit
                 )
                 for flavour, size in written:
-                    self._made[(photo.original.uri, flavour)] = photo.original.mtime
+                    self._made[(photo.original.uri, flavour)] = _made(photo.original)
                     for counts in (self.stats, album):
                         counts.written += 1
                         counts.bytes += size
@@ -390,6 +390,11 @@ class Thumbnailer:
             return self.listings.table.path(inode) or "/"
         except SmugfsError:
             return f"inode {inode}"
+
+
+def _made(original: Original) -> tuple[int, str | None]:
+    """What a thumbnail in the cache was made for."""
+    return original.mtime, original.version
 
 
 def _inline(item: dict[str, Any], link: str) -> Any:
