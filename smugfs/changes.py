@@ -543,23 +543,40 @@ class Changes:
         local = entry.local
         if local is None or local.writers > 0 or local.dirty:
             return
+        # One settling at a time (a release and the end of an upload may both ask).
+        async with local.lock:
+            if entry.local is local:
+                await self._settle(entry, local)
+
+    async def _settle(self, entry: Entry, local: LocalFile) -> None:
         if local.synced is None:
             if not local.uploaded and entry.image is not None and local.replace is entry.image:
                 # Opened for writing and nothing written (`touch` opens a file to set its
                 # time): the photo has those bytes.
-                await self.staging.discard(local)
                 entry.local = None
+                await self.staging.discard(local)
             return
         image = local.synced
         await self.staging.forget(local)
-        if not image.readable or (image.md5 and image.md5 != await self.staging.md5(local)):
+        same = not image.md5 or image.md5 == await self.staging.md5(local)
+
+        def reopened() -> bool:
+            # Opened for writing again while this waited (a release runs behind the close,
+            # so the next open can come first): the copy is that writer's now.
+            return entry.local is not local or local.writers > 0 or local.dirty
+
+        if reopened():
+            return
+        if not image.readable or not same:
             local.uploaded = True
             return
         entry.image = image
         if local.prime:
             await self.read_path.prime(image, local.path)
-        await self.staging.discard(local)
+            if reopened():
+                return
         entry.local = None
+        await self.staging.discard(local)
 
     async def abandon(self, entry: Entry) -> None:
         """A file whose writer was killed before it closed it (`smugfs.writers`): nothing of
@@ -582,8 +599,8 @@ class Changes:
         local = entry.local
         if local is None:
             return
-        await self.staging.discard(local)
         entry.local = None
+        await self.staging.discard(local)
         if entry.image is None:
             self.note_removed(entry.parent, entry.identity)
             self.table.remove(entry.parent, entry.name)

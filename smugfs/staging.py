@@ -31,12 +31,14 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from smugfs.api.models import RemoteImage
+from smugfs.errors import NotFound
 from smugfs.xattrs import PHOTO_FIELDS
 
 log = logging.getLogger(__name__)
@@ -99,9 +101,9 @@ class LocalFile:
     # Held while the bytes change or are uploaded, so an upload reads a file nobody is writing
     # and two closes of one file never upload it twice.
     lock: trio.Lock = dataclasses.field(default_factory=trio.Lock, repr=False)
-    # Reads under way, and whether the file was discarded (its descriptor is closed by the
-    # last read then).
-    reads: int = 0
+    # Reads and writes under way, and whether the file was discarded (its descriptor is closed
+    # by the last of them then).
+    in_use: int = 0
     discarded: bool = False
     # The photo this file is the backup copy of (renamed to a temporary name), while parked.
     parked: RemoteImage | None = None
@@ -250,9 +252,9 @@ class Staging:
         """Move a staging file that will not be uploaded to `kept_dir` under its path in the
         mount (its intent goes); returns where it is now."""
 
-        # Reads under way keep the descriptor until the last of them ends (see `discard`).
+        # I/O under way keeps the descriptor until the last of it ends (see `discard`).
         local.discarded = True
-        if local.reads == 0:
+        if local.in_use == 0:
             _close(local)
         return await trio.to_thread.run_sync(hand_back, local.path, mount_path, kept_dir)
 
@@ -278,8 +280,8 @@ class Staging:
     async def write(self, local: LocalFile, offset: int, data: bytes) -> int:
         """Write bytes at `offset`; the file grows as needed."""
 
-        def write_and_digest() -> int:
-            written = os.pwrite(local.fd, data, offset)
+        def write_and_digest(fd: int) -> int:
+            written = os.pwrite(fd, data, offset)
             # Writes of one file may run in several worker threads at once.
             with local.digest_lock:
                 if local.digest is not None:
@@ -291,27 +293,23 @@ class Staging:
             return written
 
         async with local.lock:
-            written = await trio.to_thread.run_sync(write_and_digest)
+            with _in_use(local) as fd:
+                written = await trio.to_thread.run_sync(write_and_digest, fd)
         local.size = max(local.size, offset + written)
         local.dirty = True
         return written
 
     async def read(self, local: LocalFile, offset: int, size: int) -> bytes:
-        """Bytes of a staging file (one not discarded when the read began)."""
-        assert not local.discarded, "read of a discarded staging file"
-        local.reads += 1
-        try:
-            data: bytes = await trio.to_thread.run_sync(os.pread, local.fd, size, offset)
-        finally:
-            local.reads -= 1
-            if local.discarded and local.reads == 0:
-                _close(local)
+        """Bytes of a staging file."""
+        with _in_use(local) as fd:
+            data: bytes = await trio.to_thread.run_sync(os.pread, fd, size, offset)
         return data
 
     async def truncate(self, local: LocalFile, size: int) -> None:
         """Cut or extend a staging file to `size`."""
         async with local.lock:
-            await trio.to_thread.run_sync(os.ftruncate, local.fd, size)
+            with _in_use(local) as fd:
+                await trio.to_thread.run_sync(os.ftruncate, fd, size)
         local.size = size
         local.dirty = True
         with local.digest_lock:
@@ -330,11 +328,11 @@ class Staging:
         return md5
 
     async def discard(self, local: LocalFile) -> None:
-        """Remove a staging file. Reads under way finish first: its descriptor is closed by
-        the last of them (a descriptor closed under a read could be reused by another file
-        before the read runs)."""
+        """Remove a staging file. I/O under way finishes first: its descriptor is closed by
+        the last of it (a descriptor closed under a read or write could be reused by another
+        file before that runs)."""
         local.discarded = True
-        if local.reads == 0:
+        if local.in_use == 0:
             _close(local)
 
         def remove() -> None:
@@ -374,6 +372,21 @@ def hand_back(path: Path, mount_path: str, kept_dir: Path) -> Path:
     os.replace(path, target)
     _intent_path(path).unlink(missing_ok=True)
     return target
+
+
+@contextlib.contextmanager
+def _in_use(local: LocalFile) -> Iterator[int]:
+    """The descriptor of a staging file, kept open until the I/O done with it ends; a file
+    discarded already is gone (ENOENT)."""
+    if local.discarded:
+        raise NotFound("the staged file was dropped")
+    local.in_use += 1
+    try:
+        yield local.fd
+    finally:
+        local.in_use -= 1
+        if local.discarded and local.in_use == 0:
+            _close(local)
 
 
 def _close(local: LocalFile) -> None:
