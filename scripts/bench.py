@@ -36,7 +36,7 @@ for where in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(where) not in sys.path:
         sys.path.insert(0, str(where))
 
-from benchkit import copyout, network, report, smugcli, workloads, xattrs  # noqa: E402
+from benchkit import copyout, network, report, smugcli, workloads, writeback, xattrs  # noqa: E402
 from benchkit.context import Setup  # noqa: E402
 from benchkit.measure import Results  # noqa: E402
 
@@ -53,9 +53,10 @@ WORKLOADS = {
     "memory": workloads.memory,
     "copyout": copyout.copyout,
     "xattrs": xattrs.ls_xattrs,
+    "writeback": writeback.writeback,
 }
 # Workloads kept in modules of their own bring their own verdicts.
-ROWS = [copyout.rows, xattrs.rows]
+ROWS = [copyout.rows, xattrs.rows, writeback.rows]
 
 
 # The sizes, and small ones for a quick look. Runs per workload: (always, at most while
@@ -81,6 +82,7 @@ DEFAULT = Mode(
         "copy": (1, 3),
         "copyout": (1, 3),
         "xattrs": (1, 1),
+        "writeback": (1, 3),
     },
     seconds=45.0,
     thumbs=1000,
@@ -96,6 +98,7 @@ QUICK = Mode(
         "copy": (1, 1),
         "copyout": (1, 1),
         "xattrs": (1, 1),
+        "writeback": (1, 1),
     },
     seconds=5.0,
     thumbs=100,

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,14 +161,18 @@ class Setup:
 
     @contextlib.contextmanager
     def smugfs(
-        self, emulator: Emulator | None = None, where: Path | None = None, keep: bool = False
+        self,
+        emulator: Emulator | None = None,
+        where: Path | None = None,
+        keep: bool = False,
+        options: Sequence[str] = (),
     ) -> Iterator[Mount]:
-        """A smugfs mount (fresh cache directory unless `where` names one used before),
-        unmounted afterwards; its directory removed unless `keep`."""
+        """A smugfs mount (fresh cache directory unless `where` names one used before) with
+        these `-o` options, unmounted afterwards; its directory removed unless `keep`."""
         emulator = emulator or self.emulator
         assert emulator is not None
         where = where or self.new_dir("smugfs")
-        mount = start_mount(emulator, where)
+        mount = start_mount(emulator, where, options=options)
         self.mounts.append(mount)
         try:
             # A mount tunes itself (read-ahead) just after it serves; people start using it a
