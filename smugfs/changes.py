@@ -24,6 +24,7 @@ The rules, and why:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -415,8 +416,12 @@ class Changes:
             # Another close or fsync of the same file may have uploaded it meanwhile.
             if entry.local is not local or not local.dirty:
                 return
-            await self._upload_staged(entry, local, album, closing=closing)
-        await self.settle(entry)
+            uri = await self._upload_staged(entry, local, album, closing=closing)
+        if closing:
+            # close() has its answer; the new photo is read back behind it.
+            await self.uploads.after(local, functools.partial(self._describe, entry, local, uri))
+        else:
+            await self._describe(entry, local, uri)
 
     async def _queue_upload(self, entry: Entry, local: LocalFile) -> bool:
         """Write-back: once the bytes and the intent are on disk, leave the upload to the
@@ -434,7 +439,7 @@ class Changes:
                     return  # deleted, or uploaded some other way, meanwhile
                 album = self._node(entry.parent)
                 try:
-                    await self._upload_staged(entry, local, album, closing=False)
+                    uri = await self._upload_staged(entry, local, album, closing=False)
                 except ServiceUnavailable:
                     # Tried again by the queue, or by the next mount.
                     await self._journal(entry, UPLOADING, md5)
@@ -449,7 +454,7 @@ class Changes:
                         self.note_removed(entry.parent, entry.identity)
                         self.table.remove(entry.parent, entry.name)
                     raise
-            await self.settle(entry)
+            await self.uploads.after(local, functools.partial(self._describe, entry, local, uri))
 
         self.uploads.submit(local, path, local.size, attempt)
         log.info("queued %r (%d bytes) for upload", unescape(entry.name), local.size)
@@ -474,7 +479,10 @@ class Changes:
 
     async def _upload_staged(
         self, entry: Entry, local: LocalFile, album: RemoteNode, *, closing: bool
-    ) -> None:
+    ) -> str | None:
+        """Upload a staged file (or, with the bytes of the photo it replaces, only what was
+        said about it); returns the new AlbumImage URI, or None when nothing was uploaded.
+        What the service holds now is described by `_describe` afterwards."""
         assert album.album_uri is not None
         md5 = await self.staging.md5(local)
         remote_name = unescape(entry.name)
@@ -498,7 +506,7 @@ class Changes:
                 entry.image = image
                 self.table.rebind(entry, f"image:{album.node_id}:{image.image_key}")
                 self.note_added(entry.parent, entry)
-            return
+            return None
         log.info("uploading %r (%d bytes)", remote_name, local.size)
         await self._journal(entry, UPLOADING, md5)
         # What was said about it (setxattr) goes with the upload; what is said meanwhile waits.
@@ -523,10 +531,36 @@ class Changes:
                 del local.fields[name]
         await self.staging.forget(local)
         log.info("uploaded %r", remote_name)
-        await self._adopt_upload(entry, album, album_image_uri, md5)
-        if local.fields and entry.image is not None:
-            later, local.fields = local.fields, {}
-            entry.image = await self.client.patch_image(entry.image, later)
+        self._adopt_upload(entry, album, album_image_uri)
+        return album_image_uri
+
+    async def _describe(self, entry: Entry, local: LocalFile, uri: str | None) -> None:
+        """After an upload: read the new photo back (it may be described only after a
+        while), let the entry and its staging copy stand for it, then let the copy go
+        (`settle`). Nothing waits for this but a change of the same file."""
+        if uri is not None:
+            image = await self._read_back(uri)
+            synced = local.synced
+            if (
+                image is not None
+                and entry.local is local
+                and synced is not None
+                and not synced.readable
+                and synced.image_key == image.image_key
+            ):
+                # Still the image this upload made, known only by its URI until now.
+                entry.image = image
+                local.synced = local.replace = image
+                if local.mtime_ns is not None:
+                    self.kept_times.set(image.version, local.mtime_ns)
+                if local.fields:
+                    # Titles, captions or keywords set while it was uploaded.
+                    later, local.fields = local.fields, {}
+                    entry.image = local.synced = local.replace = await self.client.patch_image(
+                        image, later
+                    )
+        if entry.local is local:
+            await self.settle(entry)
 
     async def will_change(self, entry: Entry, local: LocalFile) -> None:
         """Called before the bytes of a staging file change: once they differ from the
@@ -606,32 +640,28 @@ class Changes:
             self.table.remove(entry.parent, entry.name)
             self.dropped.append((entry.parent, entry.name))
 
-    async def _adopt_upload(
-        self, entry: Entry, album: RemoteNode, album_image_uri: str, md5: str
-    ) -> None:
-        """Make the entry stand for the uploaded image, and its staging copy (if any) the
-        version the service now holds; the service's listing may describe it late."""
-        image = None
+    async def _read_back(self, album_image_uri: str) -> RemoteImage | None:
+        """A just-uploaded image as the service describes it, or None if it does not yet."""
         for attempt in range(READ_BACK_ATTEMPTS):
             try:
-                image = await self.client.album_image(album_image_uri)
-                break
+                return await self.client.album_image(album_image_uri)
             except NotFound:
                 await trio.sleep(0.2 * 2**attempt)
+        return None
+
+    def _adopt_upload(self, entry: Entry, album: RemoteNode, album_image_uri: str) -> None:
+        """Make the entry stand for the uploaded image, and its staging copy (if any) the
+        version the service now holds, known by its URI until `_describe` reads it back."""
         key = album_image_uri.rsplit("/", 1)[-1].split("-")[0]
         identity = f"image:{album.node_id}:{key}"
         self.table.rebind(entry, identity)
         self.note_added(entry.parent, entry)
-        entry.image = image or entry.image
         local = entry.local
         if local is not None and local.replace is not None:
             self.kept_times.forget(local.replace.version)
-        if image is not None and local is not None and local.mtime_ns is not None:
-            self.kept_times.set(image.version, local.mtime_ns)
         if local is not None:
-            # What the next upload of these bytes replaces: the image just made (known only
-            # by its URI while the service does not describe it yet).
-            local.synced = image or RemoteImage.parse({"ImageKey": key, "Uri": album_image_uri})
+            # What the next upload of these bytes replaces: the image just made.
+            local.synced = RemoteImage.parse({"ImageKey": key, "Uri": album_image_uri})
             local.replace, local.prime = local.synced, True
 
     # ------------------------------------------------------------------ rename
@@ -776,8 +806,9 @@ class Changes:
             self.note_removed(entry.parent, target.identity)
         self.table.move(entry, entry.parent, new_name)
         entry.local = None
-        await self._adopt_upload(entry, album, album_image_uri, md5)
-        if mtime_ns is not None and entry.image is not None:
+        self._adopt_upload(entry, album, album_image_uri)
+        entry.image = await self._read_back(album_image_uri) or image
+        if mtime_ns is not None:
             self.kept_times.set(entry.image.version, mtime_ns)
         log.info("renamed %r to %r", image.file_name, unescape(new_name))
 

@@ -413,9 +413,10 @@ def _run_status(mountpoint: Path, *, as_json: bool) -> int:
 
     from smugfs import mount
     from smugfs.errors import SmugfsError
+    from smugfs.status_file import read_status
 
     try:
-        status = mount.read_status(mountpoint)
+        status = read_status(mountpoint)
     except SmugfsError as exc:
         return _fail(str(exc))
     if as_json:
@@ -427,10 +428,10 @@ def _run_status(mountpoint: Path, *, as_json: bool) -> int:
 
 
 def _run_unmount(mountpoint: Path) -> int:
-    from smugfs import mount
+    from smugfs.status_file import mounted_paths
 
     path = str(Path(mountpoint).absolute())
-    if path not in mount.mounted_paths():
+    if path not in mounted_paths():
         return _fail(f"{path} is not mounted")
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
     command = [tool, "-u", path] if tool else ["umount", path]

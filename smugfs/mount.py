@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -24,11 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import pyfuse3
 import trio
 
@@ -46,6 +44,7 @@ from smugfs.errors import (
 from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.recovery import Recovery
+from smugfs.status_file import mounted_paths, status_path
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.upload_queue import UploadQueue
 from smugfs.upload_queue import describe as describe_queue
@@ -59,19 +58,6 @@ READ_AHEAD_KB = 1024
 
 class MountError(SmugfsError):
     """Why a mount could not start, in one line for the user."""
-
-
-def mounted_paths() -> dict[str, str]:
-    """Mount points of this system with their `major:minor` device numbers."""
-    found: dict[str, str] = {}
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as info:
-        for line in info:
-            fields = line.split()
-            if len(fields) > 4:
-                # Mount points are octal-escaped in mountinfo (a space is \040).
-                path = fields[4].encode().decode("unicode_escape")
-                found[path] = fields[2]
-    return found
 
 
 def check_mountpoint(mountpoint: Path) -> Path:
@@ -186,7 +172,9 @@ def run_foreground(
                         )
                         fs.thumbnails.attach(nursery)
                     nursery.start_soon(
-                        _report_status, mountpoint, settings, client, cache, recovery, fs, uploads
+                        _report_status,
+                        mountpoint,
+                        _Reported(settings, client, cache, recovery, fs, uploads),
                     )
                     if not settings.read_only:
                         nursery.start_soon(recovery.run)
@@ -217,14 +205,6 @@ STATUS_INTERVAL = 1.0
 QUEUE_STATUS_INTERVAL = 0.1
 
 
-def status_path(mountpoint: Path) -> Path:
-    """Where a mount at `mountpoint` reports what it is doing."""
-    key = hashlib.sha1(str(Path(os.path.abspath(mountpoint))).encode()).hexdigest()[:16]
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "smugfs" if runtime else Path(platformdirs.user_state_dir("smugfs"))
-    return base / f"mount-{key}.json"
-
-
 def _write_status(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
@@ -232,62 +212,35 @@ def _write_status(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-async def _report_status(
-    mountpoint: Path,
-    settings: config.Settings,
-    client: SmugMugClient,
-    cache: ContentCache,
-    recovery: Recovery,
-    fs: Filesystem,
-    uploads: UploadQueue,
-) -> None:
-    """Keep the status file of this mount current (read by `smugfs status`)."""
+@dataclasses.dataclass(frozen=True)
+class _Reported:
+    """The parts of a mount whose state the status file reports."""
+
+    settings: config.Settings
+    client: SmugMugClient
+    cache: ContentCache
+    recovery: Recovery
+    fs: Filesystem
+    uploads: UploadQueue
+
+
+async def _report_status(mountpoint: Path, parts: _Reported) -> None:
+    """Keep the status file of this mount current (read by `smugfs status` and `smugfs
+    sync`): every second, as soon as the upload queue changes, and at once when asked
+    (SIGUSR1, sent by `smugfs sync` so that with nothing to wait for it returns at once)."""
     path = status_path(mountpoint)
     started = time.time()
+    asked = _Asked()
     try:
-        while True:
-            stats = client.stats
-            data = {
-                "mountpoint": str(mountpoint),
-                "endpoint": settings.endpoint,
-                "reachable": not client.offline,
-                "pid": os.getpid(),
-                "started": started,
-                "updated": time.time(),
-                "read_only": settings.read_only,
-                "cache": {
-                    "used_bytes": cache.used_bytes,
-                    "budget_bytes": cache.budget,
-                    "directory": str(settings.cache_dir),
-                },
-                "uploads": {
-                    "in_flight": stats.uploads_in_flight,
-                    "done": stats.uploads_done,
-                    "failed": stats.uploads_failed,
-                    "bytes": stats.upload_bytes,
-                },
-                "requests": {
-                    "sent": stats.requests,
-                    "retried": stats.retries,
-                    "errors": stats.errors,
-                    "media_bytes": stats.media_bytes,
-                },
-                "rate_limit": {
-                    "remaining": stats.rate_limit_remaining,
-                    "reset": stats.rate_limit_reset,
-                },
-                "recovered": recovery.report(),
-                "thumbnails": fs.thumbnails.stats.as_dict() if fs.thumbnails else None,
-                "queue": uploads.report(),
-                # Until the leftovers of earlier mounts are queued, `smugfs sync` waits.
-                "recovery_scanned": recovery.scanned or settings.read_only,
-            }
-            await trio.to_thread.run_sync(_write_status, path, data)
-            # While uploads run, `smugfs sync` waits on this file: it is written as soon as
-            # the queue changes (at most every QUEUE_STATUS_INTERVAL).
-            with trio.move_on_after(STATUS_INTERVAL):
-                await uploads.changed()
-                await trio.sleep(QUEUE_STATUS_INTERVAL)
+        with trio.open_signal_receiver(signal.SIGUSR1) as requests:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(asked.listen, requests)
+                while True:
+                    data = _status_of(mountpoint, started, parts)
+                    await trio.to_thread.run_sync(_write_status, path, data)
+                    with trio.move_on_after(STATUS_INTERVAL):
+                        await asked.either(parts.uploads.changed)
+                        await trio.sleep(QUEUE_STATUS_INTERVAL)
     except OSError as exc:
         log.warning("cannot write the status file %s: %s", path, exc.strerror)
     finally:
@@ -295,18 +248,69 @@ async def _report_status(
             path.unlink()
 
 
-def read_status(mountpoint: Path) -> dict[str, Any]:
-    """The status a running mount reports, or a MountError saying why there is none."""
-    path = Path(os.path.abspath(mountpoint))
-    if str(path) not in mounted_paths():
-        raise MountError(f"{path} is not mounted")
-    try:
-        data: dict[str, Any] = json.loads(status_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MountError(
-            f"{path} is mounted but reports no status (not a smugfs mount of this user?)"
-        ) from exc
-    return data
+class _Asked:
+    """SIGUSR1 received since the status file was last written."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    async def listen(self, requests: AsyncIterator[int]) -> None:
+        """Note every signal."""
+        async for _ in requests:
+            self._event.set()
+
+    async def either(self, other: Callable[[], Awaitable[None]]) -> None:
+        """Wait for a signal or for `other()`, whichever comes first."""
+        async with trio.open_nursery() as nursery:
+
+            async def wait(what: Callable[[], Awaitable[None]]) -> None:
+                await what()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait, self._event.wait)
+            nursery.start_soon(wait, other)
+        if self._event.is_set():
+            self._event = trio.Event()
+
+
+def _status_of(mountpoint: Path, started: float, parts: _Reported) -> dict[str, Any]:
+    """What the status file says now."""
+    stats = parts.client.stats
+    return {
+        "mountpoint": str(mountpoint),
+        "endpoint": parts.settings.endpoint,
+        "reachable": not parts.client.offline,
+        "pid": os.getpid(),
+        "started": started,
+        "updated": time.time(),
+        "read_only": parts.settings.read_only,
+        "cache": {
+            "used_bytes": parts.cache.used_bytes,
+            "budget_bytes": parts.cache.budget,
+            "directory": str(parts.settings.cache_dir),
+        },
+        "uploads": {
+            "in_flight": stats.uploads_in_flight,
+            "done": stats.uploads_done,
+            "failed": stats.uploads_failed,
+            "bytes": stats.upload_bytes,
+        },
+        "requests": {
+            "sent": stats.requests,
+            "retried": stats.retries,
+            "errors": stats.errors,
+            "media_bytes": stats.media_bytes,
+        },
+        "rate_limit": {
+            "remaining": stats.rate_limit_remaining,
+            "reset": stats.rate_limit_reset,
+        },
+        "recovered": parts.recovery.report(),
+        "thumbnails": parts.fs.thumbnails.stats.as_dict() if parts.fs.thumbnails else None,
+        "queue": parts.uploads.report(),
+        # Until the leftovers of earlier mounts are queued, `smugfs sync` waits.
+        "recovery_scanned": parts.recovery.scanned or parts.settings.read_only,
+    }
 
 
 def describe_status(status: dict[str, Any]) -> list[str]:

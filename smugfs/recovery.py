@@ -23,13 +23,10 @@ from smugfs.api.client import SmugMugClient, UploadSource
 from smugfs.api.models import RemoteImage
 from smugfs.errors import NotFound, ServiceUnavailable, SmugfsError, UploadRefused
 from smugfs.staging import UPLOADING, Leftover, Staging, file_digest, hand_back
+from smugfs.status_file import KEPT, UPLOADED, WAITING
 from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
-
-UPLOADED = "uploaded"
-WAITING = "waiting for the service"
-KEPT = "kept, not uploaded"
 
 
 @dataclasses.dataclass

@@ -1,6 +1,6 @@
 """`smugfs sync MOUNTPOINT`, and the wait of `smugfs unmount`: until everything staged landed.
 
-Both read the status file the mount keeps (`mount.status_path`), which it rewrites as soon as
+Both read the status file the mount keeps (`status_file.status_path`), which it rewrites as soon as
 its upload queue changes. `sync` waits until nothing is queued or uploading (and the leftovers
 of earlier mounts are queued), showing a progress bar on a terminal (files, bytes, rate, time
 left; tqdm) or a plain line every few seconds otherwise, then names every file of this mount
@@ -10,7 +10,10 @@ until the mount process has finished its queue and ended.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -19,8 +22,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from smugfs.mount import MountError, read_status, status_path
-from smugfs.recovery import KEPT, WAITING
+from smugfs.status_file import KEPT, WAITING, NoStatus, read_status, status_path
 
 POLL = 0.1
 PLAIN_EVERY = 5.0
@@ -46,7 +48,7 @@ def _pending(status: dict[str, Any]) -> tuple[int, int, bool]:
     recovering = not status.get("recovery_scanned", True) or any(
         item.get("state") == WAITING for item in status.get("recovered", [])
     )
-    return files, size, files > 0 or recovering
+    return files, size, files > 0 or recovering or queue.get("following", 0) > 0
 
 
 class Progress:
@@ -101,11 +103,17 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
     since = time.time()
     last: dict[str, Any] | None = None
     progress: Progress | None = None
+    asked = False
     try:
         while True:
             status = read()
             if status is None:
                 return last
+            if not asked:
+                asked = True
+                # The mount writes its status again at once, rather than within a second.
+                with contextlib.suppress(OSError, KeyError, TypeError):
+                    os.kill(int(status["pid"]), signal.SIGUSR1)
             # Only a status written after the wait began shows every file closed before it.
             if status.get("updated", 0) >= since:
                 last = status
@@ -125,7 +133,7 @@ def sync(mountpoint: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -
     try:
         read_status(mountpoint)
         status = _wait(lambda: read_status(mountpoint), out)
-    except MountError as exc:
+    except NoStatus as exc:
         print(f"smugfs sync: {exc}", file=err)
         return 1
     assert status is not None

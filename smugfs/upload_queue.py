@@ -78,6 +78,8 @@ class UploadQueue:
         self.retry_interval = retry_interval
         self._waiting: collections.OrderedDict[Hashable, Job] = collections.OrderedDict()
         self._running: dict[Hashable, Job] = {}
+        # What follows an upload (reading the new photo back), by key, while it runs.
+        self._following: dict[Hashable, trio.Event] = {}
         self._workers = 0
         self._nursery: trio.Nursery | None = None
         self.done_files = 0
@@ -119,12 +121,39 @@ class UploadQueue:
         running = self._running.get(key)
         if running is not None:
             await running.finished.wait()
+        following = self._following.get(key)
+        if following is not None:
+            await following.wait()
         return False
+
+    async def after(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
+        """Run what follows an upload in the background, so that neither `close()` nor a
+        queue worker waits for it; `withdraw` of the same key and `drain` do. Before the
+        queue runs (no nursery yet), it runs at once."""
+        if self._nursery is None:
+            await work()
+            return
+        done = trio.Event()
+        self._following[key] = done
+
+        async def follow() -> None:
+            try:
+                await work()
+            except SmugfsError as exc:
+                # The upload landed; only describing it failed (the listing will show it).
+                log.info("after an upload: %s", exc)
+            finally:
+                if self._following.get(key) is done:
+                    del self._following[key]
+                done.set()
+                self._touch()
+
+        self._nursery.start_soon(follow)
 
     @property
     def idle(self) -> bool:
         """Whether nothing waits or runs."""
-        return not self._waiting and not self._running
+        return not self._waiting and not self._running and not self._following
 
     async def drain(self, progress: Callable[[str], None], every: float = 5.0) -> None:
         """Wait until every job is over, saying how many are left every `every` seconds."""
@@ -151,6 +180,8 @@ class UploadQueue:
             "queued_bytes": sum(job.size for job in self._waiting.values()),
             "uploading": [job.path for job in self._running.values()],
             "uploading_bytes": sum(job.size for job in self._running.values()),
+            # Uploads done whose new photo is still being read back.
+            "following": len(self._following),
             "done": self.done_files,
             "done_bytes": self.done_bytes,
             "failed": [dataclasses.asdict(failure) for failure in self.failures],

@@ -90,7 +90,7 @@ def test_cp_r_of_100_photos_then_sync_lands_exactly_100(
     with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
         os.listdir(mount.path / "Shoot")
         # Each request waits a little, so the queue is still busy when sync starts.
-        with service_conditions(emulator, latency_ms=40):
+        with service_conditions(emulator, latency_ms=100):
             copy_in(mount, tmp_path / "src", "Shoot")
             # Listed and readable at once, from the staged bytes, whatever the queue's progress.
             assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
