@@ -51,7 +51,7 @@ class Settings:
     allow_other: bool = False
     # Whether titles, captions, keywords and the service's ids are extended attributes. Off by
     # default: with them on, every `ls -l` costs two requests to the mount per file, which
-    # made a warm `ls -l` of 5,000 photos about five times as slow (docs/benchmarks.md).
+    # made a warm `ls -l` of 5,000 photos 2-7 times as slow (docs/benchmarks.md).
     xattrs: bool = False
     cache_dir: Path = dataclasses.field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("smugfs"))

@@ -81,7 +81,7 @@ class Sidecars:
             attrs,
             inode=photo.inode | SIDECAR_BIT,
             mode=stat.S_IFREG | 0o444 | writable,
-            size=len(xmp.render(photo.image)),
+            size=xmp.size(photo.image),
         )
 
     def with_sidecars(self, entries: list[tuple[str, Attributes]]) -> list[tuple[str, Attributes]]:

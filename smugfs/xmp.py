@@ -17,6 +17,7 @@ are reported, not kept. Pure: no I/O.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -108,6 +109,13 @@ def render(image: RemoteImage) -> bytes:
     parts.append("  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>\n")
     parts.append('<?xpacket end="w"?>\n')
     return "".join(parts).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=65_536)
+def size(image: RemoteImage) -> int:
+    """The byte size of a photo's sidecar (remembered: every listing of an album asks it of
+    each photo)."""
+    return len(render(image))
 
 
 @dataclasses.dataclass

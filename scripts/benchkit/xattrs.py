@@ -1,6 +1,6 @@
 """What extended attributes cost a warm `ls -l`: the big listing album (`Listing/Album`, 5,000
-photos at the default sizes) listed through a mount with them on and through one with them
-off (`-o noxattrs`), in the same run, on bare loopback.
+photos at the default sizes) listed through a mount with them on, one with them off
+(`-o noxattrs`) and one with XMP sidecars (`-o sidecars`), in the same run, on bare loopback.
 
 `ls -l` asks two attributes of every file it prints (`security.selinux` and
 `system.posix_acl_access`). With attributes off the mount answers the first with ENOSYS and
@@ -12,6 +12,7 @@ timed runs, so what is timed is the kernel, the mount's handlers and `ls` alone.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from tests.mounting import Mount, mounted
 ALBUM = ("Listing", "Album")
 WARM_RUNS = 7
 # Each contender's options; `xattrs` is what `ls -l` pays for with attributes on.
-CONTENDERS = {"on": ["xattrs"], "off": ["noxattrs"]}
+CONTENDERS = {"on": ["xattrs"], "off": ["noxattrs"], "sidecars": ["noxattrs", "sidecars"]}
 
 
 @contextlib.contextmanager
@@ -56,14 +57,20 @@ def _syscalls(path: str) -> str:
     return ", ".join(f"{call} {name}".strip() for call, name in asked) or "nothing"
 
 
+def _entries(who: str, photos: int) -> int:
+    """How many entries `ls -l` prints: with sidecars, one beside every photo."""
+    return 2 * photos if who == "sidecars" else photos
+
+
 def ls_xattrs(setup: Setup, plan: Plan, out: Results) -> None:
     """Warm `ls -l` of the listing album with attributes on and off, interleaved."""
     count = plan.spec.album
-    with _mount(setup, CONTENDERS["on"]) as on, _mount(setup, CONTENDERS["off"]) as off:
-        mounts = {"on": on, "off": off}
-        for mount in mounts.values():
+    with contextlib.ExitStack() as stack:
+        mounts = {who: stack.enter_context(_mount(setup, o)) for who, o in CONTENDERS.items()}
+        on = mounts["on"]
+        for who, mount in mounts.items():
             listed = ls_count(mount.path.joinpath(*ALBUM))  # cold: fetches the listing
-            if listed != count:
+            if listed != _entries(who, count):
                 raise RuntimeError(f"ls -l listed {listed} of {count}")
         album_on = on.path.joinpath(*ALBUM)
         first = sorted(p.name for p in album_on.iterdir())[0]
@@ -71,7 +78,7 @@ def ls_xattrs(setup: Setup, plan: Plan, out: Results) -> None:
         for rep in range(WARM_RUNS):
             for who in alternate(rep, list(mounts)):
                 seconds, listed = timed(ls_count, mounts[who].path.joinpath(*ALBUM))
-                if listed != count:
+                if listed != _entries(who, count):
                     raise RuntimeError(f"warm ls -l listed {listed} of {count}")
                 out.add(f"xattrs ls {who}", seconds, "s")
     out.add("xattrs photos", count, "")
@@ -82,6 +89,7 @@ def rows(out: Results, plan: Plan) -> list[Row]:
     if not out.runs("xattrs ls on"):
         return []
     on, off = out.median("xattrs ls on"), out.median("xattrs ls off")
+    sidecars = out.median("xattrs ls sidecars")
     photos = int(out.median("xattrs photos"))
     return [
         Row(
@@ -92,5 +100,14 @@ def rows(out: Results, plan: Plan) -> list[Row]:
             "<= 1.5x off",
             "<=",
             1.5,
-        )
+        ),
+        Row(
+            f"warm `ls -l` of {photos:,} photos and their XMP sidecars (loopback)",
+            _f(sidecars, "s", 3),
+            f"no sidecars {_f(off, 's', 3)}",
+            ratio(sidecars, off),
+            "a figure (twice the entries)",
+            "",
+            math.nan,
+        ),
     ]
