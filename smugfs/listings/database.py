@@ -550,6 +550,9 @@ class Writer:
             except sqlite3.Error as exc:
                 self._fail(exc)
                 error = exc
+            except Exception as exc:  # a bug must not stop every later write
+                log.exception("metadata database: a write failed")
+                error = exc
             done(value, error)
 
 
