@@ -36,7 +36,16 @@ for where in (REPO_ROOT, REPO_ROOT / "scripts"):
     if str(where) not in sys.path:
         sys.path.insert(0, str(where))
 
-from benchkit import copyout, network, report, smugcli, workloads, writeback, xattrs  # noqa: E402
+from benchkit import (  # noqa: E402
+    copyout,
+    network,
+    report,
+    scale,
+    smugcli,
+    workloads,
+    writeback,
+    xattrs,
+)
 from benchkit.context import Setup  # noqa: E402
 from benchkit.measure import Results  # noqa: E402
 
@@ -54,9 +63,12 @@ WORKLOADS = {
     "copyout": copyout.copyout,
     "xattrs": xattrs.ls_xattrs,
     "writeback": writeback.writeback,
+    "scale": scale.scale,
 }
+# Workloads run only when named.
+LONG = ("scale",)
 # Workloads kept in modules of their own bring their own verdicts.
-ROWS = [copyout.rows, xattrs.rows, writeback.rows]
+ROWS = [copyout.rows, xattrs.rows, writeback.rows, scale.rows]
 
 
 # The sizes, and small ones for a quick look. Runs per workload: (always, at most while
@@ -116,8 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, a minute or two")
     parser.add_argument(
         "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated workloads to run, of {','.join(WORKLOADS)}",
+        default=",".join(w for w in WORKLOADS if w not in LONG),
+        help=f"comma-separated workloads to run, of {','.join(WORKLOADS)} ({', '.join(LONG)}"
+        " only when named: it takes hours at its full sizes)",
     )
     parser.add_argument(
         "--spec", help="the library, e.g. 'large=512,photos=200' (see smugfs/emulator/generate.py)"
