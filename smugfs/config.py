@@ -66,6 +66,10 @@ class Settings:
     negative_timeout: float = 5.0
     page_size: int = 100
     concurrency: int = 8
+    # Read-ahead across files (readahead.py): at most this many files and bytes fetched ahead
+    # of a process that reads a directory's files one after another (0 files: none).
+    readahead_files: int = 8
+    readahead_size: int = 256 * 1024**2
     request_timeout: float = 60.0
     retries: int = 5
     # Whether file managers' thumbnails are made from the service's renditions, and which
@@ -134,6 +138,8 @@ OPTION_FIELDS = {
     "negative_timeout": ("negative_timeout", _seconds),
     "page_size": ("page_size", int),
     "concurrency": ("concurrency", int),
+    "readahead_files": ("readahead_files", int),
+    "readahead_size": ("readahead_size", _size),
     "request_timeout": ("request_timeout", _seconds),
     "thumbnails": ("thumbnails", _switch),
     "thumbnail_sizes": ("thumbnail_sizes", parse_flavours),

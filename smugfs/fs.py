@@ -24,6 +24,8 @@ from smugfs.changes import Changes, HandBack
 from smugfs.config import Settings
 from smugfs.errors import IsADirectory, NotFound, NotPermitted
 from smugfs.listings import Attributes, Listings
+from smugfs.prefetch import Prefetcher
+from smugfs.readahead import FileRead
 from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
 from smugfs.thumbnails.thumbnailer import Thumbnailer
@@ -44,6 +46,11 @@ class Handle:
     writable: bool
     writer: int = 0
     reader: OpenFile | None = None
+    # The process that opened it, how it has read the service's bytes, and whether it is
+    # expected to read them whole (`prefetch.py`).
+    process: int = 0
+    pattern: FileRead = dataclasses.field(default_factory=lambda: FileRead(0))
+    whole: bool = False
 
 
 class Filesystem:
@@ -71,6 +78,7 @@ class Filesystem:
         self.changes = Changes(
             self.listings, client, settings, staging, read_path, uploads, hand_back
         )
+        self.prefetch = Prefetcher(read_path, lambda: self.table, settings)
 
     @property
     def table(self) -> InodeTable:
@@ -82,8 +90,10 @@ class Filesystem:
         await self.listings.start()
 
     def attach(self, nursery: trio.Nursery) -> None:
-        """Let listings ahead of a walk run in the mount's nursery (none before this)."""
+        """Let listings ahead of a walk, and files fetched ahead of a sweep, run in the mount's
+        nursery (none before this)."""
         self.listings.attach(nursery)
+        self.prefetch.attach(nursery)
 
     async def save_listings(self) -> None:
         """Write the listings to disk if they changed since the last time."""
@@ -158,13 +168,20 @@ class Filesystem:
         entry = self.table.entry(inode)
         if entry.is_dir:
             raise IsADirectory(f"{entry.name} is a directory")
+        whole = False
+        size = entry.image.size if entry.image is not None else None
+        pattern = FileRead(size or 0)
         if write:
             local = await self.changes.prepare_write(entry, truncate=truncate)
             local.writers += 1
+        else:
+            whole = self.prefetch.opened(pid, entry, pattern)
         handle = self._next_handle
         self._next_handle += 1
         writer = await trio.to_thread.run_sync(process_group_leader, pid) if write and pid else 0
-        self._handles[handle] = Handle(inode, write, writer)
+        self._handles[handle] = Handle(
+            inode, write, writer, process=pid, pattern=pattern, whole=whole
+        )
         return handle
 
     def keep_cache(self, inode: int) -> bool:
@@ -199,10 +216,11 @@ class Filesystem:
                 await opened.reader.close()
                 opened.reader = None
             try:
-                opened.reader = await self.read_path.open(entry.image)
+                opened.reader = await self.read_path.open(entry.image, whole=opened.whole)
             except NotFound:
                 self.expire_parent(opened.inode)
                 raise
+        opened.pattern.note(offset, size)
         try:
             return await opened.reader.read(offset, size)
         except NotFound:
@@ -256,6 +274,8 @@ class Filesystem:
         opened = self._handles.pop(handle, None)
         if opened is None:
             return
+        if not opened.writable:
+            self.prefetch.closed(opened.process, opened.inode, opened.pattern)
         if opened.reader is not None:
             await opened.reader.close()
         if opened.writable:

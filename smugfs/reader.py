@@ -2,9 +2,13 @@
 
 Content is cached in fixed blocks per image version (`cache_store.py`). A read is served from
 present blocks; missing ones are fetched with one ranged GET per contiguous run. Each open file
-keeps a read-ahead window that doubles while reads are sequential (up to `MAX_WINDOW`) and drops
-back to one block on a seek, so a thumbnailer reading the first 64 KiB of a photo fetches one
-block while `cp` of a video streams in large requests.
+keeps a read-ahead window: one block at first, so a thumbnailer reading the first 64 KiB of a
+photo fetches one block; once `GROW_AFTER` bytes have been read in sequence, the rest of the
+file up to `MAX_WINDOW` in one GET; and a file its process is expected to read whole (the last
+file it read, it read whole: `readahead.py`) is fetched whole by its first read, in one
+request. A seek drops the window back to one block. When the last reader of a file closes
+it, or the sweep that fetched it ahead stops, the GETs still under way for it are cut: what has
+landed stays (whole blocks only), the rest is not fetched.
 
 GETs run in the mount's nursery and stream into the cache as the bytes arrive (`LAND_BYTES` at
 a time): a reader waits only for the blocks it asked for, while the rest of its window keeps
@@ -22,6 +26,7 @@ never wrong bytes.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 from pathlib import Path
@@ -36,27 +41,41 @@ from smugfs.errors import IntegrityError, ServiceUnavailable
 log = logging.getLogger(__name__)
 
 # How far ahead of a sequential reader its window reaches: enough to keep the link busy while
-# the kernel consumes what has landed.
+# the kernel consumes what has landed, and a camera's photo in one GET.
 MAX_WINDOW = 32 * 1024 * 1024
-# The window grows only once this much has been read in sequence: the kernel's own read-ahead
-# already asks for a few blocks at the start of any file, and a reader that only wants the
-# start of a file (a thumbnailer, `file`, `exiftool`) should not pay for more.
+# The window opens only once this much has been read in sequence: the kernel's own read-ahead
+# asks for up to 256 KiB at the start of any file read, and a reader that only wants the start
+# of a file (a thumbnailer, `file`, `exiftool`) should not pay for more.
 GROW_AFTER = 512 * 1024
 # A sequential read past this point is a long one, and the log says so once per open.
 LONG_READ = 64 * 1024 * 1024
 MAX_FETCH_ATTEMPTS = 3
 # Bytes of a GET gathered before they are written to the cache and handed to waiting readers:
-# about one kernel read, so a reader waits for its own bytes, not for the whole GET.
+# about one kernel read, so a reader waits for its own bytes, not for the whole GET. A GET's
+# first landings are smaller (a block, then doubling), so the first read of a file waits only
+# for its own block and a reader of heads can close (and cut the GET) early.
 LAND_BYTES = 1024 * 1024
 
 
 class _Fetch:
-    """One ranged GET under way, shared by the readers waiting for its blocks: how it ended."""
+    """One ranged GET under way, shared by the readers waiting for its blocks: how it ended,
+    and how to cut it short."""
 
-    __slots__ = ("error",)
+    __slots__ = ("cut", "cuttable", "error", "scope")
 
-    def __init__(self) -> None:
+    def __init__(self, cuttable: bool) -> None:
         self.error: Exception | None = None
+        self.scope: trio.CancelScope | None = None
+        self.cut = False
+        # Whether it fetches on a guess (a whole file for a reader expected to read it all, a
+        # file ahead of a sweep), so that it ends when its last reader closes the file.
+        self.cuttable = cuttable
+
+    def stop(self) -> None:
+        """Cut the GET short (also before it has started)."""
+        self.cut = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 class ReadPath:
@@ -69,6 +88,9 @@ class ReadPath:
         # Per block being fetched: set once it has landed (or its fetch has ended), and the
         # fetch that owes it.
         self._inflight: dict[tuple[str, int], tuple[trio.Event, _Fetch]] = {}
+        # Per version: the GETs claimed or under way, and how many files read it now.
+        self._fetches: dict[str, set[_Fetch]] = {}
+        self._readers: collections.Counter[str] = collections.Counter()
         self._whole: dict[str, trio.Event] = {}
         self._whole_errors: dict[str, BaseException] = {}
         self._verified: set[str] = set()
@@ -80,12 +102,42 @@ class ReadPath:
         self._nursery = nursery
         self.cache.attach(nursery)
 
-    async def open(self, image: RemoteImage) -> OpenFile:
-        """An open file reading `image`."""
+    async def open(self, image: RemoteImage, *, whole: bool = False) -> OpenFile:
+        """An open file reading `image`; `whole`: it is expected to be read from start to end,
+        so its first read fetches it whole."""
         if image.size is None or image.media_url is None:
             raise IntegrityError(f"{image.file_name} cannot be read yet (still processing)")
         cached = await self.cache.open(image.version, image.size)
-        return OpenFile(self, image, cached)
+        self._readers[image.version] += 1
+        return OpenFile(self, image, cached, whole=whole)
+
+    def _closed(self, version: str) -> None:
+        """A file reading `version` was closed; the last one cuts the GETs still under way."""
+        self._readers[version] -= 1
+        if self._readers[version] <= 0:
+            del self._readers[version]
+            self.cut(version)
+
+    def cut(self, version: str) -> None:
+        """Cut short the GETs claimed or under way for `version` on a guess (a GET that a
+        reader's own sequential reading asked for runs on: it is bounded and likely wanted)."""
+        for fetch in list(self._fetches.get(version, ())):
+            if fetch.cuttable:
+                fetch.stop()
+
+    async def fetch_ahead(self, image: RemoteImage) -> None:
+        """Fetch `image` (its first `MAX_WINDOW` bytes) into the cache before anyone asks, in
+        this task: cancelling it cuts the GET. Blocks present or being fetched are skipped."""
+        if image.size is None or image.media_url is None or not self.range_supported:
+            return
+        cached = await self.cache.open(image.version, image.size)
+        try:
+            last = min(cached.block_count(), MAX_WINDOW // cached.block_size) - 1
+            for first, stop in self._unclaimed_runs(image, cached, 0, last):
+                fetch = self._claim(image, first, stop, cuttable=True)
+                await self._fetch(image, cached, first, stop, fetch)
+        finally:
+            await cached.close()
 
     # ------------------------------------------------------------------ fetching
 
@@ -97,16 +149,19 @@ class ReadPath:
         last: int,
         ahead: int | None = None,
         min_ahead: int = 1,
+        *,
+        cuttable: bool = False,
     ) -> None:
         """Make blocks `first..last` present, fetching what is missing; also start fetching
         the missing blocks up to `ahead` (read-ahead), in runs of at least `min_ahead` blocks
-        unless they reach a needed block or the end, without waiting for them."""
+        unless they reach a needed block or the end, without waiting for them. `cuttable`: the
+        GETs started fetch on a guess (see `cut`)."""
         ahead = last if ahead is None else max(ahead, last)
         for _ in range(MAX_FETCH_ATTEMPTS):
             if not self.range_supported:
                 await self._ensure_whole(image, cached)
                 return
-            await self._start_fetches(image, cached, first, last, ahead, min_ahead)
+            await self._start_fetches(image, cached, first, last, ahead, min_ahead, cuttable)
             error = await self._wait(image, cached, first, last)
             if not cached.missing_runs(first, last):
                 return
@@ -123,21 +178,30 @@ class ReadPath:
         last: int,
         ahead: int,
         min_ahead: int,
+        cuttable: bool,
     ) -> None:
         """One GET per run of missing blocks that nobody is fetching yet (single-flight)."""
         end = cached.block_count() - 1
+        for start, stop in self._unclaimed_runs(image, cached, first, ahead):
+            if start <= last or stop - start + 1 >= min_ahead or stop == end:
+                fetch = self._claim(image, start, stop, cuttable=cuttable)
+                await self._spawn(image, cached, start, stop, fetch)
+
+    def _unclaimed_runs(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int
+    ) -> list[tuple[int, int]]:
+        """Runs (first, last) of blocks in `first..last` neither present nor being fetched."""
         version = image.version
-        for run_first, run_last in cached.missing_runs(first, ahead):
+        runs = []
+        for run_first, run_last in cached.missing_runs(first, last):
             start = run_first
             for block in range(run_first, run_last + 2):
                 if block <= run_last and (version, block) not in self._inflight:
                     continue
                 if start < block:
-                    stop = block - 1
-                    if start <= last or stop - start + 1 >= min_ahead or stop == end:
-                        fetch = self._claim(image, start, stop)
-                        await self._spawn(image, cached, start, stop, fetch)
+                    runs.append((start, block - 1))
                 start = block + 1
+        return runs
 
     async def _spawn(
         self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
@@ -159,13 +223,14 @@ class ReadPath:
         finally:
             await cached.close()
 
-    def _claim(self, image: RemoteImage, first: int, last: int) -> _Fetch:
+    def _claim(self, image: RemoteImage, first: int, last: int, *, cuttable: bool) -> _Fetch:
         """Mark blocks as being fetched, before the task that fetches them starts, so no other
         reader starts the same fetch in between."""
-        fetch = _Fetch()
+        fetch = _Fetch(cuttable)
         version = image.version
         for block in range(first, last + 1):
             self._inflight[(version, block)] = (trio.Event(), fetch)
+        self._fetches.setdefault(version, set()).add(fetch)
         return fetch
 
     async def _wait(
@@ -200,7 +265,25 @@ class ReadPath:
     ) -> None:
         """One ranged GET for blocks `first..last`, claimed by `_claim`, streamed into the
         cache as it arrives. Never raises (it may run in the mount's nursery): its error is
-        left on `fetch` for the readers that needed its blocks."""
+        left on `fetch` for the readers that needed its blocks. Cut short (`_Fetch.stop`), it
+        ends quietly, its readers woken: what they still miss they fetch again."""
+        try:
+            with trio.CancelScope() as scope:
+                fetch.scope = scope
+                if fetch.cut:
+                    scope.cancel()
+                await self._fetch_claimed(image, cached, first, last, fetch)
+        finally:
+            fetches = self._fetches.get(image.version)
+            if fetches is not None:
+                fetches.discard(fetch)
+                if not fetches:
+                    del self._fetches[image.version]
+            self._landed(image, fetch, first, last)
+
+    async def _fetch_claimed(
+        self, image: RemoteImage, cached: CachedFile, first: int, last: int, fetch: _Fetch
+    ) -> None:
         assert image.media_url is not None
         assert image.size is not None
         block = cached.block_size
@@ -216,7 +299,7 @@ class ReadPath:
             gathered += len(chunk)
             if landed + gathered > offset + length:
                 raise IntegrityError(f"{image.file_name}: the server sent more than was asked")
-            if gathered >= LAND_BYTES:
+            if gathered >= min(LAND_BYTES, max(block, landed - offset)):
                 data = memoryview(b"".join(parts))
                 whole = gathered - gathered % block
                 # The bytes past the last whole block wait for the next chunk (views, no copy).
@@ -226,9 +309,25 @@ class ReadPath:
                 self._landed(image, fetch, landed // block, (landed + whole) // block - 1)
                 landed += whole
 
+        async def keep_gathered() -> None:
+            """A GET cut short keeps the whole blocks it has gathered."""
+            nonlocal landed
+            whole = gathered - gathered % block
+            if whole and landed + gathered <= offset + length:
+                await cached.write_blocks(landed, memoryview(b"".join(parts))[:whole])
+                self._landed(image, fetch, landed // block, (landed + whole) // block - 1)
+                landed += whole
+
         try:
             try:
                 got = await self.client.stream_range(image.media_url, offset, length, land)
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):
+                    try:
+                        await keep_gathered()
+                    except (ValueError, OSError) as exc:
+                        log.debug("keeping what landed of %s: %s", image.file_name, exc)
+                raise
             except RangeIgnored:
                 log.info("the media server ignores Range; reading whole files instead")
                 self.range_supported = False
@@ -387,10 +486,13 @@ def _read_file(path: Path, offset: int, size: int) -> bytes:
 class OpenFile:
     """One open file: its version, its cached content, and its read-ahead window."""
 
-    def __init__(self, path: ReadPath, image: RemoteImage, cached: CachedFile) -> None:
+    def __init__(
+        self, path: ReadPath, image: RemoteImage, cached: CachedFile, *, whole: bool = False
+    ) -> None:
         self.path = path
         self.image = image
         self.cached = cached
+        self.whole = whole
         self.window = cached.block_size
         # The first read is not "sequential": a reader that only wants the start of a file
         # (a thumbnailer, `file`, `exiftool`) gets one block, not a grown window.
@@ -415,10 +517,10 @@ class OpenFile:
                 )
             self.streak += end - offset
             if self.streak >= GROW_AFTER:
-                self.window = min(max(self.window, end - offset) * 2, MAX_WINDOW)
+                self.window = MAX_WINDOW
         else:
             self.streak = end - offset
-            self.window = block
+            self.window = MAX_WINDOW if self.whole and offset == 0 else block
         self.next_offset = end
         first = offset // block
         needed_last = (end - 1) // block
@@ -426,8 +528,17 @@ class OpenFile:
         ahead_last = min(last_block, max(needed_last, first + window - 1))
         # The rest of the window is fetched in runs of at least half of it: a sequential
         # reader keeps one or two large GETs under way, never one per kernel read.
+        # GETs started while the reader is only expected to read on (nothing read in sequence
+        # yet) are cut if it stops early.
+        guess = self.whole and self.streak < GROW_AFTER
         await self.path.ensure(
-            self.image, self.cached, first, needed_last, ahead_last, max(1, window // 2)
+            self.image,
+            self.cached,
+            first,
+            needed_last,
+            ahead_last,
+            max(1, window // 2),
+            cuttable=guess,
         )
         # A sequential reader of cached bytes has the next window read in from the disk while
         # it consumes this one.
@@ -438,4 +549,5 @@ class OpenFile:
         """Release the cached content (it stays on disk for the next reader)."""
         if not self.closed:
             self.closed = True
+            self.path._closed(self.image.version)
             await self.cached.close()
