@@ -56,9 +56,14 @@ class Prefetcher:
         expected to read it whole (so its first read fetches all of it)."""
         if self.limits.files <= 0 or entry.image is None:
             return False
-        decision = self.sweeps.opened(
-            process, entry.parent, entry.inode, lambda: self._listing(entry.parent), read
-        )
+        try:
+            decision = self.sweeps.opened(
+                process, entry.parent, entry.inode, lambda: self._listing(entry.parent), read
+            )
+        except Exception:
+            # A guess gone wrong must never fail an open: the file is read without one.
+            log.exception("read-ahead failed for %s", entry.name)
+            return False
         if decision.whole or decision.fetch or decision.cut:
             log.debug(
                 "process %d opened %s: whole %s, ahead %s, cut %s",

@@ -153,7 +153,7 @@ class Sweeps:
         following = [
             (order, at)
             for order, at in sweep.orders
-            if at.get(inode, -1) == at.get(previous, -2) + 1
+            if inode in at and previous in at and at[inode] == at[previous] + 1
         ]
         if not following:
             return self._restart(process, directory, inode, read, whole=True)

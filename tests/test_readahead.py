@@ -220,6 +220,18 @@ def test_a_close_the_kernel_tells_of_after_the_next_open_does_not_stop_the_sweep
     assert process.cut == []
 
 
+def test_files_missing_from_the_listing_follow_nothing() -> None:
+    # The listing was worked out without the files opened (deleted, or new since).
+    files = listing([f"p{n:02d}.jpg" for n in range(5)])
+    sweeps = Sweeps(Limits(files=2, size=64 * MIB))
+    process = Process(sweeps, files)
+    process.read(900)
+    process.read(901)
+    process.read(902)
+    assert process.fetched == []
+    assert process.whole == [False, True, True]
+
+
 def test_forgetting_a_file_fetched_ahead_stops_its_sweep() -> None:
     files = listing([f"p{n:02d}.jpg" for n in range(10)])
     sweeps = Sweeps(Limits(files=2, size=64 * MIB))
