@@ -213,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
         "naming each file that was not uploaded and why.",
     )
     sync.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    thumbnails = sub.add_parser(
+        "thumbnails",
+        help="make file managers' thumbnails for folders of a mount now",
+        description="Fill the personal thumbnail cache (the one file managers read) for every "
+        "photo and video below each PATH of a running mount, from SmugMug's renditions, "
+        "showing the progress; exit 1 if any could not be made.",
+    )
+    thumbnails.add_argument("paths", type=Path, nargs="+", metavar="PATH")
 
     emulator = sub.add_parser(
         "emulator",
@@ -240,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from smugfs.sync import sync
 
         return sync(args.mountpoint)
+    if args.command == "thumbnails":
+        from smugfs.thumbnails import command
+
+        return command.run(args.paths)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -28,6 +28,7 @@ from smugfs.prefetch import Prefetcher
 from smugfs.readahead import FileRead
 from smugfs.reader import OpenFile, ReadPath
 from smugfs.staging import Staging
+from smugfs.thumbnails.requests import Requests
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.tree import ROOT_INODE, Entry, InodeTable
 from smugfs.upload_queue import UploadQueue
@@ -75,6 +76,7 @@ class Filesystem:
         self._seen_versions: dict[int, str] = {}
         # Made by the mount when thumbnails are on (it knows the mountpoint).
         self.thumbnails: Thumbnailer | None = None
+        self.thumbnail_requests: Requests | None = None
         self.changes = Changes(
             self.listings, client, settings, staging, read_path, uploads, hand_back
         )

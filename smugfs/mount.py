@@ -45,6 +45,7 @@ from smugfs.fs import Filesystem
 from smugfs.fuse_ops import FuseOperations
 from smugfs.recovery import Recovery
 from smugfs.status_file import mounted_paths, status_path
+from smugfs.thumbnails.requests import Requests, request_path
 from smugfs.thumbnails.thumbnailer import Thumbnailer
 from smugfs.upload_queue import UploadQueue
 from smugfs.upload_queue import describe as describe_queue
@@ -171,6 +172,10 @@ def run_foreground(
                             client, fs.listings, mountpoint, settings.thumbnail_sizes
                         )
                         fs.thumbnails.attach(nursery)
+                        fs.thumbnail_requests = Requests(
+                            fs.thumbnails, request_path(status_path(mountpoint))
+                        )
+                        nursery.start_soon(fs.thumbnail_requests.serve)
                     nursery.start_soon(
                         _report_status,
                         mountpoint,
@@ -307,6 +312,9 @@ def _status_of(mountpoint: Path, started: float, parts: _Reported) -> dict[str, 
         },
         "recovered": parts.recovery.report(),
         "thumbnails": parts.fs.thumbnails.stats.as_dict() if parts.fs.thumbnails else None,
+        "thumbnail_request": (
+            parts.fs.thumbnail_requests.report() if parts.fs.thumbnail_requests else None
+        ),
         "queue": parts.uploads.report(),
         # Until the leftovers of earlier mounts are queued, `smugfs sync` waits.
         "recovery_scanned": parts.recovery.scanned or parts.settings.read_only,

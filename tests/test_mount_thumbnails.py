@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,41 @@ def test_thumbnails_off_writes_nothing(sample_emulator: Emulator, tmp_path: Path
         assert not mount.thumbnails.exists()
         assert sample_emulator.stats()["rendition_bytes"] == 0
         assert "thumbnails   off" in mount.status()
+
+
+def photos_below(emulator: Emulator, mount: Mount, folder: Path) -> list[Path]:
+    """Every file below a folder of the mount (walked by find, as a person would)."""
+    listing = run("find", mount.path / folder, "-type", "f").stdout.split("\n")
+    return [Path(line) for line in listing if line]
+
+
+def test_the_thumbnails_command_fills_a_folder_with_progress_and_a_summary(
+    sample_emulator: Emulator, sample_thumbnail_mount: Mount
+) -> None:
+    mount = sample_thumbnail_mount
+    sample_emulator.reset_stats()
+    command = [sys.executable, "-m", "smugfs", "thumbnails", str(mount.path / "Travel")]
+    # On a terminal: the progress bar.
+    # (`script` gives it a terminal; one of no width would hide the bar.)
+    shell = f"stty cols 120 rows 40; {shlex.join(command)}"
+    on_terminal = run("script", "-qec", shell, "/dev/null", timeout=300)
+    assert "photo/s" in on_terminal.stdout, on_terminal.stdout
+    summary = on_terminal.stdout.strip().splitlines()[-1]
+    assert "thumbnails: 80 photos in 4 albums" in summary, summary
+    assert "0 failed" in summary
+    files = photos_below(sample_emulator, mount, Path("Travel"))
+    assert len(files) == 80
+    for path in files:
+        for flavour in DEFAULT_FLAVOURS:
+            assert thumbnail_of(mount, path, flavour).exists(), (path, flavour)
+    assert sample_emulator.stats()["original_bytes"] == 0
+    # Again, not on a terminal: plain lines; nothing left to make.
+    again = run(*command, timeout=300)
+    assert "80 of 80 photos" in again.stdout
+    assert "0 thumbnails written" in again.stdout.strip().splitlines()[-1]
+
+
+def test_the_thumbnails_command_refuses_a_path_outside_any_mount(tmp_path: Path) -> None:
+    refused = run(sys.executable, "-m", "smugfs", "thumbnails", str(tmp_path), check=False)
+    assert refused.returncode == 1
+    assert "not in a running smugfs mount" in refused.stderr

@@ -186,15 +186,19 @@ class Thumbnailer:
         *,
         job: _Job | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> int:
+        budgeted: bool = True,
+    ) -> tuple[int, ThumbnailStats]:
         """Make the missing thumbnails of the album `inode`, in listing order; returns how
-        many of its photos needed any. `progress(rendition_bytes)` is called as each photo is
-        done."""
+        many of its photos needed any, and what was done for them. `progress(rendition_bytes)`
+        is called as each photo is done. An album asked for on purpose (`budgeted=False`)
+        does not count against the budget."""
+        # This album's own counts (other albums' jobs run at the same time).
+        mine = ThumbnailStats()
         started = time.monotonic()
         table = self.listings.table
         entry = table.entry(inode)
         if entry.node is None or entry.node.album_uri is None:
-            return 0
+            return 0, mine
         album_uri = entry.node.album_uri
         found: dict[str, list[Rendition]] = {}
 
@@ -211,20 +215,18 @@ class Thumbnailer:
             asked = False
         wanted = await trio.to_thread.run_sync(self._not_in_cache, self._photos_of(inode))
         if not wanted:
-            return 0
-        if not self.attention.spend(len(wanted)):
+            return 0, mine
+        if budgeted and not self.attention.spend(len(wanted)):
             if not self._budget_logged:
                 self._budget_logged = True
                 log.info(
                     "thumbnail budget spent: leaving %s (and more) to the file manager",
                     self._path(inode),
                 )
-            return 0
+            return 0, mine
         if not asked:
             await ask_renditions()
         first = min(FIRST_SCREENFUL, len(wanted))
-        # This album's own counts (other albums' jobs run at the same time).
-        mine = ThumbnailStats()
         done = 0
         queue: Iterator[_Photo] = iter(wanted)
 
@@ -256,7 +258,7 @@ class Thumbnailer:
                 time.monotonic() - started,
                 mine.rendition_bytes / 1024**2,
             )
-        return len(wanted)
+        return len(wanted), mine
 
     def _photos_of(self, inode: int) -> list[_Photo]:
         """The album's files (listing order) whose thumbnails this mount has not made for
@@ -333,6 +335,7 @@ class Thumbnailer:
         except (SmugfsError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             # The file manager makes this one itself, as it always did.
             self.stats.failed += 1
+            album.failed += 1
             log.info("no thumbnail for %s: %s", photo.original.uri, exc)
             return fetched
         self.stats.photos += 1
