@@ -32,6 +32,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 BLOCK_SIZE = 128 * 1024
+SIDECAR_ATTR_TIMEOUT = 1.0
 # The attribute names getxattr answers, as the kernel sends them.
 OUR_NAMES = frozenset(os.fsencode(name) for name in xattrs.KNOWN)
 
@@ -83,6 +84,9 @@ class FuseOperations(pyfuse3.Operations):
         out.generation = 0
         out.entry_timeout = settings.entry_timeout
         out.attr_timeout = settings.attr_timeout
+        if is_sidecar(attrs.inode):
+            # A sidecar's size changes whenever its photo's fields do: kept briefly.
+            out.attr_timeout = min(settings.attr_timeout, SIDECAR_ATTR_TIMEOUT)
         out.st_mode = attrs.mode
         out.st_nlink = attrs.nlink
         out.st_uid = attrs.uid

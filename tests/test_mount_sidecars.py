@@ -107,6 +107,8 @@ def test_exiftool_writing_by_rename_patches_only_what_changed(
     # The temporary file is gone, and the sidecar shows the new title.
     assert sorted(os.listdir(directory)) == ["view.jpg", "view.jpg.xmp"]
     assert exiftool(sidecar)["[XMP-dc] Title"] == "Noite em Alfama"
+    # Its size follows within a second (the mount's attr_timeout is 10 s).
+    wait_until(lambda: sidecar.stat().st_size == len(sidecar.read_bytes()), timeout=3)
     assert mount.problems() == []
 
 
