@@ -250,8 +250,14 @@ class Changes:
                 del self._parked[parked]
                 await self.client.delete(entry.local.parked.uri)
                 log.info("deleted %r", entry.local.parked.file_name)
-            await self.staging.discard(entry.local)
-            entry.local = None
+            if entry.local.writers > 0:
+                # Still open for writing: the descriptors keep working on the bytes (as on
+                # any filesystem) until they are closed; nothing of it is uploaded.
+                entry.local.unlinked = True
+                await self.staging.forget(entry.local)
+            else:
+                local, entry.local = entry.local, None
+                await self.staging.discard(local)
         self.note_removed(parent, entry.identity)
         self.table.remove(parent, name)
 
@@ -282,7 +288,7 @@ class Changes:
         if local is None:
             return
         album = self.table.entry(entry.parent).node
-        if is_local_only(entry.name) or album is None or album.album_uri is None:
+        if local.unlinked or is_local_only(entry.name) or album is None or album.album_uri is None:
             await self.staging.forget(local)
             return
         intent = Intent(
@@ -407,6 +413,8 @@ class Changes:
         local = entry.local
         if local is None or not local.dirty or is_local_only(entry.name) or local.size == 0:
             return
+        if local.unlinked:
+            return  # deleted while open: nothing to upload
         album = self._node(entry.parent)
         if not album.is_album or album.album_uri is None:
             raise NotPermitted("photos go into albums")
@@ -575,6 +583,10 @@ class Changes:
         when the bytes were just uploaded); a version the service does not describe yet, or
         re-encoded (a video), keeps serving the staged bytes."""
         local = entry.local
+        if local is not None and local.unlinked and local.writers == 0:
+            entry.local = None
+            await self.staging.discard(local)
+            return
         if local is None or local.writers > 0 or local.dirty:
             return
         # One settling at a time (a release and the end of an upload may both ask).

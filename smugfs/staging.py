@@ -101,6 +101,9 @@ class LocalFile:
     # Held while the bytes change or are uploaded, so an upload reads a file nobody is writing
     # and two closes of one file never upload it twice.
     lock: trio.Lock = dataclasses.field(default_factory=trio.Lock, repr=False)
+    # Deleted while still open for writing: the open descriptors keep their bytes until they
+    # are closed, and nothing of it is uploaded.
+    unlinked: bool = False
     # Reads and writes under way, and whether the file was discarded (its descriptor is closed
     # by the last of them then).
     in_use: int = 0

@@ -266,3 +266,28 @@ def test_a_desktop_looking_for_its_trash_costs_no_request(
     # So an album made on the service just after the mount appeared is found at once.
     account.create("Later")
     assert os.path.isdir(mount.path / "Later")
+
+
+def test_a_file_deleted_while_open_keeps_working_for_its_descriptor_and_is_not_uploaded(
+    emulator: Emulator, account: Account, mount: Mount
+) -> None:
+    album_uri = account.create("Inbox")
+    path = mount.path / "Inbox" / "p.jpg"
+    assert os.listdir(path.parent) == []
+    emulator.reset_stats()
+    data = photo(1860, 100_000)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data[:50_000])
+        os.unlink(path)
+        assert not path.exists()
+        assert os.fstat(fd).st_nlink == 0
+        os.write(fd, data[50_000:])
+        assert os.pread(fd, len(data), 0) == data
+        assert os.fstat(fd).st_size == len(data)
+    finally:
+        os.close(fd)
+    assert uploads(emulator) == 0
+    assert account.images(album_uri) == []
+    assert os.listdir(path.parent) == []
+    assert mount.problems() == []

@@ -66,7 +66,7 @@ def attributes_of(
         return Attributes(
             inode=entry.inode,
             mode=stat.S_IFREG | 0o444 | writable,
-            nlink=1,
+            nlink=0 if local.unlinked else 1,
             size=local.size,
             mtime=local.mtime,
             ctime=local.mtime,
@@ -80,7 +80,19 @@ def attributes_of(
             io_size=LOCAL_IO_SIZE,
         )
     image = entry.image
-    assert image is not None
+    if image is None:
+        # Deleted while open, its bytes gone: what `fstat` of the descriptor shows.
+        return Attributes(
+            inode=entry.inode,
+            mode=stat.S_IFREG | 0o444 | writable,
+            nlink=0,
+            size=0,
+            mtime=0.0,
+            ctime=0.0,
+            crtime=0.0,
+            uid=uid,
+            gid=gid,
+        )
     changed = image.last_updated or image.uploaded or 0.0
     kept_ns = kept.get(image.version)
     return Attributes(
