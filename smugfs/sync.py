@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -63,7 +64,17 @@ class Progress:
         self.last_line = 0.0
         self.bar: tqdm[Any] | None = None
         if out.isatty():
-            self.bar = tqdm(file=out, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
+            # A terminal that reports no size (0 by 0) still gets a bar 80 wide.
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(
+                file=out,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                leave=True,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
 
     def show(self, status: dict[str, Any]) -> None:
         """Bring the bar (or the line) up to date with a status."""

@@ -194,3 +194,54 @@ def test_faults_of_every_kind_during_the_queue_lose_nothing_and_double_nothing(
         assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
         for name in ("IMG_0000.jpg", "IMG_0050.jpg", "IMG_0099.jpg"):
             assert (mount.path / "Shoot" / name).read_bytes() == photos[name]
+
+
+def test_a_signal_while_unmount_waits_leaves_the_queue_for_the_next_mount(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 20, seed=700)
+    workdir = tmp_path / "mount"
+    mount = start_mount(emulator, workdir, options=WRITEBACK)
+    try:
+        os.listdir(mount.path / "Shoot")
+        with service_conditions(emulator, latency_ms=300):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            ok("fusermount3", "-u", mount.path)
+            wait_for(lambda: "waiting for" in mount.log(), "the unmount to wait for the queue")
+            mount.process.send_signal(signal.SIGTERM)
+            mount.process.wait(timeout=30)
+            assert account.image_count(album_uri) < 20, "the queue was done already"
+    finally:
+        mount.unmount()
+    assert "queued uploads are left for the next mount" in mount.log()
+    with mounted(emulator, workdir, options=WRITEBACK) as mount:
+        synced = smugfs("sync", mount.path)
+        assert synced.returncode == 0, synced.stderr
+        landed_exactly(account, album_uri, photos)
+
+
+def test_sync_on_a_terminal_shows_a_progress_bar(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Shoot")
+    photos = shoot(tmp_path / "src", 8, seed=800)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        os.listdir(mount.path / "Shoot")
+        with service_conditions(emulator, latency_ms=300):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            # `script` gives the command a terminal of its own.
+            command = f"{sys.executable} -m smugfs sync {mount.path}"
+            shown = subprocess.run(
+                ["script", "-qec", command, "/dev/null"],
+                capture_output=True,
+                text=True,
+                env=subprocess_env(),
+                timeout=120,
+                check=False,
+            )
+        assert shown.returncode == 0, shown.stdout
+        last = shown.stdout.replace("\r", "\n").strip().splitlines()[-1]
+        assert re.match(r"(\d+)/\1 files: 100%\|", last), shown.stdout
+        assert "B/s]" in last
+        landed_exactly(account, album_uri, photos)
