@@ -24,6 +24,7 @@ The rules, and why:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -445,8 +446,9 @@ class Changes:
             async with local.lock:
                 if entry.local is not local or not local.dirty:
                     return  # deleted, or uploaded some other way, meanwhile
-                album = self._node(entry.parent)
                 try:
+                    # The album it goes to may have gone meanwhile: that is a refusal too.
+                    album = self._node(entry.parent)
                     uri = await self._upload_staged(entry, local, album, closing=False)
                 except ServiceUnavailable:
                     # Tried again by the queue, or by the next mount.
@@ -459,8 +461,9 @@ class Changes:
                     job.detail = f"its bytes are in {where}"
                     entry.local = None
                     if entry.image is None:
-                        self.note_removed(entry.parent, entry.identity)
-                        self.table.remove(entry.parent, entry.name)
+                        with contextlib.suppress(NotFound):
+                            self.note_removed(entry.parent, entry.identity)
+                            self.table.remove(entry.parent, entry.name)
                     raise
             await self.uploads.after(local, functools.partial(self._describe, entry, local, uri))
 

@@ -245,3 +245,26 @@ def test_sync_on_a_terminal_shows_a_progress_bar(
         assert re.match(r"(\d+)/\1 files: 100%\|", last), shown.stdout
         assert "B/s]" in last
         landed_exactly(account, album_uri, photos)
+
+
+def test_an_album_deleted_on_the_service_under_the_queue_loses_no_photo_silently(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    account.create("Shoot")
+    photos = shoot(tmp_path / "src", 10, seed=900)
+    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+        os.listdir(mount.path / "Shoot")
+        with service_conditions(emulator, latency_ms=300):
+            copy_in(mount, tmp_path / "src", "Shoot")
+            deleted = account.http.delete(account.node("Shoot")["Uri"])
+            assert deleted.status_code == 200, deleted.text
+            synced = smugfs("sync", mount.path)
+        assert synced.returncode == 1
+        refused = set(re.findall(r"not uploaded: Shoot/(\S+):", synced.stderr))
+        uploaded = set(re.findall(r"uploaded '(\S+)'", mount.log()))
+        assert refused, synced.stderr
+        assert refused.isdisjoint(uploaded)
+        assert refused | uploaded == set(photos)
+        for name in refused:
+            (kept,) = (mount.cache_dir / "recovered").rglob(name)
+            assert kept.read_bytes() == photos[name]
