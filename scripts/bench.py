@@ -42,6 +42,7 @@ from benchkit import (  # noqa: E402
     report,
     scale,
     smugcli,
+    thumbnails,
     workloads,
     writeback,
     xattrs,
@@ -64,11 +65,12 @@ WORKLOADS = {
     "xattrs": xattrs.ls_xattrs,
     "writeback": writeback.writeback,
     "scale": scale.scale,
+    "thumbnails": thumbnails.thumbnails,
 }
 # Workloads run only when named.
 LONG = ("scale",)
 # Workloads kept in modules of their own bring their own verdicts.
-ROWS = [copyout.rows, xattrs.rows, writeback.rows, scale.rows]
+ROWS = [copyout.rows, xattrs.rows, writeback.rows, scale.rows, thumbnails.rows]
 
 
 # The sizes, and small ones for a quick look. Runs per workload: (always, at most while
@@ -95,6 +97,7 @@ DEFAULT = Mode(
         "copyout": (1, 3),
         "xattrs": (1, 1),
         "writeback": (1, 3),
+        "thumbnails": (1, 3),
     },
     seconds=45.0,
     thumbs=1000,
@@ -111,6 +114,7 @@ QUICK = Mode(
         "copyout": (1, 1),
         "xattrs": (1, 1),
         "writeback": (1, 1),
+        "thumbnails": (1, 1),
     },
     seconds=5.0,
     thumbs=100,

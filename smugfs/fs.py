@@ -136,10 +136,11 @@ class Filesystem:
     async def list_dir(self, inode: int) -> list[tuple[str, Attributes]]:
         """A directory's entries with their attributes, in listing order (and the directories
         below it listed ahead of the walk that is likely to follow)."""
+        if self.thumbnails is not None:
+            # Before the listing: an album's renditions are asked for alongside it.
+            await self.thumbnails.listed(inode)
         children = await self.listings.children_of(inode)
         self.listings.ahead.below(inode)
-        if self.thumbnails is not None:
-            await self.thumbnails.listed(inode)
         return [
             (name, self.attributes(self.table.entry(child))) for name, child in children.items()
         ]

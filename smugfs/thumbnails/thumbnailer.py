@@ -129,8 +129,9 @@ class Thumbnailer:
     # ------------------------------------------------------------------ hooks
 
     async def listed(self, inode: int) -> None:
-        """The kernel read directory `inode`: an album gets its thumbnails (and the read
-        waits for the first screenful, bounded); a folder's first albums get theirs ahead.
+        """The kernel reads directory `inode` (called before its listing is asked for): an
+        album gets its thumbnails, its renditions listed alongside its listing, and the read
+        waits for the first screenful (bounded); a folder's first albums get theirs ahead.
         During a walk nothing happens and nothing waits."""
         if self._nursery is None:
             return
@@ -144,10 +145,8 @@ class Thumbnailer:
             with trio.move_on_after(HOLD_LIMIT):
                 await job.first.wait()
             return
-        listing = table.listing(inode)
-        if listing is None:
-            return
-        albums = [child for child in listing.children.values() if table.entry(child).is_album]
+        children = await self.listings.children_of(inode)
+        albums = [child for child in children.values() if table.entry(child).is_album]
         for album in albums[:AHEAD_ALBUMS]:
             self._start(album, ahead=True)
 
