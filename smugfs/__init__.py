@@ -2,7 +2,12 @@
 
 Layers, each importing only those below it:
 
-    cli -> mount -> fuse_ops -> fs -> {tree, cache, reader, uploader} -> api -> auth
+    cli -> mount -> fuse_ops -> fs -> {changes, tree, names, staging, listing_store,
+                                       reader -> cache_store} -> api -> auth -> config
+
+`api/` is the HTTP layer (nothing of httpx or httpcore leaves it):
+
+    client -> {paging, writes, media, upload} -> transport -> {retry, wire}
 
 `emulator/` is an independent SmugMug API v2 emulator (the demo library and the ground every
 test stands on); it never imports the client side.

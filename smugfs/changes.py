@@ -32,10 +32,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import trio
-
 from smugfs.api.client import SmugMugClient, UploadSource, moved_image_uri
 from smugfs.api.models import ALBUM, FOLDER, RemoteImage, RemoteNode
+from smugfs.api.retry import Retry, RetryPolicy
 from smugfs.config import Settings
 from smugfs.errors import (
     AlreadyExists,
@@ -72,8 +71,8 @@ log = logging.getLogger(__name__)
 HandBack = Callable[[str, Path, str], Awaitable[None]]
 
 MAX_FOLDER_DEPTH = 5
-# Attempts to read back a just-uploaded image (the service may list it only after a while).
-READ_BACK_ATTEMPTS = 3
+# Reading back a just-uploaded image: the service may describe it only after a while.
+READ_BACK = RetryPolicy(retries=2, first_delay=0.2)
 
 
 class Changes:
@@ -657,12 +656,17 @@ class Changes:
 
     async def _read_back(self, album_image_uri: str) -> RemoteImage | None:
         """A just-uploaded image as the service describes it, or None if it does not yet."""
-        for attempt in range(READ_BACK_ATTEMPTS):
+
+        async def attempt() -> RemoteImage:
             try:
                 return await self.client.album_image(album_image_uri)
-            except NotFound:
-                await trio.sleep(0.2 * 2**attempt)
-        return None
+            except NotFound as exc:
+                raise Retry("not described yet", final=NotFound) from exc
+
+        try:
+            return await READ_BACK.run(f"reading back {album_image_uri}", attempt)
+        except NotFound:
+            return None
 
     def _adopt_upload(self, entry: Entry, album: RemoteNode, album_image_uri: str) -> None:
         """Make the entry stand for the uploaded image, and its staging copy (if any) the

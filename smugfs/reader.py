@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -49,7 +50,10 @@ MAX_WINDOW = 32 * 1024 * 1024
 GROW_AFTER = 512 * 1024
 # A sequential read past this point is a long one, and the log says so once per open.
 LONG_READ = 64 * 1024 * 1024
-MAX_FETCH_ATTEMPTS = 3
+# Passes of `ensure` over the blocks a read needs. Not request retries (the client retries every
+# GET under its one policy): a pass ends early when a fetch of someone else's stopped short of a
+# block without an error, or when the media server turned out to ignore Range.
+MAX_FETCH_PASSES = 3
 # Bytes of a GET gathered before they are written to the cache and handed to waiting readers:
 # about one kernel read, so a reader waits for its own bytes, not for the whole GET. A GET's
 # first landings are smaller (a block, then doubling), so the first read of a file waits only
@@ -157,7 +161,7 @@ class ReadPath:
         unless they reach a needed block or the end, without waiting for them. `cuttable`: the
         GETs started fetch on a guess (see `cut`)."""
         ahead = last if ahead is None else max(ahead, last)
-        for _ in range(MAX_FETCH_ATTEMPTS):
+        for _ in range(MAX_FETCH_PASSES):
             if not self.range_supported:
                 await self._ensure_whole(image, cached)
                 return
@@ -371,54 +375,20 @@ class ReadPath:
             raise IntegrityError(f"{image.file_name}: {error}") from error
 
     async def _download_whole(self, image: RemoteImage, cached: CachedFile) -> None:
+        """Fetch the whole file into the cache (the client retries, each time from the start),
+        then check it against the service's size and MD5 before anything is served."""
         assert image.media_url is not None
-        assert image.size is not None
-        for attempt in range(MAX_FETCH_ATTEMPTS):
-            try:
-                await self._download_whole_once(image, cached)
-                return
-            except ServiceUnavailable:
-                if attempt == MAX_FETCH_ATTEMPTS - 1:
-                    raise
-                await trio.sleep(0.5 * 2**attempt)
-
-    async def _download_whole_once(self, image: RemoteImage, cached: CachedFile) -> None:
-        assert image.media_url is not None
-        assert image.size is not None
-        digest = hashlib.md5()
-        offset = 0
-        pending = bytearray()
-        block = cached.block_size
+        download = _WholeDownload(image, cached)
         try:
-            async with self.client.stream_whole(image.media_url) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    self.client.raise_for(response, f"GET {image.file_name}")
-                async for chunk in response.aiter_bytes(block):
-                    digest.update(chunk)
-                    pending += chunk
-                    if offset + len(pending) > image.size:
-                        break
-                    while len(pending) >= block:
-                        await cached.write_blocks(offset, bytes(pending[:block]))
-                        del pending[:block]
-                        offset += block
+            await self.client.stream_whole(
+                image.media_url, f"GET {image.file_name}", download.restart
+            )
+            await download.finish()
+        except IntegrityError:
+            await cached.discard()
+            raise
         except (OSError, ValueError) as exc:
             raise ServiceUnavailable(f"{image.file_name}: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith(("httpx", "httpcore")):
-                raise ServiceUnavailable(f"{image.file_name}: {type(exc).__name__}") from exc
-            raise
-        total = offset + len(pending)
-        if total == image.size and pending:
-            await cached.write_blocks(offset, bytes(pending))
-        if total != image.size or (image.md5 and digest.hexdigest() != image.md5):
-            await cached.discard()
-            raise IntegrityError(
-                f"{image.file_name}: downloaded {total} bytes that do not match the size "
-                f"{image.size} and MD5 the service states"
-            )
-        self.client.stats.media_bytes += total
 
     async def prime(self, image: RemoteImage, path: Path) -> None:
         """Put the bytes of a just-uploaded file into the cache, so reading the new photo
@@ -481,6 +451,48 @@ def _read_file(path: Path, offset: int, size: int) -> bytes:
     with open(path, "rb") as source:
         source.seek(offset)
         return source.read(size)
+
+
+class _WholeDownload:
+    """A whole file on its way into the cache: its digest and the bytes not yet a block."""
+
+    def __init__(self, image: RemoteImage, cached: CachedFile) -> None:
+        assert image.size is not None
+        self.image = image
+        self.size = image.size
+        self.cached = cached
+        self.restart()
+
+    def restart(self) -> Callable[[bytes], Awaitable[None]]:
+        """Start again from the first byte; the sink for this attempt's bytes."""
+        self.digest = hashlib.md5()
+        self.offset = 0
+        self.pending = bytearray()
+        return self.feed
+
+    async def feed(self, chunk: bytes) -> None:
+        """Take the next bytes, writing each whole block to the cache."""
+        self.digest.update(chunk)
+        self.pending += chunk
+        if self.offset + len(self.pending) > self.size:
+            raise IntegrityError(f"{self.image.file_name}: the server sent more than its size")
+        block = self.cached.block_size
+        while len(self.pending) >= block:
+            await self.cached.write_blocks(self.offset, bytes(self.pending[:block]))
+            del self.pending[:block]
+            self.offset += block
+
+    async def finish(self) -> None:
+        """Write the last bytes once the file is whole and matches the service's MD5."""
+        total = self.offset + len(self.pending)
+        md5 = self.image.md5
+        if total != self.size or (md5 and self.digest.hexdigest() != md5):
+            raise IntegrityError(
+                f"{self.image.file_name}: downloaded {total} bytes that do not match the size "
+                f"{self.size} and MD5 the service states"
+            )
+        if self.pending:
+            await self.cached.write_blocks(self.offset, bytes(self.pending))
 
 
 class OpenFile:
