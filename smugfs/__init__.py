@@ -2,8 +2,9 @@
 
 Layers, each importing only those below it:
 
-    cli -> mount -> fuse_ops -> fs -> {changes, tree, names, staging, listing_store,
-                                       reader -> cache_store} -> api -> auth -> config
+    cli -> mount -> fuse_ops -> fs -> {changes, reader} -> listings -> {tree, names, kept_times}
+        reader -> cache_store;  changes -> {staging, upload_queue};  mount -> recovery
+    (all of these) -> api -> auth -> config
 
 `api/` is the HTTP layer (nothing of httpx or httpcore leaves it):
 
