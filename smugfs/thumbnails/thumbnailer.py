@@ -20,7 +20,7 @@ import io
 import logging
 import mimetypes
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -348,17 +348,24 @@ class Thumbnailer:
             return await self.client.get_range(url, 0, MAX_RENDITION_BYTES)
         except RangeIgnored:
             pass
-        async with self.client.stream_whole(url) as response:
-            if response.status_code != 200:
-                raise ServiceUnavailable(f"GET rendition: HTTP {response.status_code}")
-            parts: list[bytes] = []
+        parts: list[bytes] = []
+        size = 0
+
+        def begin() -> Callable[[bytes], Awaitable[None]]:
+            nonlocal size
+            parts.clear()  # each attempt starts from the first byte
             size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_RENDITION_BYTES:
-                    raise ServiceUnavailable("GET rendition: larger than a rendition can be")
-                parts.append(chunk)
-            return b"".join(parts)
+            return keep
+
+        async def keep(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > MAX_RENDITION_BYTES:
+                raise ServiceUnavailable("GET rendition: larger than a rendition can be")
+            parts.append(chunk)
+
+        await self.client.stream_whole(url, "GET rendition", begin)
+        return b"".join(parts)
 
     def _write(self, data: bytes, original: Original, flavours: list[str]) -> list[tuple[str, int]]:
         """Scale one rendition to `flavours` and write them. Blocking: run in a thread."""
