@@ -615,7 +615,11 @@ class Changes:
 
         if reopened():
             return
-        if not image.readable or not same:
+        if not image.readable:
+            # Not described by the service yet (read back behind the close): the staged bytes
+            # are the file's until it is, never the version it replaced.
+            return
+        if not same:
             local.uploaded = True
             return
         entry.image = image
