@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from smugfs.api.client import OFFLINE_PROBE
+from smugfs.api.transport import OFFLINE_PROBE
 from smugfs.config import Settings
 from smugfs.errors import Offline
 from smugfs.tree import ROOT_INODE
