@@ -4,11 +4,13 @@ Layers, each importing only those below it:
 
     cli -> mount -> fuse_ops -> fs -> {changes, reader} -> listings -> {tree, names, kept_times}
         reader -> cache_store;  changes -> {staging, upload_queue};  mount -> recovery
-    (all of these) -> api -> auth -> config
+    (all of these) -> api -> config;  cli -> login -> api.oauth
 
-`api/` is the HTTP layer (nothing of httpx or httpcore leaves it):
+`api/` is the HTTP layer, the only importer of httpx, httpcore and authlib (nothing of them
+leaves it):
 
-    client -> {paging, writes, media, upload} -> transport -> {retry, wire}
+    client -> {paging, writes, media, upload} -> transport -> {retry, wire, signing}
+    oauth -> signing
 
 `emulator/` is an independent SmugMug API v2 emulator (the demo library and the ground every
 test stands on); it never imports the client side.

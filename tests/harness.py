@@ -2,8 +2,8 @@
 
 An emulator runs as its own process (`python -m smugfs emulator`), exactly as a user starts it,
 on a free loopback port; its `--env-file` says how to reach it. Requests are signed with
-authlib's OAuth 1.0a signer, never with the smugfs client: the emulator is checked against an
-independent speaker of the protocol.
+authlib's OAuth 1.0a client core (`OAuth1Auth` here), never with the smugfs client: the emulator
+is checked against an independent speaker of the protocol.
 """
 
 from __future__ import annotations
@@ -15,20 +15,35 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-import authlib.deprecate  # noqa: F401  (installs authlib's own warning filter first)
 import httpx
-
-with warnings.catch_warnings():
-    # authlib announces a rename of its httpx integration on import; the signer is current.
-    warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import OAuth1Auth
+from authlib.oauth1 import ClientAuth
 
 START_TIMEOUT = 60.0
+
+
+class OAuth1Auth(httpx.Auth):
+    """authlib's RFC 5849 client core (`authlib.oauth1.ClientAuth`, the same arguments) as an
+    httpx `Auth`: a request goes out as the core prepares it, form parameters signed, and a body
+    that is not a form dropped unless `force_include_body=True`, as some clients do."""
+
+    requires_request_body = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.core = ClientAuth(*args, **kwargs)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url, headers, body = self.core.prepare(
+            request.method, str(request.url), request.headers, request.content
+        )
+        content = body.encode() if isinstance(body, str) else bytes(body or b"")
+        headers["Content-Length"] = str(len(content))
+        yield httpx.Request(
+            request.method, url, headers=headers, content=content, extensions=request.extensions
+        )
 
 
 @dataclasses.dataclass

@@ -14,7 +14,6 @@ import hmac
 import re
 import secrets
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
@@ -22,11 +21,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import OAuth1Auth
+from tests.harness import Emulator, OAuth1Auth, running_emulator
 
 OAUTH = "/services/oauth/1.0a"
 

@@ -14,7 +14,6 @@ import io
 import itertools
 import os
 import struct
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,8 @@ import httpx
 import pytest
 from PIL import Image
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import OAuth1Auth
-
 import smugfs.emulator
-from tests.harness import Emulator, running_emulator
+from tests.harness import Emulator, OAuth1Auth, running_emulator
 from tests.library import jpeg as make_jpeg
 
 SAMPLE_MP4 = Path(smugfs.emulator.__file__).parent / "assets" / "sample.mp4"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
+from tests.harness import Emulator, OAuth1Auth, running_emulator
 from tests.library import jpeg as make_jpeg
 from tests.library import root_uri
 
@@ -229,8 +229,7 @@ def test_form_body_whose_parameters_were_not_signed_is_refused_401(
 def test_json_body_dropped_by_a_signer_without_force_include_body_is_400_name_required(
     emu: Emulator, c: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    # authlib's httpx signer sends an empty body for JSON unless force_include_body=True.
-    from authlib.integrations.httpx_client import OAuth1Auth
+    # authlib's client core sends an empty body for JSON unless force_include_body=True.
 
     env = emu.env
     auth = OAuth1Auth(

@@ -33,8 +33,8 @@ import trio
 
 from smugfs import __version__
 from smugfs.api.retry import MAX_RETRY_DELAY, Retry, RetryPolicy
+from smugfs.api.signing import OAuth1Signer
 from smugfs.api.wire import LargeReadTransport
-from smugfs.auth import OAuth1Signer
 from smugfs.config import Settings
 from smugfs.errors import (
     AccessDenied,

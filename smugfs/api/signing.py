@@ -9,14 +9,10 @@ With only an API key, requests carry `APIKey=` instead and can read public conte
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator
 
 import httpx
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.oauth1.rfc5849.client_auth import ClientAuth
+from authlib.oauth1 import ClientAuth
 
 from smugfs.config import Credentials
 
@@ -28,19 +24,44 @@ class OAuth1Signer(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, credentials: Credentials, *, needs_body: bool = True) -> None:
+    def __init__(
+        self, credentials: Credentials, *, needs_body: bool = True, core: ClientAuth | None = None
+    ) -> None:
         # Form bodies are part of the signature; an upload's raw body is not, and need not be
         # held in memory to sign it.
         self.requires_request_body = needs_body
         self._credentials = credentials
-        self._signer: ClientAuth | None = None
-        if credentials.has_token:
+        self._signer: ClientAuth | None = core
+        if core is None and credentials.has_token:
             self._signer = ClientAuth(
                 credentials.api_key,
                 credentials.api_secret,
                 token=credentials.token,
                 token_secret=credentials.token_secret,
             )
+
+    @classmethod
+    def for_login(
+        cls,
+        api_key: str,
+        api_secret: str,
+        *,
+        token: str | None = None,
+        token_secret: str | None = None,
+        callback: str | None = None,
+        verifier: str | None = None,
+    ) -> OAuth1Signer:
+        """A signer for a step of the login flow: the request token (with `callback`), or its
+        exchange for an access token (with the request token and `verifier`)."""
+        core = ClientAuth(
+            api_key,
+            api_secret,
+            token=token,
+            token_secret=token_secret,
+            redirect_uri=callback,
+            verifier=verifier,
+        )
+        return cls(Credentials(api_key, api_secret), core=core)
 
     def __repr__(self) -> str:
         return f"OAuth1Signer(api_key={self._credentials.api_key[:4]}..., signed={self.signs})"
