@@ -27,8 +27,8 @@ from smugfs.errors import NotFound
 ROOT_INODE = 1
 # How many entries and how many children of listings are kept in memory at most. A listing
 # holds up to 5,000 images (the service's album cap); a walk keeps a few in reach.
-ENTRY_CACHE = 40_000
-LISTING_CACHE = 60_000
+ENTRY_CACHE = 20_000
+LISTING_CACHE = 30_000
 
 # (file name, identity, node, image) of one child of a directory, as the service lists it.
 Child = tuple[str, str, RemoteNode | None, RemoteImage | None]

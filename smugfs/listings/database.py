@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FORMAT = "smugfs-metadata"
+# Larger reads (whole listings) at once.
+READERS = 2
 SCHEMA_VERSION = 1
 _NODE_FIELDS = [f.name for f in dataclasses.fields(RemoteNode)]
 _IMAGE_FIELDS = [f.name for f in dataclasses.fields(RemoteImage)]
@@ -147,6 +149,7 @@ class Database:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._readers: trio.CapacityLimiter | None = None
         self.connection = self._connect()
         row = self.connection.execute("SELECT max(inode) FROM inodes").fetchone()
         self.inodes: Iterator[int] = itertools.count(max(row[0] or 0, ROOT_INODE) + 1)
@@ -225,8 +228,12 @@ class Database:
             return []
 
     async def read(self, fn: Callable[[], T]) -> T:
-        """Run a larger read in a worker thread."""
-        return await trio.to_thread.run_sync(fn)
+        """Run a larger read in a worker thread, at most `READERS` at once: a walk after a
+        remount would otherwise hold a decoded listing for every directory it lists ahead
+        (what the reads give back is no faster for it on a few CPUs)."""
+        if self._readers is None:
+            self._readers = trio.CapacityLimiter(READERS)
+        return await trio.to_thread.run_sync(fn, limiter=self._readers)
 
     # ------------------------------------------------------------------ reads
 
