@@ -1,0 +1,116 @@
+"""The package's layering, read from its source: who imports whom.
+
+Every import counts, those under `if TYPE_CHECKING:` and inside functions included, since each
+one is a dependency a reader of the module has to follow. The graph of smugfs's modules has no
+cycle, the emulator imports nothing of the client side, and the libraries that belong to one
+layer are imported only there (ruff's banned-api rule says the same per file; this checks the
+whole package at once).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import smugfs
+
+PACKAGE = Path(smugfs.__file__).parent
+
+# The libraries of one layer, and the modules allowed to import them.
+LAYER_LIBRARIES = {
+    "pyfuse3": ("smugfs.fuse_ops", "smugfs.mount"),
+    "httpx": ("smugfs.api.", "smugfs.emulator."),
+    "httpcore": ("smugfs.api.",),
+    "authlib": ("smugfs.api.", "smugfs.emulator."),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported(name: str) -> tuple[set[str], set[str]]:
+    """The smugfs modules and the top-level third-party packages module `name` imports."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    targets: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from smugfs.api import oauth` depends on the module smugfs.api.oauth, and
+            # `from smugfs.listings import Listings` on the package's `__init__`.
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                targets.add(submodule if submodule in MODULES else node.module)
+    # Importing a module runs its packages' `__init__` first, whoever imports it: those edges
+    # are Python's, not the module's, and are not counted.
+    ours = {target for target in targets if target in MODULES and target != name}
+    libraries = {target.split(".")[0] for target in targets if not target.startswith("smugfs")}
+    return ours, libraries
+
+
+GRAPH = {name: imported(name)[0] for name in MODULES}
+
+
+def cycles() -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for target in GRAPH[name]:
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in on_stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == name:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for name in sorted(GRAPH):
+        if name not in index:
+            visit(name)
+    return sorted(found)
+
+
+def test_the_walk_sees_the_package() -> None:
+    assert "smugfs.api.client" in GRAPH["smugfs.fs"]
+    assert "smugfs.api.transport" in GRAPH["smugfs.api.client"]
+    assert "pyfuse3" in imported("smugfs.fuse_ops")[1]
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    assert cycles() == []
+
+
+def test_the_emulator_imports_nothing_of_the_client_side() -> None:
+    for name, targets in GRAPH.items():
+        if name.startswith("smugfs.emulator"):
+            outside = {t for t in targets if not t.startswith("smugfs.emulator")}
+            assert outside == set(), f"{name} imports {sorted(outside)}"
+
+
+def test_each_layers_libraries_are_imported_only_in_that_layer() -> None:
+    for name in MODULES:
+        for library in imported(name)[1] & set(LAYER_LIBRARIES):
+            assert name.startswith(LAYER_LIBRARIES[library]), f"{name} imports {library}"
