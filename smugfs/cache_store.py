@@ -241,22 +241,6 @@ def _save_and_close(fd: int, map_path: Path, image: bytes | None, last_use: floa
         os.close(fd)
 
 
-def _move_in(source: Path, size: int, data_path: Path, map_path: Path, image: bytes) -> None:
-    """Make a complete file the data file of a version, with a map of every block."""
-    fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if os.fstat(fd).st_size != size:
-            raise OSError(f"{source} is not {size} bytes long")
-        # The map names every block: their bytes must be durable first.
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    # No map may claim the bytes of another file while this one takes its name.
-    _remove_quietly(map_path)
-    os.rename(source, data_path)
-    _replace_map(map_path, image)
-
-
 def _forget_storage(fd: int, map_path: Path, empty_image: bytes) -> None:
     # The empty map goes first: a crash in between then leaves no map claiming truncated bytes.
     _replace_map(map_path, empty_image)
@@ -385,30 +369,6 @@ class ContentCache:
             # Opening never adds bytes (a reused map was counted by the scan), so the budget
             # needs no enforcing here.
             return cached
-
-    async def adopt(self, version: str, size: int, source: Path) -> bool:
-        """Take a complete file of `version` (`size` bytes) into the cache by moving it
-        there, without copying its bytes: what the mount just uploaded. Returns False, and
-        leaves `source` where it is, when the version is open or cached in part, or the file
-        cannot be moved here (another filesystem); the caller copies it then."""
-        self._check_open()
-        key = _key_of(version)
-        blocks = _block_count(size, self._block_size)
-        bitmap = ((1 << blocks) - 1).to_bytes(_bitmap_length(blocks), "little")
-        image = _encode_map(size, self._block_size, bitmap)
-        async with self._locked(key):
-            if self._closed or key in self._open or key in self._index:
-                return False
-            data_path, map_path = self._paths(key)
-            try:
-                await trio.to_thread.run_sync(_move_in, source, size, data_path, map_path, image)
-            except OSError as exc:
-                log.debug("not moving %s into the cache: %s", source, exc)
-                return False
-            entry = self._index[key] = _Entry(key, 0, time.time())
-            self._account(entry, size)
-        await self._enforce_budget()
-        return True
 
     async def close(self) -> None:
         """Save every open file's block map and close its descriptor (at unmount).

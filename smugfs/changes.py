@@ -425,11 +425,7 @@ class Changes:
             if entry.local is not local or not local.dirty:
                 return
             uri = await self._upload_staged(entry, local, album, closing=closing)
-        if closing:
-            # close() has its answer; the new photo is read back behind it.
-            await self.uploads.after(local, functools.partial(self._describe, entry, local, uri))
-        else:
-            await self._describe(entry, local, uri)
+        await self._describe(entry, local, uri)
 
     async def _queue_upload(self, entry: Entry, local: LocalFile) -> bool:
         """Write-back: once the bytes and the intent are on disk, leave the upload to the

@@ -392,12 +392,12 @@ class ReadPath:
 
     async def prime(self, image: RemoteImage, path: Path) -> None:
         """Put the bytes of a just-uploaded file into the cache, so reading the new photo
-        makes no request: moved there when it can be (the file at `path` is then gone), else
-        copied. Best effort: a failure only means the bytes are fetched later."""
+        makes no request. The bytes are copied, never moved: the staging file's descriptor may
+        be written again by a writer that reopened the file meanwhile, and those writes must
+        not reach the cached version. Best effort: a failure only means the bytes are fetched
+        later."""
         if image.size is None or image.size > self.cache.budget // 4:
             return
-        if await self.cache.adopt(image.version, image.size, path):
-            return  # moved in, not copied
         try:
             cached = await self.cache.open(image.version, image.size)
         except (ValueError, OSError) as exc:
