@@ -41,11 +41,11 @@ log = logging.getLogger(__name__)
 
 # How many of an album's photos (in listing order) a file manager shows at first: the album's
 # directory read waits for theirs, at most HOLD_LIMIT seconds.
-FIRST_SCREENFUL = 60
+FIRST_SCREENFUL = 100
 HOLD_LIMIT = 10.0
 # Albums of a folder just read whose thumbnails are made ahead of their opening.
 AHEAD_ALBUMS = 8
-FETCH_CONCURRENCY = 16
+FETCH_CONCURRENCY = 32
 # Decoding and encoding are CPU work: at most this many threads at once.
 ENCODE_THREADS = 2
 # A rendition larger than this is not a thumbnail's source (the largest is 5K, a few MB).
