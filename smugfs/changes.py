@@ -28,7 +28,6 @@ import contextlib
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -62,7 +61,14 @@ from smugfs.staging import (
     is_local_only,
     kept_dir,
 )
-from smugfs.tree import ROOT_INODE, Entry, InodeTable
+from smugfs.tree import (
+    ROOT_INODE,
+    Entry,
+    InodeTable,
+    image_identity,
+    local_identity,
+    node_identity,
+)
 from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
@@ -176,7 +182,7 @@ class Changes:
                 raise NotPermitted(f"{entry.name!r} is an album with photos: no directories")
             node = await self._album_to_folder(entry)
         created = await self.client.create_node(node, unescape(name), ALBUM)
-        new = self.table.add(parent, name, f"node:{created.node_id}", node=created)
+        new = self.table.add(parent, name, node_identity(created.node_id), node=created)
         self.table.store_listing(new.inode, [])
         self.mark_fresh(new.inode)
         self.note_added(parent, new)
@@ -196,7 +202,7 @@ class Changes:
         await self.client.delete(album.uri)
         folder = await self.client.create_node(parent, album.name, FOLDER)
         old_identity = entry.identity
-        self.table.rebind(entry, f"node:{folder.node_id}")
+        self.table.rebind(entry, node_identity(folder.node_id))
         entry.node = folder
         self.table.store_listing(entry.inode, [])
         self.note_removed(entry.parent, old_identity)
@@ -273,7 +279,7 @@ class Changes:
             return existing
         local = await self.staging.new(_now())
         local.replace = self._parked.pop((parent, name), None)
-        entry = self.table.add(parent, name, f"local:{uuid.uuid4().hex}", local=local)
+        entry = self.table.add(parent, name, local_identity(), local=local)
         self.note_added(parent, entry)
         await self._journal(entry, WRITING)
         return entry
@@ -327,7 +333,7 @@ class Changes:
         local.parked = image
         old_parent, old_name, old_identity = entry.parent, entry.name, entry.identity
         self._parked[(old_parent, old_name)] = image
-        self.table.rebind(entry, f"local:{uuid.uuid4().hex}")
+        self.table.rebind(entry, local_identity())
         entry.image = None
         entry.local = local
         self.note_removed(old_parent, old_identity)
@@ -510,7 +516,7 @@ class Changes:
             else:
                 # A temporary file renamed over the photo: the entry now stands for it.
                 entry.image = image
-                self.table.rebind(entry, f"image:{album.node_id}:{image.image_key}")
+                self.table.rebind(entry, image_identity(album.node_id, image.image_key))
                 self.note_added(entry.parent, entry)
             return None
         log.info("uploading %r (%d bytes)", remote_name, local.size)
@@ -672,7 +678,7 @@ class Changes:
         """Make the entry stand for the uploaded image, and its staging copy (if any) the
         version the service now holds, known by its URI until `_describe` reads it back."""
         key = album_image_uri.rsplit("/", 1)[-1].split("-")[0]
-        identity = f"image:{album.node_id}:{key}"
+        identity = image_identity(album.node_id, key)
         self.table.rebind(entry, identity)
         self.note_added(entry.parent, entry)
         local = entry.local
@@ -782,7 +788,7 @@ class Changes:
             image = await self.client.album_image(moved_image_uri(destination.album_uri, image))
             entry.image = image
             self.note_removed(old_parent, entry.identity)
-            self.table.rebind(entry, f"image:{destination.node_id}:{image.image_key}")
+            self.table.rebind(entry, image_identity(destination.node_id, image.image_key))
             if target is not None and target.image is not None and new_name == entry.name:
                 await self.client.delete(target.image.uri)
                 self.note_removed(new_parent, target.identity)

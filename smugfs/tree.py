@@ -15,9 +15,10 @@ kernel still knows but no listing shows any more answers from memory while it is
 from __future__ import annotations
 
 import dataclasses
+import uuid
 import weakref
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cachetools import LRUCache
 
@@ -30,8 +31,42 @@ ROOT_INODE = 1
 ENTRY_CACHE = 20_000
 LISTING_CACHE = 30_000
 
-# (file name, identity, node, image) of one child of a directory, as the service lists it.
-Child = tuple[str, str, RemoteNode | None, RemoteImage | None]
+
+class Child(NamedTuple):
+    """One child of a directory, as the service lists it."""
+
+    name: str
+    identity: str
+    node: RemoteNode | None
+    image: RemoteImage | None
+
+
+# What a remote object is known by for the life of a mount (and in the saved metadata): one
+# inode per identity. A node is itself; an image is itself within one album; a file that exists
+# only here has a fresh random identity until it becomes a photo.
+LOCAL = "local:"
+
+
+def node_identity(node_id: str) -> str:
+    """The identity of a folder or album."""
+    return f"node:{node_id}"
+
+
+def image_identity(album_node_id: str, image_key: str) -> str:
+    """The identity of an image in an album (the same image in another album is another)."""
+    return f"image:{album_node_id}:{image_key}"
+
+
+def local_identity() -> str:
+    """A new identity for a file the service does not hold."""
+    return f"{LOCAL}{uuid.uuid4().hex}"
+
+
+def is_local(identity: str) -> bool:
+    """Whether an identity is of a file only this mount holds."""
+    return identity.startswith(LOCAL)
+
+
 # (inode, name, identity, node, image) of one child of a directory, in listing order.
 Placed = tuple[int, str, str, RemoteNode | None, RemoteImage | None]
 
@@ -119,7 +154,7 @@ class InodeTable:
 
     def __init__(self, root: RemoteNode, backing: Backing) -> None:
         self._backing = backing
-        identity = f"node:{root.node_id}"
+        identity = node_identity(root.node_id)
         top = Entry(ROOT_INODE, ROOT_INODE, "", root, identity=identity, table=self)
         self._pinned: dict[int, Entry] = {ROOT_INODE: top}
         self._pinned_ids: dict[str, int] = {identity: ROOT_INODE}
@@ -206,7 +241,7 @@ class InodeTable:
     def inode_for(self, identity: str) -> int:
         """The inode of an identity, given a new one if it has none."""
         inode = self._pinned_ids.get(identity)
-        if inode is None and not identity.startswith("local:"):
+        if inode is None and not is_local(identity):
             inode = self._backing.inode_of(identity)
         if inode is None:
             inode = next(self._backing.inodes)
@@ -295,9 +330,7 @@ class InodeTable:
                 stale.identity = ""
         entry.identity = identity
         self.pin(entry)
-        self._backing.bind(
-            entry.inode, identity, previous="" if previous.startswith("local:") else previous
-        )
+        self._backing.bind(entry.inode, identity, previous="" if is_local(previous) else previous)
 
     def pin(self, entry: Entry) -> None:
         """Hold an entry in memory whatever the caches drop (changed by this mount)."""

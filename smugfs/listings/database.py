@@ -46,7 +46,7 @@ import trio
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.listings import legacy
-from smugfs.tree import ROOT_INODE, Child, Placed
+from smugfs.tree import ROOT_INODE, Child, Placed, is_local, node_identity
 
 log = logging.getLogger(__name__)
 
@@ -386,13 +386,13 @@ class Database:
             connection.execute("DELETE FROM inodes WHERE identity=? OR inode=?", (identity, inode))
             connection.execute("INSERT INTO inodes VALUES (?,?)", (inode, identity))
 
-        if not identity.startswith("local:"):
+        if not is_local(identity):
             self.submit(job)
 
     def set_root(self, root: RemoteNode) -> None:
         """Keep the account's root folder as the service shows it now."""
         record = encode(root, None)
-        identity = f"node:{root.node_id}"
+        identity = node_identity(root.node_id)
 
         def job(connection: sqlite3.Connection) -> None:
             connection.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (record,))

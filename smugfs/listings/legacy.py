@@ -87,6 +87,6 @@ def _decode(data: Any) -> tuple[RemoteNode | None, dict[str, Saved]]:
             str(validator),
             float(stamp),
             float(fetched),
-            [(str(name), str(ident), node(n), image(i)) for name, ident, n, i in children],
+            [Child(str(name), str(ident), node(n), image(i)) for name, ident, n, i in children],
         )
     return node(data["root"]), saved

@@ -10,7 +10,7 @@ import trio
 
 from smugfs.errors import NotFound
 from smugfs.listings.database import Database, OwnRecord
-from smugfs.tree import Entry, InodeTable, Placed
+from smugfs.tree import Entry, InodeTable, Placed, is_local
 
 # How long changes made through the mount are laid over the service's listings, which show
 # new and deleted images only after a while.
@@ -100,7 +100,7 @@ class OwnChanges:
         """Remember a child deleted through the mount until the service's listing drops it."""
         self._removed.setdefault(parent, {})[identity] = trio.current_time() + LISTING_LAG_GRACE
         self._added.get(parent, {}).pop(identity, None)
-        if self.database is not None and not identity.startswith("local:"):
+        if self.database is not None and not is_local(identity):
             self.database.put_own(
                 OwnRecord(
                     parent,

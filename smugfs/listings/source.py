@@ -13,7 +13,7 @@ from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.errors import first_error
 from smugfs.names import Named, assign_names
-from smugfs.tree import Child, Entry
+from smugfs.tree import Child, Entry, image_identity, node_identity
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class ListingSource:
                 [Named(i.file_name, i.image_key, age=i.uploaded or 0.0) for i in images]
             )
             for name, image in zip(names, images, strict=True):
-                identity = f"image:{node.node_id}:{image.image_key}"
-                children.append((name, identity, None, image))
+                identity = image_identity(node.node_id, image.image_key)
+                children.append(Child(name, identity, None, image))
             return children, stamp[0], stamp[1]
         if node.is_folder:
             nodes = [n for n in await self.client.children(node) if self._shown(n)]
@@ -65,7 +65,7 @@ class ListingSource:
                 ]
             )
             for name, child in zip(names, nodes, strict=True):
-                children.append((name, f"node:{child.node_id}", child, None))
+                children.append(Child(name, node_identity(child.node_id), child, None))
         validator, when = folder_validator(node)
         return children, validator, when
 
