@@ -51,6 +51,20 @@ def module_account(module_emulator: Emulator) -> Iterator[Account]:
         account.close()
 
 
+@pytest.fixture(scope="module")
+def owner(sample_emulator: Emulator) -> Iterator[httpx.Client]:
+    """The sample owner's signed client (media and rendition tests)."""
+    with sample_emulator.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def anonymous() -> Iterator[httpx.Client]:
+    """A client with no credentials at all, as a browser fetching media."""
+    with httpx.Client(timeout=60.0) as client:
+        yield client
+
+
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """A fresh emulator holding one user with an empty root folder."""

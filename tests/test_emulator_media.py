@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,20 +23,6 @@ from tests.harness import Emulator
 from tests.library import jpeg
 
 API = "/api/v2"
-
-
-@pytest.fixture(scope="module")
-def owner(sample_emulator: Emulator) -> Iterator[httpx.Client]:
-    """The sample owner's signed client."""
-    with sample_emulator.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def anonymous() -> Iterator[httpx.Client]:
-    """A client with no credentials at all, as a browser fetching media."""
-    with httpx.Client(timeout=30.0) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,20 +32,6 @@ MEDIA_URL = re.compile(
     r"(?P<size>[^/]+)/(?P<name>[^/]+)"
 )
 ORDER = ["Ti", "Th", "S", "M", "L", "XL", "X2", "X3", "X4", "X5", "4K", "5K"]
-
-
-@pytest.fixture(scope="module")
-def owner(sample_emulator: Emulator) -> Iterator[httpx.Client]:
-    """The sample owner's signed client."""
-    with sample_emulator.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def anonymous() -> Iterator[httpx.Client]:
-    """A client with no credentials, as a browser fetching public media."""
-    with httpx.Client(timeout=60.0) as client:
-        yield client
 
 
 def album_images_uri(client: httpx.Client, name: str) -> str:
