@@ -40,6 +40,7 @@ safe to do on the loop):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import logging
@@ -67,6 +68,9 @@ DEFAULT_BLOCK_SIZE = 128 * 1024
 PERSIST_EVERY = 64 * 1024 * 1024
 # Reads done in one piece by `md5`, so hashing a 4 GiB video needs 1 MiB of memory.
 _HASH_CHUNK = 1024 * 1024
+# Bytes just written that each open file keeps in memory, so that the read that was waiting for
+# them is answered from the very buffer received, not from a copy read back from the file.
+RECENT_BYTES = 4 * 1024 * 1024
 
 _MAGIC = b"SMFSMAP1"
 # magic, content size, block size, CRC-32 of the bitmap; the bitmap follows (bit i = block i).
@@ -520,6 +524,10 @@ class CachedFile:
         self._truncating: trio.Event | None = None
         # Serialises map saves (periodic, discard, final) so the last one written is the newest.
         self._map_lock = trio.Lock()
+        # The last blocks written from immutable buffers (offset, bytes), newest last, at most
+        # RECENT_BYTES; only ever bytes that are present.
+        self._recent: collections.deque[tuple[int, memoryview]] = collections.deque()
+        self._recent_bytes = 0
         self._dirty = False
         self._unsaved = 0
         self._saving = False
@@ -591,6 +599,7 @@ class CachedFile:
             self._dirty = True
             self._cache._account(self._entry, gained)
         self._cache._touch(self._entry)
+        self._remember(offset, data)
         self._unsaved += len(data)
         if self._unsaved >= PERSIST_EVERY:
             nursery = self._cache._nursery
@@ -602,8 +611,12 @@ class CachedFile:
                 nursery.start_soon(self._persist_in_background)
         await self._cache._enforce_budget()
 
-    async def read(self, offset: int, length: int, ahead: int = 0) -> bytes | bytearray:
+    async def read(
+        self, offset: int, length: int, ahead: int = 0
+    ) -> bytes | bytearray | memoryview:
         """Bytes [offset, offset + length) clipped at EOF; LookupError unless all are present.
+        Bytes written a moment ago come as a read-only view of the buffer they were written
+        from (no copy).
 
         `ahead`: how much a sequential reader will want after these bytes; when they have to
         come from the disk, the kernel is asked to read that much further in the background.
@@ -617,6 +630,10 @@ class CachedFile:
         first, last = offset // self.block_size, (end - 1) // self.block_size
         if not all(self._has(block) for block in range(first, last + 1)):
             raise LookupError(f"blocks {first}..{last} of {self.version!r} are not all cached")
+        for start, recent in reversed(self._recent):
+            if start <= offset and end <= start + len(recent):
+                self._cache._touch(self._entry)
+                return recent[offset - start : end - start]
         generation = self._generation
         fd = self._fd
         assert fd is not None  # checked by _check_usable, and nothing awaited since
@@ -659,6 +676,7 @@ class CachedFile:
         # under way may still land after the truncation below; its bytes are not counted and
         # are overwritten when the block is fetched again.)
         self._generation += 1
+        self._forget_recent()
         self._cache._account(self._entry, -self._entry.used)
         self._bitmap = bytearray(len(self._bitmap))
         self._present = 0
@@ -700,6 +718,22 @@ class CachedFile:
         await cache._enforce_budget()
 
     # --- Internals. ---
+
+    def _remember(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Keep the bytes just written for the reads about to come, if nobody can change them
+        (bytes, or a read-only view of bytes)."""
+        view = memoryview(data)
+        if not view.readonly or not view.c_contiguous or len(view) > RECENT_BYTES:
+            return
+        self._recent.append((offset, view.cast("B")))
+        self._recent_bytes += len(view)
+        while self._recent_bytes > RECENT_BYTES:
+            _, dropped = self._recent.popleft()
+            self._recent_bytes -= len(dropped)
+
+    def _forget_recent(self) -> None:
+        self._recent.clear()
+        self._recent_bytes = 0
 
     def _has(self, block: int) -> bool:
         return bool(self._bitmap[block >> 3] >> (block & 7) & 1)
@@ -757,6 +791,7 @@ class CachedFile:
         """Refuse new I/O, wait for I/O under way, save the map and close the descriptor."""
         self._closing = True
         self._refs = 0
+        self._forget_recent()
         async with self._map_lock:
             while self._inflight:
                 if self._idle is None:

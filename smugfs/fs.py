@@ -199,7 +199,7 @@ class Filesystem:
         self._seen_versions[inode] = version
         return keep
 
-    async def read(self, handle: int, offset: int, size: int) -> bytes | bytearray:
+    async def read(self, handle: int, offset: int, size: int) -> bytes | bytearray | memoryview:
         """Bytes of an open file: staged bytes while there are any, else the service's."""
         opened = self._handle(handle)
         entry = self.table.entry(opened.inode)

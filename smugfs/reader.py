@@ -512,7 +512,7 @@ class OpenFile:
         self.streak = 0
         self.closed = False
 
-    async def read(self, offset: int, size: int) -> bytes | bytearray:
+    async def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
         """`size` bytes from `offset` (fewer only at the end of the file)."""
         total = self.cached.size
         if offset >= total or size <= 0:

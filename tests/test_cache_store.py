@@ -508,8 +508,9 @@ async def test_a_read_under_way_during_a_discard_fails(
     data = content(2 * BS, seed=10)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))
-    await cached.write_blocks(0, data)
-    outcome: list[bytes | Exception] = []
+    # Written from a buffer that may change, so it is not kept in memory: the read goes to disk.
+    await cached.write_blocks(0, bytearray(data))
+    outcome: list[bytes | memoryview | Exception] = []
 
     async def reader() -> None:
         try:
@@ -607,3 +608,27 @@ async def test_large_sparse_file_uses_little_disk_and_memory(tmp_path: Path) -> 
     assert os.stat(tmp_path / (key_of("big video") + ".map")).st_size < 4096
     assert cache.used_bytes == block_size + len(last_block)
     await cache.close()
+
+
+async def test_bytes_just_written_are_read_without_a_copy_until_discarded(tmp_path: Path) -> None:
+    data = content(4 * BS, seed=12)
+    cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
+    cached = await cache.open("v", len(data))
+    await cached.write_blocks(0, data)
+    got = await cached.read(BS + 3, BS)
+    assert isinstance(got, memoryview)
+    assert got.readonly
+    assert got == data[BS + 3 : 2 * BS + 3]
+    # A buffer that may change is never handed out later: it is read back from the file.
+    mutable = bytearray(content(4 * BS, seed=13))
+    other = await cache.open("w", len(mutable))
+    await other.write_blocks(0, mutable)
+    expected = bytes(mutable)
+    mutable[:] = bytes(len(mutable))
+    assert await other.read(0, len(expected)) == expected
+    # After a discard nothing is answered from memory.
+    await cached.discard()
+    with pytest.raises(LookupError):
+        await cached.read(0, BS)
+    await cached.close()
+    await other.close()
