@@ -186,32 +186,17 @@ def rows(out: Results, plan: Plan) -> list[Row]:
                 "<=",
                 2.0,
             ),
-            Row(
-                f"peak memory, cold `find` of {what}",
-                _f(m(f"{name} cold find peak"), "MiB"),
-                "200 MiB",
-                ratio(m(f"{name} cold find peak"), 200.0),
-                "<= 200 MiB",
-                "<=",
-                1.0,
-            ),
-            Row(
+            _at_most(f"peak memory, cold `find` of {what}", m(f"{name} cold find peak"), 200),
+            _at_most(
                 f"peak memory, `find` after a remount, {what}",
-                _f(m(f"{name} remount find peak"), "MiB"),
-                "150 MiB",
-                ratio(m(f"{name} remount find peak"), 150.0),
-                "<= 150 MiB",
-                "<=",
-                1.0,
+                m(f"{name} remount find peak"),
+                150,
             ),
-            Row(
+            _at_most(
                 f"written in the {SAVE_PERIOD:.0f} s after one upload, {what}",
-                _f(m(f"{name} written after an upload"), "MiB", 2),
-                "1 MiB",
-                ratio(m(f"{name} written after an upload"), 1.0),
-                "<= 1 MiB",
-                "<=",
-                1.0,
+                m(f"{name} written after an upload"),
+                1,
+                digits=2,
             ),
             Row(
                 f"emulator holding {what}",
@@ -224,3 +209,16 @@ def rows(out: Results, plan: Plan) -> list[Row]:
             ),
         ]
     return result
+
+
+def _at_most(workload: str, mib: float, bound: int, digits: int = 0) -> Row:
+    """A figure in MiB against a fixed bound."""
+    return Row(
+        workload,
+        _f(mib, "MiB", digits),
+        f"{bound} MiB",
+        ratio(mib, bound),
+        f"<= {bound} MiB",
+        "<=",
+        1.0,
+    )
