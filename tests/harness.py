@@ -231,3 +231,15 @@ def subprocess_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `python -m smugfs ARGS` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "smugfs", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        check=False,
+    )

@@ -180,3 +180,37 @@ def kill(mount: Mount) -> None:
 def recovered(mount: Mount) -> list[str]:
     """The `recovered` lines of `smugfs status`."""
     return [line for line in mount.status() if line.startswith("recovered")]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def wait_until(condition: object, timeout: float = 20.0) -> bool:
+    """Poll `condition()` until it is true or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error a failed command printed, checked to be one line without a traceback."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("smugfs: ")
+    return lines[0]

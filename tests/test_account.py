@@ -35,8 +35,7 @@ from smugfs.config import Credentials
 from smugfs.errors import ConfigurationError
 from tests.harness import Emulator, subprocess_env
 from tests.library import walk
-from tests.mounting import is_mounted, run
-from tests.test_mount_lifecycle import one_line_error, processes_mentioning, wait_until
+from tests.mounting import is_mounted, one_line_error, processes_mentioning, run, wait_until
 
 SUBCOMMANDS = ("mount", "demo", "unmount", "login", "logout", "whoami", "status", "emulator")
 VERIFIER = re.compile(r'<code id="verifier">(\d{6})</code>')

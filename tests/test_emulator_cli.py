@@ -18,7 +18,13 @@ import httpx
 import pytest
 
 import smugfs
-from tests.harness import Emulator, running_emulator, start_emulator, subprocess_env
+from tests.harness import (
+    Emulator,
+    running_emulator,
+    smugfs_command,
+    start_emulator,
+    subprocess_env,
+)
 from tests.library import jpeg as make_jpeg
 
 ENV_NAMES = {
@@ -34,18 +40,6 @@ ENV_NAMES = {
 def jpeg() -> bytes:
     """A small JPEG."""
     return make_jpeg(1, (120, 80))
-
-
-def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `python -m smugfs ARGS` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "smugfs", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=subprocess_env(),
-        check=False,
-    )
 
 
 def free_port() -> int:

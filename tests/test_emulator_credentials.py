@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from tests.harness import running_emulator
-from tests.test_emulator_oauth import authorize_json, request_token
+from tests.oauth_steps import authorize_json, request_token
 
 CREDENTIALS = (
     "SMUGFS_API_KEY",

@@ -22,8 +22,7 @@ import httpx
 import pytest
 
 from tests.harness import Emulator, OAuth1Auth, running_emulator
-
-OAUTH = "/services/oauth/1.0a"
+from tests.oauth_steps import OAUTH, access_token, authorize_json, consumer, request_token
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +77,6 @@ def sign(
 def header(oauth: Sequence[tuple[str, str]]) -> str:
     """An `Authorization: OAuth ...` header value."""
     return "OAuth " + ", ".join(f'{enc(k)}="{enc(v)}"' for k, v in oauth)
-
-
-def consumer(emu: Emulator) -> tuple[str, str]:
-    """The application key and secret."""
-    return emu.env["SMUGFS_API_KEY"], emu.env["SMUGFS_API_SECRET"]
 
 
 def access(emu: Emulator) -> tuple[str, str]:
@@ -378,35 +372,6 @@ def test_api_key_alone_reads_public_nodes_only(emu: Emulator) -> None:
 
 
 # ------------------------------------------------------------------------------- login flow
-
-
-def request_token(emu: Emulator, callback: str = "oob") -> dict[str, str]:
-    """Step 1: a request token (form-encoded reply)."""
-    auth = OAuth1Auth(*consumer(emu), redirect_uri=callback)
-    response = httpx.post(emu.base_url + f"{OAUTH}/getRequestToken", auth=auth)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/x-www-form-urlencoded")
-    return dict(parse_qsl(response.text))
-
-
-def authorize_json(emu: Emulator, token: str, **grant: str) -> httpx.Response:
-    """Step 2, asking for JSON."""
-    return httpx.get(
-        emu.base_url + f"{OAUTH}/authorize",
-        params={"oauth_token": token, **grant},
-        headers={"Accept": "application/json"},
-    )
-
-
-def access_token(emu: Emulator, token: dict[str, str], verifier: str) -> httpx.Response:
-    """Step 3: exchange the verified request token."""
-    auth = OAuth1Auth(
-        *consumer(emu),
-        token=token["oauth_token"],
-        token_secret=token["oauth_token_secret"],
-        verifier=verifier,
-    )
-    return httpx.post(emu.base_url + f"{OAUTH}/getAccessToken", auth=auth)
 
 
 def test_oob_login_flow_end_to_end(emu: Emulator) -> None:

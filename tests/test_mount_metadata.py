@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Emulator
-from tests.mounting import mounted
+from tests.mounting import kill, mounted, wait_for
 from tests.service import Account, photo, requests_to
-from tests.test_mount_recovery import kill, wait_for
 
 pytestmark = pytest.mark.fuse
 
