@@ -301,7 +301,7 @@ def _config_path(options: dict[str, str | None]) -> Path:
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
-    from smugfs import config, logs, mount
+    from smugfs import background, config, demo_child, logs, mount
     from smugfs.errors import SmugfsError
 
     try:
@@ -320,7 +320,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
             mount.check_mountpoint(args.mountpoint)
             child_args = [a for a in argv if a not in ("-f", "--foreground")]
             default_log = Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
-            mount.run_background(child_args, chosen_log or default_log)
+            background.run_background(child_args, chosen_log or default_log)
             return 0
         # A background child (it has --ready-fd) logs to the file its parent chose; a mount
         # started in the foreground to standard error unless a log file was named.
@@ -328,11 +328,11 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         if args.ready_fd is not None and to_file is None:
             to_file = Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
         logs.setup(level, log_file=to_file, syslog=args.syslog)
-        report = mount.report_to(args.ready_fd)
+        report = background.report_to(args.ready_fd)
         try:
             if args.command == "demo":
                 data_dir = args.data or Path(platformdirs.user_data_dir("smugfs")) / "demo"
-                with mount.demo_service(data_dir) as service:
+                with demo_child.demo_service(data_dir) as service:
                     settings = config.from_environment(service.env, options)
                     mount.run_foreground(settings, args.mountpoint, ready=report)
             else:
@@ -423,7 +423,7 @@ def _run_status(mountpoint: Path, *, as_json: bool) -> int:
     """`status MOUNTPOINT`: what the mount process reports about itself."""
     import json
 
-    from smugfs import mount
+    from smugfs import status_report
     from smugfs.errors import SmugfsError
     from smugfs.status_file import read_status
 
@@ -434,7 +434,7 @@ def _run_status(mountpoint: Path, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(status, indent=2))
         return 0
-    for line in mount.describe_status(status):
+    for line in status_report.describe_status(status):
         print(line)
     return 0
 

@@ -143,6 +143,10 @@ class UploadRefused(SmugfsError):
         self.errno = UPLOAD_ERRNOS.get(code, errno.EIO)
 
 
+class MountError(SmugfsError):
+    """Why a mount could not start, in one line for the user."""
+
+
 class ConfigurationError(SmugfsError):
     """Missing or unusable settings or credentials (reported to the user in one line)."""
 
