@@ -25,11 +25,14 @@ from typing import Any
 
 import trio
 
+from smugfs.api.retry import Retry, RetryPolicy
 from smugfs.errors import ServiceUnavailable, SmugfsError
 
 log = logging.getLogger(__name__)
 
-# A job the service cannot take now is tried again after this long, this many times in all.
+# A job the service cannot take now is tried again after about this long (jittered by half
+# either way, so mounts that lost the service together do not come back together), this many
+# times in all.
 RETRY_INTERVAL = 30.0
 MAX_ATTEMPTS = 20
 
@@ -216,23 +219,32 @@ class UploadQueue:
             self._workers -= 1
 
     async def _run(self, job: Job) -> None:
-        for attempt in range(MAX_ATTEMPTS):
+        # The one retry policy, with the queue's patience: each attempt's requests have already
+        # been retried by the client; this waits for a service that stays away.
+        policy = RetryPolicy(
+            retries=MAX_ATTEMPTS - 1, first_delay=self.retry_interval, max_delay=self.retry_interval
+        )
+        last: list[ServiceUnavailable] = []
+
+        async def attempt() -> None:
             try:
                 await job.attempt(job)
             except ServiceUnavailable as exc:
-                if attempt == MAX_ATTEMPTS - 1:
-                    self._fail(job, exc, f"{exc}; left for the next mount")
-                    return
+                last.append(exc)
                 log.warning("%s: upload waits for the service (%s)", job.path, exc)
-                await trio.sleep(self.retry_interval)
-            except SmugfsError as exc:
-                self._fail(job, exc, f"{exc}; {job.detail}" if job.detail else str(exc))
-                return
-            else:
-                job.state = DONE
-                self.done_files += 1
-                self.done_bytes += job.size
-                return
+                raise Retry(str(exc)) from exc
+
+        try:
+            await policy.run(job.path, attempt)
+        except ServiceUnavailable as exc:
+            error = last[-1] if last else exc
+            self._fail(job, error, f"{error}; left for the next mount")
+        except SmugfsError as exc:
+            self._fail(job, exc, f"{exc}; {job.detail}" if job.detail else str(exc))
+        else:
+            job.state = DONE
+            self.done_files += 1
+            self.done_bytes += job.size
 
     def _fail(self, job: Job, error: SmugfsError, why: str) -> None:
         job.state = FAILED
