@@ -1,4 +1,5 @@
-"""Fixtures shared by the test suite: emulators started as real processes on loopback."""
+"""Fixtures shared by the test suite: emulators started as real processes on loopback, and the
+one log rule for mounts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,31 @@ import httpx
 import pytest
 
 from tests.harness import Emulator, running_emulator
+from tests.mounting import STARTED
 from tests.service import Account
+
+# libfuse's line for a reply the kernel no longer waits for (the process that asked was killed
+# or interrupted, and the kernel dropped its request): nothing of the mount's is lost.
+HARMLESS = ("fuse_reply_* failed with No such file or directory",)
+
+
+@pytest.fixture(autouse=True)
+def mount_log_rule(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The one log rule: a WARNING or ERROR that a mount logs during a test fails the test,
+    unless the test says it expects it (`@pytest.mark.log_expected("words of the line")`)."""
+    yield
+    expected = [text for mark in request.node.iter_markers("log_expected") for text in mark.args]
+    expected.extend(HARMLESS)
+    unexpected = [
+        line
+        for mount in STARTED
+        for line in mount.unjudged_problems()
+        if not any(text in line for text in expected)
+    ]
+    # Mounts that ended are judged to the end; shared ones stay for the next test.
+    STARTED[:] = [mount for mount in STARTED if mount.process.poll() is None]
+    if unexpected:
+        pytest.fail("a mount logged what the test did not expect:\n" + "\n".join(unexpected))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 A `Mount` runs `python -m smugfs mount --foreground` against an emulator, waits until the kernel
 shows the mount, and is always unmounted in teardown (also when the test failed), with a lazy
 unmount as the last resort so no test leaves a mount behind. The mount's log is kept; tests fail
-when it holds a WARNING or ERROR they did not expect.
+when it holds a WARNING or ERROR they did not expect (the log rule of `conftest.py`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class Mount:
     cache_dir: Path
     # The personal thumbnail cache the mount writes to ($XDG_CACHE_HOME/thumbnails of its own).
     thumbnails: Path
+    # How much of the log the log rule has judged.
+    judged: int = 0
 
     def log(self) -> str:
         """Everything the mount logged so far."""
@@ -51,11 +53,14 @@ class Mount:
 
     def problems(self) -> list[str]:
         """Log lines at WARNING or above."""
-        return [
-            line
-            for line in self.log().splitlines()
-            if " WARNING " in line or " ERROR " in line or "Traceback" in line
-        ]
+        return _problems(self.log())
+
+    def unjudged_problems(self) -> list[str]:
+        """Log lines at WARNING or above that the log rule has not judged yet (a mount shared
+        by several tests is judged a test at a time)."""
+        text = self.log()
+        start, self.judged = self.judged, len(text)
+        return _problems(text[start:])
 
     def status(self) -> list[str]:
         """What `smugfs status` says about this mount, line by line."""
@@ -72,6 +77,19 @@ class Mount:
     def unmount(self) -> None:
         """Unmount and wait for the process; escalate until both are gone."""
         stop_fuse_process(self.process, self.path)
+
+
+def _problems(text: str) -> list[str]:
+    return [
+        line
+        for line in text.splitlines()
+        if " WARNING " in line or " ERROR " in line or "Traceback" in line
+    ]
+
+
+# Every mount started and not judged to the end yet: after each test, the log rule
+# (`conftest.py`) fails it on a WARNING or ERROR it did not say it expects.
+STARTED: list[Mount] = []
 
 
 def stop_fuse_process(process: subprocess.Popen[bytes], path: Path) -> None:
@@ -128,6 +146,7 @@ def start_mount(
     mount = Mount(
         process, path, log_path, cache_dir, Path(child_env["XDG_CACHE_HOME"]) / "thumbnails"
     )
+    STARTED.append(mount)
     deadline = time.monotonic() + MOUNT_TIMEOUT
     while not is_mounted(path):
         if process.poll() is not None:

@@ -235,6 +235,7 @@ def test_fsync_then_close_land_exactly_once_while_the_service_fails(
         assert mount.problems() == []
 
 
+@pytest.mark.log_expected("was not uploaded: it was never closed")
 def test_a_mount_killed_between_fsync_and_close_keeps_the_synced_version_and_hands_back_the_rest(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:

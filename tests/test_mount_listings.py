@@ -118,6 +118,7 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
         assert sorted(os.listdir(mount.path)) == ["Deep", "Later", "Spare", "Trips"]
 
 
+@pytest.mark.log_expected("setting the metadata database")
 def test_a_garbage_metadata_database_is_set_aside(emulator: Emulator, tmp_path: Path) -> None:
     _library(emulator)
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
@@ -157,6 +158,7 @@ def _timed(*command: str | os.PathLike[str]) -> tuple[float, str, int]:
     return time.monotonic() - began, result.stderr, result.returncode
 
 
+@pytest.mark.log_expected("the service is unreachable", "the service is reachable again")
 def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
     restartable: list[Emulator], tmp_path: Path
 ) -> None:
@@ -215,6 +217,7 @@ def _wait_for_status(mount: Mount, wanted: str, unwanted: str | None = None) -> 
         time.sleep(0.3)
 
 
+@pytest.mark.log_expected("the service is unreachable", "the service is reachable again")
 def test_a_mount_starts_with_its_saved_tree_while_the_service_is_down(
     restartable: list[Emulator], tmp_path: Path
 ) -> None:

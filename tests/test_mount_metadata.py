@@ -33,6 +33,7 @@ def _library(account: Account) -> dict[str, list[str]]:
     return names
 
 
+@pytest.mark.log_expected("the service is unreachable", "the service is reachable again")
 def test_a_mount_killed_while_saving_listings_leaves_them_to_the_next(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:
@@ -67,6 +68,7 @@ def test_a_mount_killed_while_saving_listings_leaves_them_to_the_next(
     assert not list((tmp_path / "cache" / "metadata").glob("*.damaged-*"))
 
 
+@pytest.mark.log_expected("the service is unreachable", "the service is reachable again")
 def test_two_mounts_of_one_account_keep_their_own_databases(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:

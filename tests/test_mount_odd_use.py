@@ -121,6 +121,7 @@ def kill_cp_halfway(source: Path, target: Path, sig: signal.Signals, tmp_path: P
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.log_expected("was not uploaded: its writer was killed")
 def test_a_cp_killed_midway_uploads_nothing_and_hands_the_part_back(
     sig: signal.Signals, emulator: Emulator, account: Account, mount: Mount, tmp_path: Path
 ) -> None:
@@ -152,6 +153,7 @@ def test_a_cp_killed_midway_uploads_nothing_and_hands_the_part_back(
     assert "was not uploaded" in problems[0]
 
 
+@pytest.mark.log_expected("was not uploaded: its writer was killed")
 def test_a_cp_killed_midway_over_a_photo_leaves_the_photo_as_it_was(
     emulator: Emulator, account: Account, mount: Mount, tmp_path: Path
 ) -> None:

@@ -332,6 +332,7 @@ def test_reads_work_when_the_media_server_ignores_range(flag: str, tmp_path: Pat
             assert mount.problems() == []
 
 
+@pytest.mark.log_expected("do not match the size")
 def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> None:
     with running_emulator(tmp_path / "emulator", "--no-range") as emulator:
         album_uri = _album(emulator, "Damaged")
@@ -348,6 +349,7 @@ def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> 
             assert result.stdout == ""
 
 
+@pytest.mark.log_expected("cached bytes do not match the service's MD5")
 def test_a_ranged_file_that_fails_its_md5_is_dropped_from_the_cache(
     emulator: Emulator, tmp_path: Path
 ) -> None:

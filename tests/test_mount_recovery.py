@@ -76,6 +76,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.log_expected("was not uploaded: it was never closed")
 def test_a_file_still_being_written_when_the_mount_dies_is_handed_back(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:

@@ -136,6 +136,7 @@ def test_writing_a_sidecar_in_place_and_by_rename_over(
     assert module_account.image_count(uri) == 1
 
 
+@pytest.mark.log_expected("the service keeps no")
 def test_what_the_service_cannot_keep_is_logged(
     module_account: Account, mount: Mount, album: tuple[str, Path]
 ) -> None:

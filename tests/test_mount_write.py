@@ -565,6 +565,7 @@ def _bmp(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["bmp", "random"])
+@pytest.mark.log_expected("flush failed: upload refused")
 def test_a_refused_upload_is_reported_by_cp_and_leaves_nothing_behind(
     kind: str, emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:

@@ -134,6 +134,7 @@ def test_a_mount_killed_with_the_queue_half_done_finishes_it_next_time_none_twic
         assert sorted(os.listdir(mount.path / "Shoot")) == sorted(photos)
 
 
+@pytest.mark.log_expected("was not uploaded: upload refused")
 def test_a_refused_upload_is_reported_by_sync_and_status_and_handed_back(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:
@@ -247,6 +248,7 @@ def test_sync_on_a_terminal_shows_a_progress_bar(
         landed_exactly(account, album_uri, photos)
 
 
+@pytest.mark.log_expected("was not uploaded: upload refused")
 def test_an_album_deleted_on_the_service_under_the_queue_loses_no_photo_silently(
     emulator: Emulator, account: Account, tmp_path: Path
 ) -> None:
