@@ -579,7 +579,11 @@ class Changes:
         version the service holds, a mount that dies hands them back (they were never closed)
         and the next upload replaces that version."""
         if not local.dirty and local.synced is not None:
-            await self._journal(entry, WRITING)
+            # Under the file's lock: a settling of the copy (`_settle`) that runs behind the
+            # last close forgets the intent under it, and must not forget this one.
+            async with local.lock:
+                if not local.dirty and local.synced is not None:
+                    await self._journal(entry, WRITING)
 
     async def settle(self, entry: Entry) -> None:
         """Once nothing writes a file any more and the service holds its bytes, its staging
@@ -599,6 +603,14 @@ class Changes:
                 await self._settle(entry, local)
 
     async def _settle(self, entry: Entry, local: LocalFile) -> None:
+        def reopened() -> bool:
+            # Opened for writing again while this waited (a release runs behind the close,
+            # so the next open can come first): the copy is that writer's now. Asked before
+            # every change here and after every wait.
+            return entry.local is not local or local.writers > 0 or local.dirty
+
+        if reopened():
+            return
         if local.synced is None:
             if not local.uploaded and entry.image is not None and local.replace is entry.image:
                 # Opened for writing and nothing written (`touch` opens a file to set its
@@ -609,12 +621,6 @@ class Changes:
         image = local.synced
         await self.staging.forget(local)
         same = not image.md5 or image.md5 == await self.staging.md5(local)
-
-        def reopened() -> bool:
-            # Opened for writing again while this waited (a release runs behind the close,
-            # so the next open can come first): the copy is that writer's now.
-            return entry.local is not local or local.writers > 0 or local.dirty
-
         if reopened():
             return
         if not image.readable:
