@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
+from tests.harness import Emulator, running_emulator, start_emulator
 from tests.mounting import STARTED
 from tests.service import Account
 
@@ -95,6 +95,18 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """A fresh emulator holding one user with an empty root folder."""
     with running_emulator(tmp_path / "emulator") as emulator:
         yield emulator
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[list[Emulator]]:
+    """An emulator that a test may stop and start again on the same port and data directory
+    (`harness.restart`; the list's last element is the one running); all stopped at the end."""
+    started = [start_emulator(tmp_path / "emulator")]
+    try:
+        yield started
+    finally:
+        for emulator in started:
+            emulator.stop()
 
 
 @pytest.fixture

@@ -215,6 +215,17 @@ def running_emulator(
         emulator.stop()
 
 
+def restart(started: list[Emulator]) -> Emulator:
+    """Start the last emulator of `started` again on its port and data directory (after a test
+    stopped it), and add it to the list."""
+    old = started[-1]
+    port = httpx.URL(old.base_url).port
+    assert port is not None
+    emulator = start_emulator(old.log_path.parent, data_dir=old.data_dir, port=port)
+    started.append(emulator)
+    return emulator
+
+
 def machine() -> str:
     """CPUs, memory and load of this machine, recorded next to benchmark figures."""
     memory = "?"

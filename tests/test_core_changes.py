@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,16 +35,6 @@ from tests.service import ALBUM, FOLDER, Account, photo
 TTL = 30.0
 
 
-@pytest.fixture(scope="module")
-def service(module_emulator: Emulator) -> Iterator[Account]:
-    """The module emulator's account, read and changed through its own API."""
-    account = Account(module_emulator)
-    try:
-        yield account
-    finally:
-        account.close()
-
-
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
     """Trio's clock for the test: it runs at the wall clock's pace, and a test can move it on
@@ -66,44 +55,44 @@ def _md5(data: bytes) -> str:
 
 
 async def test_mkdir_makes_albums_and_an_album_given_a_directory_becomes_a_folder(
-    module_emulator: Emulator, service: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         changes = core.fs.changes
         trip = await changes.mkdir(ROOT_INODE, "mk Trip")
         assert trip.is_dir
         assert (await core.fs.lookup(ROOT_INODE, "mk Trip")).inode == trip.inode
-        assert (await on_service(service.node, "mk Trip"))["Type"] == ALBUM
+        assert (await on_service(module_account.node, "mk Trip"))["Type"] == ALBUM
         day = await changes.mkdir(trip.inode, "Day 1")
         with pytest.raises(AlreadyExists):
             await changes.mkdir(ROOT_INODE, "mk Trip")
         # The album was replaced by a folder of the same name; the inode stays.
         assert (await core.fs.lookup(ROOT_INODE, "mk Trip")).inode == trip.inode
         assert await names(core.fs, "mk Trip") == ["Day 1"]
-        folder = await on_service(service.node, "mk Trip")
+        folder = await on_service(module_account.node, "mk Trip")
         assert folder["Type"] == FOLDER
-        inside = await on_service(service.children, folder["Uri"])
+        inside = await on_service(module_account.children, folder["Uri"])
         assert [(c["Name"], c["Type"]) for c in inside] == [("Day 1", ALBUM)]
         # A photo makes an album a place for photos only.
         await write_file(core.fs, day.inode, "p.jpg", photo(1, 10_000))
         with pytest.raises(NotPermitted):
             await changes.mkdir(day.inode, "Deeper")
-    assert (await on_service(service.node, "mk Trip", "Day 1"))["Type"] == ALBUM
+    assert (await on_service(module_account.node, "mk Trip", "Day 1"))["Type"] == ALBUM
 
 
 async def test_rmdir_deletes_empty_directories_and_asks_the_service_whether_they_are(
-    module_emulator: Emulator, service: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
-    folder_uri = await on_service(service.create, "rm Folder", FOLDER)
-    await on_service(service.create, "Inner", ALBUM, folder_uri)
-    album_uri = await on_service(service.create, "rm Album")
+    folder_uri = await on_service(module_account.create, "rm Folder", FOLDER)
+    await on_service(module_account.create, "Inner", ALBUM, folder_uri)
+    album_uri = await on_service(module_account.create, "rm Album")
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         changes = core.fs.changes
         assert await names(core.fs, "rm Album") == []
         with pytest.raises(NotEmpty):
             await changes.rmdir(ROOT_INODE, "rm Folder")
         # A photo added on the service after the album was listed empty still counts.
-        await on_service(service.upload, album_uri, "late.jpg", photo(2, 5_000))
+        await on_service(module_account.upload, album_uri, "late.jpg", photo(2, 5_000))
         with pytest.raises(NotEmpty):
             await changes.rmdir(ROOT_INODE, "rm Album")
         folder = await resolve(core.fs, "rm Folder")
@@ -113,20 +102,22 @@ async def test_rmdir_deletes_empty_directories_and_asks_the_service_whether_they
             await core.fs.lookup(ROOT_INODE, "rm Folder")
         with pytest.raises(NotFound):
             await changes.rmdir(ROOT_INODE, "rm Folder")
-    assert await on_service(service.find, "rm Folder") is None
-    assert await on_service(service.status, folder_uri) == 404
-    assert [i["FileName"] for i in await on_service(service.images, album_uri)] == ["late.jpg"]
+    assert await on_service(module_account.find, "rm Folder") is None
+    assert await on_service(module_account.status, folder_uri) == 404
+    assert [i["FileName"] for i in await on_service(module_account.images, album_uri)] == [
+        "late.jpg"
+    ]
 
 
 async def test_a_file_written_and_closed_is_on_the_service_and_reads_back(
-    module_emulator: Emulator, service: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
-    album_uri = await on_service(service.create, "up Album")
+    album_uri = await on_service(module_account.create, "up Album")
     data = photo(3, 3 * KERNEL_READ + 777)
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         album = await resolve(core.fs, "up Album")
         inode = await write_file(core.fs, album.inode, "new.jpg", data)
-        uploaded = (await on_service(service.by_name, album_uri))["new.jpg"]
+        uploaded = (await on_service(module_account.by_name, album_uri))["new.jpg"]
         assert uploaded["ArchivedMD5"] == _md5(data)
         assert uploaded["ArchivedSize"] == len(data)
         attrs = await core.fs.getattr(inode)
@@ -143,23 +134,23 @@ async def test_a_file_written_and_closed_is_on_the_service_and_reads_back(
         finally:
             await core.fs.release(handle)
         assert await read_all(core.fs, inode) == replacement
-    images = await on_service(service.by_name, album_uri)
+    images = await on_service(module_account.by_name, album_uri)
     assert list(images) == ["new.jpg"]
     assert images["new.jpg"]["ImageKey"] == uploaded["ImageKey"]
     assert images["new.jpg"]["ArchivedMD5"] == _md5(replacement)
-    assert await on_service(service.original, images["new.jpg"]) == replacement
+    assert await on_service(module_account.original, images["new.jpg"]) == replacement
 
 
 async def test_rename_and_move_of_photos_and_albums_reach_the_service(
-    module_emulator: Emulator, service: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
-    first_uri = await on_service(service.create, "mv First")
-    second_uri = await on_service(service.create, "mv Second")
-    await on_service(service.create, "mv Folder", FOLDER)
+    first_uri = await on_service(module_account.create, "mv First")
+    second_uri = await on_service(module_account.create, "mv Second")
+    await on_service(module_account.create, "mv Folder", FOLDER)
     data = photo(5, 20_000)
     moving = photo(6, 20_000)
-    await on_service(service.upload, first_uri, "a.jpg", data)
-    moved_uri = (await on_service(service.upload, first_uri, "b.jpg", moving))["ImageUri"]
+    await on_service(module_account.upload, first_uri, "a.jpg", data)
+    moved_uri = (await on_service(module_account.upload, first_uri, "b.jpg", moving))["ImageUri"]
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         changes = core.fs.changes
         first = await resolve(core.fs, "mv First")
@@ -179,39 +170,44 @@ async def test_rename_and_move_of_photos_and_albums_reach_the_service(
         assert await read_all(core.fs, (await resolve(core.fs, "mv Folder/Moved/b.jpg")).inode) == (
             moving
         )
-    first_images = await on_service(service.by_name, first_uri)
+    first_images = await on_service(module_account.by_name, first_uri)
     assert list(first_images) == ["renamed.jpg"]
     assert first_images["renamed.jpg"]["ArchivedMD5"] == _md5(data)
-    moved = await on_service(service.node, "mv Folder", "Moved")
+    moved = await on_service(module_account.node, "mv Folder", "Moved")
     assert moved["Uris"]["Album"]["Uri"] == second_uri
-    (image,) = await on_service(service.images, second_uri)
+    (image,) = await on_service(module_account.images, second_uri)
     assert image["FileName"] == "b.jpg"
     # Moved, not uploaded again: the same image.
     assert image["ImageKey"] in moved_uri
-    assert await on_service(service.find, "mv Second") is None
+    assert await on_service(module_account.find, "mv Second") is None
 
 
 async def test_unlink_deletes_the_photo_on_the_service(
-    module_emulator: Emulator, service: Account, tmp_path: Path
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
 ) -> None:
-    album_uri = await on_service(service.create, "rmf Album")
-    gone = await on_service(service.upload, album_uri, "gone.jpg", photo(7, 5_000))
-    await on_service(service.upload, album_uri, "kept.jpg", photo(8, 5_000))
+    album_uri = await on_service(module_account.create, "rmf Album")
+    gone = await on_service(module_account.upload, album_uri, "gone.jpg", photo(7, 5_000))
+    await on_service(module_account.upload, album_uri, "kept.jpg", photo(8, 5_000))
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         album = await resolve(core.fs, "rmf Album")
         await core.fs.changes.unlink(album.inode, "gone.jpg")
         assert await names(core.fs, "rmf Album") == ["kept.jpg"]
         with pytest.raises(NotFound):
             await core.fs.changes.unlink(album.inode, "gone.jpg")
-    assert await on_service(service.status, gone["ImageUri"]) == 404
-    assert [i["FileName"] for i in await on_service(service.images, album_uri)] == ["kept.jpg"]
+    assert await on_service(module_account.status, gone["ImageUri"]) == 404
+    assert [i["FileName"] for i in await on_service(module_account.images, album_uri)] == [
+        "kept.jpg"
+    ]
 
 
 async def test_a_listing_is_reused_for_its_ttl_and_then_shows_the_services_changes(
-    module_emulator: Emulator, service: Account, tmp_path: Path, clock: trio.testing.MockClock
+    module_emulator: Emulator,
+    module_account: Account,
+    tmp_path: Path,
+    clock: trio.testing.MockClock,
 ) -> None:
-    album_uri = await on_service(service.create, "ttl Album")
-    old = await on_service(service.upload, album_uri, "v.jpg", photo(9, 40_000))
+    album_uri = await on_service(module_account.create, "ttl Album")
+    old = await on_service(module_account.upload, album_uri, "v.jpg", photo(9, 40_000))
     async with running_core(core_settings(module_emulator, tmp_path)) as core:
         inode = (await resolve(core.fs, "ttl Album/v.jpg")).inode
         handle = await core.fs.open(inode)
@@ -220,7 +216,7 @@ async def test_a_listing_is_reused_for_its_ttl_and_then_shows_the_services_chang
             assert core.fs.keep_cache(inode) is False
             # Changed on the service: a new photo, and new bytes for the one that is open.
             new_bytes = photo(10, 60_000)
-            await on_service(service.upload, album_uri, "w.jpg", photo(11, 1_000))
+            await on_service(module_account.upload, album_uri, "w.jpg", photo(11, 1_000))
             reply = await on_service(
                 module_emulator.upload,
                 album_uri,
@@ -242,10 +238,13 @@ async def test_a_listing_is_reused_for_its_ttl_and_then_shows_the_services_chang
 
 
 async def test_own_changes_are_laid_over_a_service_listing_that_lags(
-    module_emulator: Emulator, service: Account, tmp_path: Path, clock: trio.testing.MockClock
+    module_emulator: Emulator,
+    module_account: Account,
+    tmp_path: Path,
+    clock: trio.testing.MockClock,
 ) -> None:
-    album_uri = await on_service(service.create, "lag Album")
-    await on_service(service.upload, album_uri, "old.jpg", photo(12, 5_000))
+    album_uri = await on_service(module_account.create, "lag Album")
+    await on_service(module_account.upload, album_uri, "old.jpg", photo(12, 5_000))
     data = photo(13, 30_000)
     module_emulator.configure(listing_delay_ms=3000)
     try:
@@ -255,12 +254,12 @@ async def test_own_changes_are_laid_over_a_service_listing_that_lags(
             inode = await write_file(core.fs, album.inode, "new.jpg", data)
             await core.fs.changes.unlink(album.inode, "old.jpg")
             clock.jump(TTL + 1)
-            listed = [i["FileName"] for i in await on_service(service.images, album_uri)]
+            listed = [i["FileName"] for i in await on_service(module_account.images, album_uri)]
             assert listed == ["old.jpg"], "the service lists the changes late"
             assert await names(core.fs, "lag Album") == ["new.jpg"]
             assert (await core.fs.getattr(inode)).size == len(data)
             assert await read_all(core.fs, inode) == data
-            await on_service(_wait_for_listing, service, album_uri, ["new.jpg"])
+            await on_service(_wait_for_listing, module_account, album_uri, ["new.jpg"])
             clock.jump(TTL + 1)
             # Once the service shows the change, it is listed once, under the same inode.
             assert await names(core.fs, "lag Album") == ["new.jpg"]

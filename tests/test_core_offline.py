@@ -11,10 +11,8 @@ of sleeping.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import trio
 import trio.testing
@@ -23,34 +21,13 @@ from smugfs.api.transport import OFFLINE_PROBE
 from smugfs.config import Settings
 from smugfs.errors import Offline
 from smugfs.tree import ROOT_INODE
-from tests.harness import Emulator, start_emulator
+from tests.harness import Emulator, restart
 from tests.in_process import core_settings, names, on_service, read_all, resolve, running_core
 from tests.service import Account, photo
 
 TTL = 30.0
 # Everything that can be answered without the service is answered well within this.
 FAST = 2.0
-
-
-@pytest.fixture
-def restartable(tmp_path: Path) -> Iterator[list[Emulator]]:
-    """An emulator a test may stop and start again on its port and data directory (the last
-    of the list is the one running); every one is stopped at the end."""
-    started = [start_emulator(tmp_path / "emulator")]
-    try:
-        yield started
-    finally:
-        for emulator in started:
-            emulator.stop()
-
-
-def _restart(started: list[Emulator], tmp_path: Path) -> Emulator:
-    old = started[-1]
-    port = httpx.URL(old.base_url).port
-    assert port is not None
-    emulator = start_emulator(tmp_path / "emulator", data_dir=old.data_dir, port=port)
-    started.append(emulator)
-    return emulator
 
 
 @pytest.fixture
@@ -112,7 +89,7 @@ async def test_what_was_listed_and_read_stays_usable_and_the_rest_fails_at_once(
                     await fs.changes.mkdir(ROOT_INODE, "Offline Album")
         assert await names(fs, "") == ["Seen", "Other", "Unseen"]
 
-        emulator = _restart(restartable, tmp_path)
+        emulator = restart(restartable)
         clock.jump(OFFLINE_PROBE + 1)
         assert await names(fs, "Unseen/Deep") == ["d.jpg"]
         assert await read_all(fs, c) == photos["Other/c.jpg"]

@@ -12,13 +12,11 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.harness import Emulator, start_emulator
+from tests.harness import Emulator, restart
 from tests.mounting import Mount, mounted, run
 
 pytestmark = pytest.mark.fuse
@@ -131,27 +129,6 @@ def test_a_garbage_metadata_database_is_set_aside(emulator: Emulator, tmp_path: 
     assert len(list(saved.parent.glob("*.damaged-*"))) == 1
 
 
-@pytest.fixture
-def restartable(tmp_path: Path) -> Iterator[list[Emulator]]:
-    """An emulator that a test may stop and start again on the same port and data directory
-    (the list's last element is the one running); stopped at the end."""
-    started = [start_emulator(tmp_path / "emulator")]
-    try:
-        yield started
-    finally:
-        for emulator in started:
-            emulator.stop()
-
-
-def _restart(started: list[Emulator], tmp_path: Path) -> Emulator:
-    old = started[-1]
-    port = httpx.URL(old.base_url).port
-    assert port is not None
-    emulator = start_emulator(tmp_path / "emulator", data_dir=old.data_dir, port=port)
-    started.append(emulator)
-    return emulator
-
-
 def _timed(*command: str | os.PathLike[str]) -> tuple[float, str, int]:
     began = time.monotonic()
     result = run(*command, check=False, timeout=60)
@@ -193,7 +170,7 @@ def test_cached_listings_and_content_stay_usable_while_the_service_is_down(
         assert elapsed < FAST
         _wait_for_status(mount, "UNREACHABLE")
 
-        _restart(restartable, tmp_path)
+        restart(restartable)
         deadline = time.monotonic() + 30
         while run("ls", deep, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the mount did not recover"
@@ -244,7 +221,7 @@ def test_a_mount_starts_with_its_saved_tree_while_the_service_is_down(
         assert "Network is unreachable" in error, error
         assert elapsed < FAST
 
-        _restart(restartable, tmp_path)
+        restart(restartable)
         deadline = time.monotonic() + 30
         while run("ls", deep, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the mount did not recover"
