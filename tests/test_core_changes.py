@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
-from smugfs.errors import AlreadyExists, NotEmpty, NotFound, NotPermitted
+from smugfs.errors import AlreadyExists, NotEmpty, NotFound, NotPermitted, ReadOnly
 from smugfs.tree import ROOT_INODE
 from tests.harness import Emulator
 from tests.in_process import (
@@ -266,3 +267,52 @@ async def test_own_changes_are_laid_over_a_service_listing_that_lags(
             assert (await core.fs.lookup(album.inode, "new.jpg")).inode == inode
     finally:
         module_emulator.configure(listing_delay_ms=0)
+
+
+async def test_truncate_uploads_the_shorter_photo_and_a_kept_time_shows_in_stat(
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
+) -> None:
+    album_uri = await on_service(module_account.create, "tr Album")
+    data = photo(30, 50_000)
+    await on_service(module_account.upload, album_uri, "t.jpg", data)
+    async with running_core(core_settings(module_emulator, tmp_path)) as core:
+        inode = (await resolve(core.fs, "tr Album/t.jpg")).inode
+        entry = core.fs.table.entry(inode)
+        # `truncate -s 1000`: nothing has the file open, so it is uploaded at once.
+        await core.fs.changes.truncate(entry, 1000)
+        assert (await core.fs.getattr(inode)).size == 1000
+        assert await read_all(core.fs, inode) == data[:1000]
+        # `touch -d`: the time is kept for this version of the photo, to the nanosecond.
+        when = 1_600_000_000_123_456_789
+        core.fs.changes.set_mtime(entry, when)
+        assert (await core.fs.getattr(inode)).mtime_ns == when
+    images = await on_service(module_account.by_name, album_uri)
+    assert images["t.jpg"]["ArchivedSize"] == 1000
+    assert images["t.jpg"]["ArchivedMD5"] == _md5(data[:1000])
+
+
+async def test_a_read_only_core_refuses_every_change_and_sends_none(
+    module_emulator: Emulator, module_account: Account, tmp_path: Path
+) -> None:
+    album_uri = await on_service(module_account.create, "ro Album")
+    await on_service(module_account.upload, album_uri, "r.jpg", photo(31, 5_000))
+    async with running_core(core_settings(module_emulator, tmp_path, ro=None)) as core:
+        fs = core.fs
+        album = await resolve(fs, "ro Album")
+        photo_attrs = await fs.lookup(album.inode, "r.jpg")
+        assert photo_attrs.mode & 0o222 == 0
+        assert album.mode & 0o222 == 0
+        sent = core.client.stats.requests
+        refusals: list[Callable[[], Awaitable[object]]] = [
+            lambda: fs.changes.mkdir(ROOT_INODE, "ro New"),
+            lambda: fs.changes.rmdir(ROOT_INODE, "ro Album"),
+            lambda: fs.changes.unlink(album.inode, "r.jpg"),
+            lambda: fs.changes.create(album.inode, "new.jpg"),
+            lambda: fs.changes.rename(album.inode, "r.jpg", album.inode, "s.jpg", no_replace=False),
+            lambda: fs.open(photo_attrs.inode, write=True),
+        ]
+        for refusal in refusals:
+            with pytest.raises(ReadOnly):
+                await refusal()
+        assert core.client.stats.requests == sent
+    assert [i["FileName"] for i in await on_service(module_account.images, album_uri)] == ["r.jpg"]
