@@ -1,4 +1,8 @@
-"""The API v2 endpoints: routing, access rules and the handlers that read and change the store.
+"""The API v2 router, and the handlers of users and nodes (folders, albums, pages as nodes).
+
+Album and image handlers are in `album_endpoints.py`, what handlers share (`Call`, `Outcome`,
+the access rules) in `handling.py`, further endpoint families in modules that add routes
+(`folders.py`, `templates.py`, `image_download.py`).
 
 `Api.handle` takes a request that has already been authenticated (see `oauth.py`) and answers
 with an HTTP status and the envelope of `wire.py`. Handlers are synchronous and finish without
@@ -11,16 +15,19 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import unquote, unquote_plus, urlsplit
 
 from smugfs.emulator import album_templates, image_fields, wire
-from smugfs.emulator.model import ALBUM, FOLDER, PAGE, Album, Image, Node
-from smugfs.emulator.oauth import Principal
+from smugfs.emulator.album_endpoints import AlbumImageEndpoints
+from smugfs.emulator.handling import (
+    Call,
+    Handler,
+    Outcome,
+    RouteSpec,
+    uri_list,
+)
+from smugfs.emulator.model import ALBUM, FOLDER, PAGE
 from smugfs.emulator.store import ServiceError, Store
-from smugfs.emulator.views import View
 from smugfs.emulator.wire import Endpoint, Query
-
-NOT_GRANTED = "The user has not granted the required permissions"
 
 
 def _param(name: str, type_: str, description: str = "", **extra: Any) -> dict[str, Any]:
@@ -237,45 +244,6 @@ E_LARGEST_VIDEO = Endpoint(
 E_IMAGE_ALBUMS = Endpoint("ImageAlbums", "Album", "Objects", "Albums the image is included in")
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What a handler produced: one object, or list records to page and render."""
-
-    status: int = 200
-    # One object, or a list that is not paged (`LocatorType` `List`).
-    obj: dict[str, Any] | list[dict[str, Any]] | None = None
-    items: Sequence[Any] | None = None
-    render: Callable[[Any], dict[str, Any]] | None = None
-    with_options: bool = False
-    # The payload's key when it is not the endpoint's (`!urlpathlookup` answers an `Album`,
-    # a `Folder` or a `Page`).
-    locator: str | None = None
-    # The endpoint and URI the reply speaks for when they are not the request's: a create
-    # answers as the new object (`Response.Uri` is the new node, `LocatorType` `Object`).
-    answer_as: Endpoint | None = None
-    uri: str | None = None
-
-
-@dataclasses.dataclass
-class Call:
-    """One API request, authenticated, as the handlers see it."""
-
-    query: Query
-    body: dict[str, Any]
-    principal: Principal | None
-    view: View
-
-    @property
-    def store(self) -> Store:
-        """The service state."""
-        return self.view.store
-
-
-Handler = Callable[[Call, re.Match[str]], Outcome]
-# One endpoint of the router: a path pattern below `/api/v2`, what it is, a handler per method.
-RouteSpec = tuple[str, Endpoint, dict[str, Handler]]
-
-
 @dataclasses.dataclass(frozen=True)
 class Route:
     """A path pattern, what it is, and a handler per method."""
@@ -298,7 +266,7 @@ KEY = r"[^/!]+"
 IMAGE_KEY = r"(?P<image>[^/!-]+)(?:-(?P<serial>\d+))?"
 
 
-class Api:
+class Api(AlbumImageEndpoints):
     """The router and handlers of `/api/v2`."""
 
     def __init__(
@@ -502,51 +470,6 @@ class Api:
             else:
                 into[uri] = response
 
-    # ------------------------------------------------------------------ access rules
-
-    def _viewer(self, call: Call) -> str | None:
-        return call.principal.viewer if call.principal else None
-
-    def _visible_node(self, call: Call, node: Node) -> Node:
-        """The node if the caller may see it; 404 (the service's answer) if not."""
-        if self._viewer(call) != node.owner and self.store.effective_privacy(node) == "Private":
-            raise ServiceError(404, "Not Found")
-        return node
-
-    def _listable(self, call: Call, node: Node) -> bool:
-        """Whether a listing shows the node to the caller (others see only Public ones)."""
-        if self._viewer(call) == node.owner:
-            return True
-        return self.store.effective_privacy(node) == "Public"
-
-    def _require(self, call: Call, owner: str, permission: str) -> None:
-        """Refuse a change unless the caller is the owner with a grant that covers it."""
-        principal = call.principal
-        if principal is None or principal.nick is None:
-            raise ServiceError(401, "Unauthorized")
-        if principal.nick != owner or principal.access != "Full":
-            raise ServiceError(401, "Unauthorized")
-        if not principal.may(permission):
-            raise ServiceError(401, NOT_GRANTED)
-
-    def _node(self, call: Call, node_id: str) -> Node:
-        return self._visible_node(call, self.store.node(node_id))
-
-    def _album(self, call: Call, album_key: str) -> Album:
-        album = self.store.album(album_key)
-        self._visible_node(call, self.store.album_node(album))
-        return album
-
-    def _image(self, call: Call, match: re.Match[str]) -> tuple[Image, str | None]:
-        album_key = match.groupdict().get("album")
-        if album_key:
-            album = self._album(call, album_key)
-            image = self.store.album_image(album.album_key, match["image"])
-        else:
-            image = self.store.image(match["image"])
-            self._visible_node(call, self.store.album_node(self.store.albums[image.album_key]))
-        return image, album_key
-
     # ------------------------------------------------------------------ users
 
     def authuser(self, call: Call, match: re.Match[str]) -> Outcome:
@@ -708,7 +631,7 @@ class Api:
         target = self._node(call, match["node"])
         self._require(call, target.owner, "Modify")
         nodes = []
-        for uri in _uri_list(call.body.get("MoveUris")):
+        for uri in uri_list(call.body.get("MoveUris")):
             found = re.fullmatch(r"/api/v2/node/([^/!?]+)", uri)
             node = self.store.nodes.get(found.group(1)) if found else None
             if node is None:
@@ -719,168 +642,3 @@ class Api:
             raise ServiceError(400, "MoveUris is required")
         moved = self.store.move_nodes(target, nodes)
         return Outcome(obj=None, items=moved, render=call.view.node, with_options=True)
-
-    # ------------------------------------------------------------------ albums
-
-    def album(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`album/{key}`."""
-        return Outcome(obj=call.view.album(self._album(call, match["album"])))
-
-    def patch_album(self, call: Call, match: re.Match[str]) -> Outcome:
-        """PATCH `album/{key}` (e.g. `SortMethod`, `Name`)."""
-        album = self._album(call, match["album"])
-        self._require(call, self.store.album_node(album).owner, "Modify")
-        return Outcome(obj=call.view.album(self.store.update_album(album, call.body)))
-
-    def delete_album(self, call: Call, match: re.Match[str]) -> Outcome:
-        """DELETE `album/{key}`: the album with its images."""
-        album = self._album(call, match["album"])
-        node = self.store.album_node(album)
-        self._require(call, node.owner, "Modify")
-        self.store.delete_node(node)
-        return Outcome(with_options=True)
-
-    def album_images(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`album/{key}!images`, optionally only the `FileNames` asked for."""
-        album = self._album(call, match["album"])
-        images = self.store.listed_images(album)
-        if self._viewer(call) != self.store.album_node(album).owner:
-            # Hidden photos are the owner's alone: other viewers' listings leave them out.
-            images = [i for i in images if not i.hidden]
-        names = _file_names(call.query)
-        if names is not None:
-            images = [i for i in images if i.file_name in names]
-        key = album.album_key
-        return Outcome(items=images, render=lambda image: call.view.image(image, key))
-
-    def _album_images_from(self, call: Call, uris: list[str]) -> list[tuple[Album, Image]]:
-        """Resolve AlbumImage (or Image) URIs, all or nothing: a bad one is 400."""
-        out = []
-        seen: set[tuple[str, str]] = set()
-        for uri in uris:
-            found = re.fullmatch(r"/api/v2/(?:album/([^/!?]+)/)?image/([^/!?-]+)(?:-\d+)?", uri)
-            image = self.store.images.get(found.group(2)) if found else None
-            if found is None or image is None:
-                raise ServiceError(400, f"Invalid image URI {uri}")
-            album_key = found.group(1) or image.album_key
-            album = self.store.albums.get(album_key)
-            if album is None or image.image_key not in album.image_keys:
-                raise ServiceError(400, f"Invalid image URI {uri}")
-            self._require(call, self.store.album_node(album).owner, "Modify")
-            # The same image named twice in one batch is one move, not a second one that
-            # would find it gone.
-            if (album.album_key, image.image_key) not in seen:
-                seen.add((album.album_key, image.image_key))
-                out.append((album, image))
-        if not out:
-            raise ServiceError(400, "No image URIs given")
-        return out
-
-    def move_images(self, call: Call, match: re.Match[str]) -> Outcome:
-        """POST `album/{key}!moveimages` with `MoveUris`."""
-        target = self._album(call, match["album"])
-        self._require(call, self.store.album_node(target).owner, "Modify")
-        pairs = self._album_images_from(call, _uri_list(call.body.get("MoveUris")))
-        moved = self.store.move_images(target, pairs)
-        key = target.album_key
-        return Outcome(items=moved, render=lambda i: call.view.image(i, key), with_options=True)
-
-    def collect_images(self, call: Call, match: re.Match[str]) -> Outcome:
-        """POST `album/{key}!collectimages` with `CollectUris`."""
-        target = self._album(call, match["album"])
-        self._require(call, self.store.album_node(target).owner, "Modify")
-        pairs = self._album_images_from(call, _uri_list(call.body.get("CollectUris")))
-        collected = self.store.collect_images(target, [image for _, image in pairs])
-        key = target.album_key
-        return Outcome(items=collected, render=lambda i: call.view.image(i, key), with_options=True)
-
-    def delete_images(self, call: Call, match: re.Match[str]) -> Outcome:
-        """POST `album/{key}!deleteimages` with `ImageUris`."""
-        album = self._album(call, match["album"])
-        self._require(call, self.store.album_node(album).owner, "Modify")
-        uris = _uri_list(call.body.get("ImageUris"))
-        images = [image for _, image in self._album_images_from(call, uris)]
-        for image in images:
-            self.store.remove_from_album(album, image)
-        return Outcome(with_options=True)
-
-    # ------------------------------------------------------------------ images
-
-    def image(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image/{key}-{serial}` or `album/{key}/image/{key}-{serial}`."""
-        image, album_key = self._image(call, match)
-        return Outcome(obj=call.view.image(image, album_key))
-
-    def patch_image(self, call: Call, match: re.Match[str]) -> Outcome:
-        """PATCH of an image: Title, Caption, Keywords, Hidden, GPS; FileName is ignored."""
-        image, album_key = self._image(call, match)
-        self._require(call, self.store.owner_of_image(image), "Modify")
-        self.store.update_image(image, call.body)
-        return Outcome(obj=call.view.image(image, album_key))
-
-    def delete_image(self, call: Call, match: re.Match[str]) -> Outcome:
-        """DELETE of an album image (or of the image itself)."""
-        image, album_key = self._image(call, match)
-        self._require(call, self.store.owner_of_image(image), "Modify")
-        if album_key:
-            self.store.remove_from_album(self.store.albums[album_key], image)
-        else:
-            self.store.delete_image(image)
-        return Outcome(with_options=True)
-
-    def image_metadata(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image!metadata`."""
-        return Outcome(obj=call.view.metadata(self._image(call, match)[0]))
-
-    def image_size_details(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image!sizedetails`."""
-        return Outcome(obj=call.view.size_details(self._image(call, match)[0]))
-
-    def image_largest(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image!largestimage`."""
-        return Outcome(obj=call.view.largest_image(self._image(call, match)[0]))
-
-    def image_largest_video(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image!largestvideo` (404 for a photo)."""
-        image = self._image(call, match)[0]
-        if not image.is_video:
-            raise ServiceError(404, "Not Found")
-        return Outcome(obj=call.view.largest_video(image))
-
-    def image_albums(self, call: Call, match: re.Match[str]) -> Outcome:
-        """`image!albums`: every album that shows the image."""
-        image = self._image(call, match)[0]
-        albums = [a for a in self.store.albums.values() if image.image_key in a.image_keys]
-        return Outcome(items=albums, render=call.view.album)
-
-
-def _uri_list(value: Any) -> list[str]:
-    """`MoveUris`-style parameters: a comma-separated string or an array, of relative or
-    absolute URIs, reduced to their paths."""
-    if value is None:
-        return []
-    parts = value if isinstance(value, list) else str(value).split(",")
-    out = []
-    for part in parts:
-        text = str(part).strip()
-        if text:
-            out.append(urlsplit(text).path if "://" in text else text.split("?")[0])
-    return out
-
-
-def _file_names(query: Query) -> set[str] | None:
-    """The `FileNames` filter: comma-separated names, each percent-encoded."""
-    raw = None
-    for pair in query.raw_query.split("&"):
-        key, _, value = pair.partition("=")
-        if unquote_plus(key) == "FileNames":
-            raw = value
-    if raw is None:
-        return None
-    names: set[str] = set()
-    if "," not in raw and "%2c" in raw.lower():
-        # Either one name holding a comma, encoded as the endpoint asks, or a whole list
-        # encoded once more on top of each name's own encoding: the filter honours both.
-        names.add(unquote_plus(raw))
-        raw = unquote_plus(raw)
-    return names | {unquote(unquote_plus(part)) for part in raw.split(",") if part}

@@ -48,8 +48,9 @@ from smugfs.emulator import (
     upload,
     wire,
 )
-from smugfs.emulator.api import Api, Call, Reply
+from smugfs.emulator.api import Api, Reply
 from smugfs.emulator.conditions import Faults, RateLimited, RateLimiter, Settings, Stats
+from smugfs.emulator.handling import Call
 from smugfs.emulator.model import Token
 from smugfs.emulator.oauth import NonceLedger, OAuthProblem, Principal
 from smugfs.emulator.store import ServiceError, Store

@@ -24,7 +24,8 @@ import re
 from typing import Any
 
 from smugfs.emulator import album_templates
-from smugfs.emulator.api import Api, Call, Handler, Outcome, RouteSpec
+from smugfs.emulator.api import Api
+from smugfs.emulator.handling import Call, Handler, Outcome, RouteSpec
 from smugfs.emulator.model import ALBUM, FOLDER, Node
 from smugfs.emulator.store import ServiceError
 from smugfs.emulator.views import (

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from smugfs.emulator.api import IMAGE_KEY, Api, Call, Outcome, RouteSpec
+from smugfs.emulator.api import IMAGE_KEY, Api
+from smugfs.emulator.handling import Call, Outcome, RouteSpec
 from smugfs.emulator.store import ServiceError
 from smugfs.emulator.views import API
 from smugfs.emulator.wire import Endpoint

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 from smugfs.emulator.album_templates import render, template_uri
-from smugfs.emulator.api import Api, Call, Outcome, RouteSpec
+from smugfs.emulator.api import Api
+from smugfs.emulator.handling import Call, Outcome, RouteSpec
 from smugfs.emulator.store import PRIVACY_VALUES, ServiceError, truthy
 from smugfs.emulator.wire import Endpoint
 
