@@ -144,20 +144,19 @@ class AlbumImages(NodeTree):
                 keywords = image_fields.keywords_from_file_name(image.file_name)
             if self.listing_delay > 0:
                 self.visible_at[image.image_key] = time.monotonic() + self.listing_delay
-        if title is not None:
-            image.title = title
-        if caption is not None:
-            image.caption = caption
-        if keywords is not None:
-            image.keywords = keywords
-        if hidden is not None:
-            image.hidden = hidden
-        if latitude is not None:
-            image.latitude = latitude
-        if longitude is not None:
-            image.longitude = longitude
-        if altitude is not None:
-            image.altitude = altitude
+        given: dict[str, Any] = {
+            "title": title,
+            "caption": caption,
+            "keywords": keywords,
+            "hidden": hidden,
+            "latitude": latitude,
+            "longitude": longitude,
+            "altitude": altitude,
+        }
+        # Only the fields the upload sent change; a replacement keeps the others.
+        for attr, value in given.items():
+            if value is not None:
+                setattr(image, attr, value)
         self._touch_album(self.albums[image.album_key], stamp)
         return image
 
