@@ -45,21 +45,27 @@ class Accounts(Tables):
         self.dirty = True
         return key
 
-    def create_access_token(
-        self, api_key: str, nick: str, *, access: str = "Full", permissions: str = "Modify"
-    ) -> Token:
-        """An access token for `nick` through application `api_key`."""
+    def issue_token(self, api_key: str, kind: str, **fields: Any) -> Token:
+        """A new token of `kind` (`request` or `access`) through application `api_key`, with
+        fresh credentials (`fields`: the other fields of `Token`)."""
         token = Token(
             token=self.new_credential(32, self.tokens),
             secret=self.new_secret(),
             api_key=api_key,
-            kind="access",
-            nick=nick,
-            access=access,
-            permissions=permissions,
+            kind=kind,
             created=time.time(),
+            **fields,
         )
         self.tokens[token.token] = token
+        return token
+
+    def create_access_token(
+        self, api_key: str, nick: str, *, access: str = "Full", permissions: str = "Modify"
+    ) -> Token:
+        """An access token for `nick` through application `api_key`."""
+        token = self.issue_token(
+            api_key, "access", nick=nick, access=access, permissions=permissions
+        )
         self.dirty = True
         return token
 

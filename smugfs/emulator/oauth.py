@@ -176,16 +176,7 @@ def issue_request_token(store: Store, api_key: str, oauth: Mapping[str, str]) ->
     callback = oauth.get("oauth_callback", "")
     if not callback:
         raise OAuthProblem("parameter_absent")
-    token = Token(
-        token=store.new_credential(32, store.tokens),
-        secret=store.new_secret(),
-        api_key=api_key,
-        kind="request",
-        callback=callback,
-        created=time.time(),
-    )
-    store.tokens[token.token] = token
-    return token
+    return store.issue_token(api_key, "request", callback=callback)
 
 
 def approve(store: Store, token_key: str, nick: str | None, access: str, permissions: str) -> Token:
