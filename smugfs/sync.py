@@ -108,6 +108,17 @@ class Progress:
             self.bar.close()
 
 
+def _alive(status: dict[str, Any]) -> bool:
+    """Whether the process that wrote `status` still runs (unknown counts as running)."""
+    try:
+        os.kill(int(status["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return True
+    return True
+
+
 def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, Any] | None:
     """Follow the status until nothing is left to upload (returns the last status) or there
     is no status any more (the mount ended: returns the last one seen)."""
@@ -118,7 +129,8 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
     try:
         while True:
             status = read()
-            if status is None:
+            if status is None or not _alive(status):
+                # The mount ended (a killed one leaves its last status behind).
                 return last
             if not asked:
                 asked = True
