@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -39,6 +38,7 @@ import trio
 
 from smugfs.api.models import RemoteImage
 from smugfs.errors import NotFound
+from smugfs.locks import try_exclusive_lock
 from smugfs.xattrs import PHOTO_FIELDS
 
 log = logging.getLogger(__name__)
@@ -405,15 +405,8 @@ def _intent_path(data: Path) -> Path:
 
 
 def _lock(directory: Path) -> int | None:
-    """An exclusive advisory lock on a staging directory (held until the descriptor closes,
-    so it ends with the process), or None if a live mount holds it."""
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    """An exclusive advisory lock on a staging directory, or None if a live mount holds it."""
+    return try_exclusive_lock(directory / ".lock")
 
 
 def _leftovers_in(directory: Path) -> list[Leftover]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import itertools
 import json
 import logging
@@ -46,6 +45,7 @@ import trio
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.listings import legacy
+from smugfs.locks import try_exclusive_lock
 from smugfs.tree import ROOT_INODE, Child, Placed, is_local, node_identity
 
 log = logging.getLogger(__name__)
@@ -642,15 +642,8 @@ def _create(connection: sqlite3.Connection, key: str) -> None:
 
 
 def _lock(path: Path) -> int | None:
-    """An exclusive advisory lock for a database (held until the descriptor closes), or None
-    when another process holds it."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    """An exclusive advisory lock for a database, or None when another process holds it."""
+    return try_exclusive_lock(path.with_name(path.name + ".lock"))
 
 
 def _remove(path: Path) -> None:
