@@ -6,7 +6,7 @@ thumbnails are made when an album is opened (its directory read, which is held u
 screenful is written, at most `HOLD_LIMIT` seconds) and when it is about to be opened (the
 first `AHEAD_ALBUMS` albums of a folder just read): the album's renditions are asked for in one
 listing (`!images` with `_expand=ImageSizeDetails`, page by page), then fetched in listing
-order, `FETCH_CONCURRENCY` at once, scaled and written by `freedesktop`. A thumbnail in the
+order, `FETCH_CONCURRENCY` at once, scaled and written by `maker.Maker`. A thumbnail in the
 cache for the file's current `st_mtime` and version is left alone; a photo replaced on the
 service (a new MD5, a new `LastUpdated` and so `st_mtime`) gets a new one. Nothing is written
 for a file without renditions. `Attention` keeps walks (find, rsync) and long browsing sessions
@@ -16,26 +16,23 @@ from fetching renditions for the whole library.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import mimetypes
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import trio
-from PIL import Image
 
-from smugfs.api.client import RangeIgnored, SmugMugClient
+from smugfs.api.client import SmugMugClient
 from smugfs.api.models import RemoteImage
-from smugfs.errors import ServiceUnavailable, SmugfsError
+from smugfs.errors import SmugfsError
 from smugfs.listings import Listings
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.attention import Attention
-from smugfs.thumbnails.flavours import FLAVOURS
 from smugfs.thumbnails.freedesktop import Original
-from smugfs.thumbnails.renditions import Rendition, choose, renditions_of
+from smugfs.thumbnails.maker import Maker, Photo, ThumbnailStats
+from smugfs.thumbnails.renditions import Rendition
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +43,6 @@ HOLD_LIMIT = 10.0
 # Albums of a folder just read whose thumbnails are made ahead of their opening.
 AHEAD_ALBUMS = 8
 FETCH_CONCURRENCY = 32
-# Decoding and encoding are CPU work: at most this many threads at once.
-ENCODE_THREADS = 2
-# A rendition larger than this is not a thumbnail's source (the largest is 5K, a few MB).
-MAX_RENDITION_BYTES = 32 * 1024 * 1024
-_DETAILS_PARAMS = {
-    "_filter": "ImageKey",
-    "_filteruri": "ImageSizeDetails",
-    "_expand": "ImageSizeDetails",
-    "_expandmethod": "inline",
-}
-
-
-@dataclasses.dataclass
-class ThumbnailStats:
-    """What the thumbnailer did since the mount started (shown by `smugfs status`)."""
-
-    photos: int = 0
-    written: int = 0
-    bytes: int = 0
-    rendition_bytes: int = 0
-    failed: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as JSON."""
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class _Photo:
-    """A file of an album whose thumbnails in some flavours are missing."""
-
-    key: str
-    version: str
-    original: Original
-    missing: list[str]
 
 
 @dataclasses.dataclass
@@ -106,20 +68,13 @@ class Thumbnailer:
         root: Path | None = None,
         attention: Attention | None = None,
     ) -> None:
-        self.client = client
         self.listings = listings
         self.mountpoint = mountpoint
-        self.flavours = flavours
-        self.root = root if root is not None else freedesktop.cache_root()
         self.attention = attention if attention is not None else Attention()
-        self.stats = ThumbnailStats()
+        self.maker = Maker(client, flavours, root if root is not None else freedesktop.cache_root())
+        self.stats = self.maker.stats
         self._nursery: trio.Nursery | None = None
         self._jobs: dict[int, _Job] = {}
-        # (URI, flavour) -> the st_mtime and version its thumbnail in the cache was made for.
-        self._made: dict[tuple[str, str], tuple[int, str | None]] = {}
-        # Versions of images the service has no renditions for (nothing to write).
-        self._bare: set[str] = set()
-        self._encode_limit = trio.CapacityLimiter(ENCODE_THREADS)
         self._budget_logged = False
 
     def attach(self, nursery: trio.Nursery) -> None:
@@ -202,7 +157,7 @@ class Thumbnailer:
         found: dict[str, list[Rendition]] = {}
 
         async def ask_renditions() -> None:
-            found.update(await self._renditions(album_uri))
+            found.update(await self.maker.renditions(album_uri))
 
         if table.listing(inode) is None:
             # Not listed yet (an album about to be opened): both lists at once.
@@ -212,7 +167,7 @@ class Thumbnailer:
             asked = True
         else:
             asked = False
-        wanted = await trio.to_thread.run_sync(self._not_in_cache, self._photos_of(inode))
+        wanted = await trio.to_thread.run_sync(self.maker.not_in_cache, self._photos_of(inode))
         if not wanted:
             return 0, mine
         if budgeted and not self.attention.spend(len(wanted)):
@@ -227,7 +182,7 @@ class Thumbnailer:
             await ask_renditions()
         first = min(FIRST_SCREENFUL, len(wanted))
         done = 0
-        queue: Iterator[_Photo] = iter(wanted)
+        queue: Iterator[Photo] = iter(wanted)
 
         async def worker() -> None:
             nonlocal done
@@ -236,7 +191,7 @@ class Thumbnailer:
             for photo in queue:
                 if job is not None and job.ahead and self.attention.walking:
                     return
-                fetched = await self._photo(photo, found.get(photo.key, []), mine)
+                fetched = await self.maker.make(photo, found.get(photo.key, []), mine)
                 done += 1
                 if progress is not None:
                     progress(fetched)
@@ -251,7 +206,7 @@ class Thumbnailer:
                 "thumbnails: wrote %d (%s) for %d photos of %s in %.1f s from %.1f MiB of "
                 "renditions",
                 mine.written,
-                ", ".join(self.flavours),
+                ", ".join(self.maker.flavours),
                 mine.photos,
                 self._path(inode),
                 time.monotonic() - started,
@@ -259,7 +214,7 @@ class Thumbnailer:
             )
         return len(wanted), mine
 
-    def _photos_of(self, inode: int) -> list[_Photo]:
+    def _photos_of(self, inode: int) -> list[Photo]:
         """The album's files (listing order) whose thumbnails this mount has not made for
         their current `st_mtime`."""
         table = self.listings.table
@@ -267,11 +222,11 @@ class Thumbnailer:
         if listing is None:
             return []
         album_path = self.mountpoint / table.path(inode)
-        photos: list[_Photo] = []
+        photos: list[Photo] = []
         for name, child in listing.children.items():
             entry = table.entry(child)
             image = entry.image
-            if image is None or entry.local is not None or image.version in self._bare:
+            if image is None or entry.local is not None:
                 continue
             attributes = self.listings.attributes(entry)
             original = Original(
@@ -281,117 +236,10 @@ class Thumbnailer:
                 mimetype=_mimetype(name, image),
                 version=image.version,
             )
-            made = _made(original)
-            missing = [f for f in self.flavours if self._made.get((original.uri, f)) != made]
+            missing = self.maker.missing(original)
             if missing:
-                photos.append(_Photo(image.image_key, image.version, original, missing))
+                photos.append(Photo(image.image_key, image.version, original, missing))
         return photos
-
-    def _not_in_cache(self, photos: list[_Photo]) -> list[_Photo]:
-        """Of `photos`, those still missing a current thumbnail on disk (one an earlier mount
-        or the file manager made counts). Blocking: run in a thread."""
-        out: list[_Photo] = []
-        for photo in photos:
-            missing = []
-            for flavour in photo.missing:
-                if freedesktop.is_current(self.root, flavour, photo.original):
-                    self._made[(photo.original.uri, flavour)] = _made(photo.original)
-                else:
-                    missing.append(flavour)
-            if missing:
-                out.append(dataclasses.replace(photo, missing=missing))
-        return out
-
-    # ------------------------------------------------------------------ a photo
-
-    async def _photo(self, photo: _Photo, available: list[Rendition], album: ThumbnailStats) -> int:
-        """Fetch the renditions a photo's missing flavours are scaled from, and write them
-        (counted in the mount's stats and its `album`'s); returns the bytes fetched."""
-        if not available:
-            self._bare.add(photo.version)
-            return 0
-        fetched = 0
-        sources: dict[Rendition, list[str]] = {}
-        for flavour in photo.missing:
-            rendition = choose(available, FLAVOURS[flavour])
-            if rendition is not None:
-                sources.setdefault(rendition, []).append(flavour)
-        try:
-            for rendition, flavours in sources.items():
-                data = await self._fetch(rendition.url)
-                fetched += len(data)
-                for counts in (self.stats, album):
-                    counts.rendition_bytes += len(data)
-                written = await trio.to_thread.run_sync(
-                    self._write, data, photo.original, flavours, limiter=self._encode_limit
-                )
-                for flavour, size in written:
-                    self._made[(photo.original.uri, flavour)] = _made(photo.original)
-                    for counts in (self.stats, album):
-                        counts.written += 1
-                        counts.bytes += size
-                    log.debug("thumbnail %s (%s) written", photo.original.uri, flavour)
-        except (SmugfsError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            # The file manager makes this one itself, as it always did.
-            self.stats.failed += 1
-            album.failed += 1
-            log.info("no thumbnail for %s: %s", photo.original.uri, exc)
-            return fetched
-        self.stats.photos += 1
-        album.photos += 1
-        return fetched
-
-    async def _fetch(self, url: str) -> bytes:
-        """A rendition's bytes (one ranged GET for the whole, or a plain GET where the media
-        server ignores Range)."""
-        try:
-            return await self.client.get_range(url, 0, MAX_RENDITION_BYTES)
-        except RangeIgnored:
-            pass
-        parts: list[bytes] = []
-        size = 0
-
-        def begin() -> Callable[[bytes], Awaitable[None]]:
-            nonlocal size
-            parts.clear()  # each attempt starts from the first byte
-            size = 0
-            return keep
-
-        async def keep(chunk: bytes) -> None:
-            nonlocal size
-            size += len(chunk)
-            if size > MAX_RENDITION_BYTES:
-                raise ServiceUnavailable("GET rendition: larger than a rendition can be")
-            parts.append(chunk)
-
-        await self.client.stream_whole(url, "GET rendition", begin)
-        return b"".join(parts)
-
-    def _write(self, data: bytes, original: Original, flavours: list[str]) -> list[tuple[str, int]]:
-        """Scale one rendition to `flavours` and write them. Blocking: run in a thread."""
-        out: list[tuple[str, int]] = []
-        with Image.open(io.BytesIO(data)) as picture:
-            largest = max(FLAVOURS[f] for f in flavours)
-            # JPEG decodes at 1/2, 1/4 or 1/8 when that still covers the largest flavour.
-            picture.draft("RGB", (largest, largest))
-            picture.load()
-            for flavour in flavours:
-                png = freedesktop.encode(freedesktop.scaled(picture, flavour), original)
-                freedesktop.write(self.root, flavour, original, png)
-                out.append((flavour, len(png)))
-        return out
-
-    async def _renditions(self, album_uri: str) -> dict[str, list[Rendition]]:
-        """Every image's renditions in an album, by image key (one listing, page by page)."""
-        items = await self.client.list_all(
-            f"{album_uri}!images", "AlbumImage", params=_DETAILS_PARAMS, key="ImageKey"
-        )
-        found: dict[str, list[Rendition]] = {}
-        for item in items:
-            key = item.get("ImageKey")
-            if isinstance(key, str):
-                found[key] = renditions_of(_inline(item, "ImageSizeDetails"))
-        return found
 
     def _path(self, inode: int) -> str:
         """An album's path below the mountpoint, for the log."""
@@ -399,18 +247,6 @@ class Thumbnailer:
             return self.listings.table.path(inode) or "/"
         except SmugfsError:
             return f"inode {inode}"
-
-
-def _made(original: Original) -> tuple[int, str | None]:
-    """What a thumbnail in the cache was made for."""
-    return original.mtime, original.version
-
-
-def _inline(item: dict[str, Any], link: str) -> Any:
-    """The object `_expandmethod=inline` put into the `Uris` entry `link` of an item."""
-    uris = item.get("Uris")
-    entry = uris.get(link) if isinstance(uris, dict) else None
-    return entry.get(link) if isinstance(entry, dict) else None
 
 
 def _mimetype(name: str, image: RemoteImage) -> str | None:
