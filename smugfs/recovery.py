@@ -38,27 +38,20 @@ class Recovered:
     detail: str = ""
 
 
+@dataclasses.dataclass(eq=False)
 class Recovery:
     """The leftovers of earlier mounts of this account, and their outcomes."""
 
-    def __init__(
-        self,
-        client: SmugMugClient,
-        staging: Staging,
-        kept_dir: Path,
-        settle: float,
-        queue: UploadQueue,
-    ) -> None:
-        self.client = client
-        # How long a request may take: an upload cut off by the end of the mount may still be
-        # applied by the service until then, so it is not sent again before.
-        self.settle = settle
-        self.staging = staging
-        self.kept_dir = kept_dir
-        self.queue = queue
-        self.items: list[Recovered] = []
-        # Whether every leftover has been queued or handed back.
-        self.scanned = False
+    client: SmugMugClient
+    staging: Staging
+    kept_dir: Path
+    # How long a request may take: an upload cut off by the end of the mount may still be
+    # applied by the service until then, so it is not sent again before.
+    settle: float
+    queue: UploadQueue
+    items: list[Recovered] = dataclasses.field(default_factory=list, init=False)
+    # Whether every leftover has been queued or handed back.
+    scanned: bool = dataclasses.field(default=False, init=False)
 
     def report(self) -> list[dict[str, str]]:
         """The outcomes, for the status file."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from smugfs import cache_store
+from smugfs import cache_disk, cached_file
 from smugfs.cache_store import ContentCache
 
 BS = 1024  # small blocks keep the tests fast; the code does not care about the value
@@ -138,19 +138,19 @@ async def test_cache_close_saves_the_maps_of_open_files(tmp_path: Path) -> None:
 async def test_map_is_saved_while_writing_so_a_crash_loses_little(tmp_path: Path) -> None:
     block_size = 128 * 1024
     chunk = 1024 * 1024
-    size = cache_store.PERSIST_EVERY + 4 * chunk
+    size = cached_file.PERSIST_EVERY + 4 * chunk
     data = content(size, seed=2)
     first = ContentCache(tmp_path, budget=1 << 30, block_size=block_size)
     cached = await first.open("video", size)
-    for offset in range(0, cache_store.PERSIST_EVERY + chunk, chunk):
+    for offset in range(0, cached_file.PERSIST_EVERY + chunk, chunk):
         await cached.write_blocks(offset, data[offset : offset + chunk])
 
     # A crash: neither close() ran. The next mount still finds what the periodic save recorded.
     second = ContentCache(tmp_path, budget=1 << 30, block_size=block_size)
-    assert second.used_bytes >= cache_store.PERSIST_EVERY
+    assert second.used_bytes >= cached_file.PERSIST_EVERY
     reopened = await second.open("video", size)
     assert reopened is not cached
-    present = cache_store.PERSIST_EVERY
+    present = cached_file.PERSIST_EVERY
     assert await reopened.read(0, present) == data[:present]
     await reopened.close()
     await second.close()
@@ -445,7 +445,7 @@ async def test_a_block_is_present_only_once_its_bytes_are_written(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_write = cache_store._write_all
+    real_write = cache_disk.write_all
 
     def slow_write(fd: int, data: bytes, offset: int) -> None:
         if len(data) == 2 * BS:  # the content; block maps are written through here too
@@ -453,7 +453,7 @@ async def test_a_block_is_present_only_once_its_bytes_are_written(
             release.wait(timeout=10)
         real_write(fd, data, offset)
 
-    monkeypatch.setattr(cache_store, "_write_all", slow_write)
+    monkeypatch.setattr(cache_disk, "write_all", slow_write)
     data = content(2 * BS, seed=9)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))
@@ -491,7 +491,7 @@ async def test_a_read_under_way_during_a_discard_fails(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_read = cache_store._read_into
+    real_read = cache_disk.read_into
 
     def slow_read(fd: int, buffer: memoryview, offset: int, ahead: int = 0) -> int:
         started.set()
@@ -501,10 +501,10 @@ async def test_a_read_under_way_during_a_discard_fails(
     def not_in_page_cache(fd: int, buffer: memoryview, offset: int) -> int:
         return 0
 
-    monkeypatch.setattr(cache_store, "_read_into", slow_read)
+    monkeypatch.setattr(cache_disk, "read_into", slow_read)
     # Only reads done in a worker thread (bytes not in the page cache) can be overtaken by a
     # discard.
-    monkeypatch.setattr(cache_store, "_read_cached", not_in_page_cache)
+    monkeypatch.setattr(cache_disk, "read_cached", not_in_page_cache)
     data = content(2 * BS, seed=10)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))

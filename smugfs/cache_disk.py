@@ -1,0 +1,230 @@
+"""The content cache's files on disk: their names, the block map's format, and the blocking I/O
+on them that runs in worker threads (or before the cache serves anything).
+
+    <sha256 of the version>.data     sparse file of `size` bytes; only present blocks are written
+    <sha256 of the version>.map      block map: header (size, block size, CRC) + bitmap
+    <sha256 of the version>.map.tmp  a map being written; renamed over `.map` when complete
+
+A map on disk never claims a block whose bytes are not on disk: data is flushed before a map
+naming it is written (`save_state`), a map is replaced atomically (`replace_map`), and a stale
+map is removed or emptied before the bytes it describes are dropped (`open_storage`,
+`forget_storage`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Reads done in one piece by `md5_of`, so hashing a 4 GiB video needs 1 MiB of memory.
+_HASH_CHUNK = 1024 * 1024
+
+_MAGIC = b"SMFSMAP1"
+# magic, content size, block size, CRC-32 of the bitmap; the bitmap follows (bit i = block i).
+_HEADER = struct.Struct("<8sQII")
+DATA_SUFFIX = ".data"
+MAP_SUFFIX = ".map"
+TMP_SUFFIX = ".map.tmp"
+OUR_NAME = re.compile(r"([0-9a-f]{64})(\.data|\.map|\.map\.tmp)")
+
+
+def paths_of(directory: Path, key: str) -> tuple[Path, Path]:
+    """The data file and the block map of the version whose stem is `key`."""
+    return directory / (key + DATA_SUFFIX), directory / (key + MAP_SUFFIX)
+
+
+def key_of(version: str) -> str:
+    """The file name stem of a version: fixed length, safe in a path, whatever the version."""
+    return hashlib.sha256(version.encode("utf-8")).hexdigest()
+
+
+def block_count(size: int, block_size: int) -> int:
+    return -(-size // block_size)
+
+
+def bitmap_length(blocks: int) -> int:
+    return (blocks + 7) // 8
+
+
+def present_bytes(bitmap: bytes | bytearray, size: int, block_size: int) -> int:
+    """Bytes held by the present blocks (the last block may be short)."""
+    bits = int.from_bytes(bitmap, "little")
+    total = bits.bit_count() * block_size
+    blocks = block_count(size, block_size)
+    if blocks and bits >> (blocks - 1) & 1:
+        total -= blocks * block_size - size
+    return total
+
+
+def needed_length(bitmap: bytes | bytearray, size: int, block_size: int) -> int:
+    """The data file length the present blocks imply (a shorter file lost some of them)."""
+    return min(int.from_bytes(bitmap, "little").bit_length() * block_size, size)
+
+
+def encode_map(size: int, block_size: int, bitmap: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, size, block_size, zlib.crc32(bitmap)) + bitmap
+
+
+def decode_map(raw: bytes, block_size: int) -> tuple[int, bytearray] | None:
+    """The content size and bitmap of a well-formed map made with `block_size`, else None."""
+    if len(raw) < _HEADER.size:
+        return None
+    magic, size, stored_block_size, crc = _HEADER.unpack_from(raw)
+    bitmap = raw[_HEADER.size :]
+    if magic != _MAGIC or stored_block_size != block_size:
+        return None
+    blocks = block_count(size, block_size)
+    if len(bitmap) != bitmap_length(blocks) or zlib.crc32(bitmap) != crc:
+        return None
+    if int.from_bytes(bitmap, "little").bit_length() > blocks:
+        return None
+    return size, bytearray(bitmap)
+
+
+# --- Blocking helpers. They run in worker threads (or in the constructor, before serving). ---
+
+
+def read_map(path: Path, block_size: int) -> tuple[int, bytearray] | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return decode_map(raw, block_size)
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete `path`; a failure only leaves a file the next startup scan deals with."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("cannot remove cache file %s: %s", path, exc)
+
+
+def remove_all(*paths: Path) -> None:
+    for path in paths:
+        remove_quietly(path)
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while len(view):
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def read_upto(fd: int, offset: int, length: int) -> bytes:
+    """Up to `length` bytes at `offset`; fewer only if the file ends first."""
+    parts: list[bytes] = []
+    while length > 0:
+        chunk = os.pread(fd, length, offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        offset += len(chunk)
+        length -= len(chunk)
+    return b"".join(parts)
+
+
+def read_cached(fd: int, buffer: memoryview, offset: int) -> int:
+    """Fill `buffer` from `offset` with what the page cache holds, without ever waiting for the
+    disk (RWF_NOWAIT); how many bytes it got, 0 where the kernel cannot tell without waiting."""
+    try:
+        return os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except (BlockingIOError, OSError):
+        # EAGAIN: not (all) cached; EOPNOTSUPP/EINVAL: a filesystem without the flag.
+        return 0
+
+
+def read_into(fd: int, buffer: memoryview, offset: int, ahead: int = 0) -> int:
+    """Fill `buffer` from `offset`; fewer bytes only if the file ends first. Then have the
+    kernel start reading the `ahead` bytes that follow, so the next reads find them in memory."""
+    done = 0
+    while done < len(buffer):
+        got = os.preadv(fd, [buffer[done:]], offset + done)
+        if not got:
+            break
+        done += got
+    if ahead > 0 and done == len(buffer):
+        os.posix_fadvise(fd, offset + done, ahead, os.POSIX_FADV_WILLNEED)
+    return done
+
+
+def md5_of(fd: int, size: int) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    offset = 0
+    while offset < size:
+        chunk = read_upto(fd, offset, min(_HASH_CHUNK, size - offset))
+        if not chunk:
+            raise LookupError("cached data file is shorter than its block map says")
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def replace_map(map_path: Path, image: bytes) -> None:
+    """Write a map so that readers of `map_path` see the old one or the new one, never half."""
+    tmp = map_path.with_name(map_path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, image, 0)
+    finally:
+        os.close(fd)
+    os.replace(tmp, map_path)
+
+
+def save_state(fd: int, map_path: Path, image: bytes | None, last_use: float) -> None:
+    """Save a map (if given) and stamp the data file with the last use, read back at startup."""
+    if image is not None:
+        # The map may name blocks written just now: make their bytes durable first.
+        os.fdatasync(fd)
+        replace_map(map_path, image)
+    os.utime(fd, (last_use, last_use))
+
+
+def save_and_close(fd: int, map_path: Path, image: bytes | None, last_use: float) -> None:
+    try:
+        save_state(fd, map_path, image, last_use)
+    except OSError as exc:
+        # The map on disk is then an older one, which only claims blocks that are there.
+        log.warning("cannot save the block map %s: %s", map_path, exc)
+    finally:
+        os.close(fd)
+
+
+def forget_storage(fd: int, map_path: Path, empty_image: bytes) -> None:
+    # The empty map goes first: a crash in between then leaves no map claiming truncated bytes.
+    replace_map(map_path, empty_image)
+    os.ftruncate(fd, 0)
+
+
+def open_storage(
+    data_path: Path, map_path: Path, size: int, block_size: int
+) -> tuple[int, bytearray]:
+    """Open (or create) a data file and load its map, or start empty if the map does not fit."""
+    fd = os.open(data_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        decoded = read_map(map_path, block_size)
+        if decoded is not None:
+            stored_size, bitmap = decoded
+            if stored_size == size and os.fstat(fd).st_size >= needed_length(
+                bitmap, size, block_size
+            ):
+                return fd, bitmap
+            log.info("ignoring the block map %s: made for other content", map_path)
+        # Remove the stale map before dropping the bytes it describes (see `forget_storage`).
+        remove_quietly(map_path)
+        os.ftruncate(fd, 0)
+        return fd, bytearray(bitmap_length(block_count(size, block_size)))
+    except BaseException:
+        os.close(fd)
+        raise
