@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from smugfs.emulator.endpoints import E_USER
+from smugfs.emulator.links import API, link, user_uri
 from smugfs.emulator.model import ALBUM, AlbumTemplate, Node
 from smugfs.emulator.store import ServiceError, Store
-from smugfs.emulator.views import API, link, user_uri
 
 TEMPLATE_URI = re.compile(r"(?:https?://[^/]+)?/api/v2/albumtemplate/(?P<key>[^/!?]+)")
 # The fields a template presets that belong to the album rather than to its node.
@@ -116,7 +117,5 @@ def render(template: AlbumTemplate) -> dict[str, Any]:
         "WorldSearchable": "Inherit from User",
         "Uri": template_uri(template),
         "UriDescription": "Album template",
-        "Uris": {
-            "User": link(user_uri(template.owner), "User", "Object", "User By Nickname", "User")
-        },
+        "Uris": {"User": link(user_uri(template.owner), E_USER)},
     }

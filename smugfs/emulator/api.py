@@ -16,8 +16,33 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smugfs.emulator import album_templates, image_fields, wire
+from smugfs.emulator import album_templates, wire
 from smugfs.emulator.album_endpoints import AlbumImageEndpoints
+from smugfs.emulator.endpoints import (
+    E_ALBUM,
+    E_ALBUM_IMAGE,
+    E_ALBUM_IMAGES,
+    E_AUTHUSER,
+    E_CHILDREN,
+    E_COLLECT_IMAGES,
+    E_DELETE_IMAGES,
+    E_IMAGE,
+    E_IMAGE_ALBUMS,
+    E_LARGEST_IMAGE,
+    E_LARGEST_VIDEO,
+    E_METADATA,
+    E_MOVE_IMAGES,
+    E_MOVE_NODES,
+    E_NODE,
+    E_NODE_CREATED,
+    E_PARENT,
+    E_PARENTS,
+    E_PATH_LOOKUP,
+    E_PROFILE,
+    E_SIZE_DETAILS,
+    E_USER,
+    E_USER_ALBUMS,
+)
 from smugfs.emulator.handling import (
     Call,
     Handler,
@@ -25,223 +50,10 @@ from smugfs.emulator.handling import (
     RouteSpec,
     uri_list,
 )
+from smugfs.emulator.links import link, node_uri
 from smugfs.emulator.model import ALBUM, FOLDER, PAGE
 from smugfs.emulator.store import ServiceError, Store
 from smugfs.emulator.wire import Endpoint, Query
-
-
-def _param(name: str, type_: str, description: str = "", **extra: Any) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Required": False,
-        "ReadOnly": False,
-        "Default": extra.pop("Default", None),
-        "Description": description,
-        "Type": type_,
-        **extra,
-    }
-
-
-_CHILDREN_GET = (
-    _param(
-        "Type",
-        "Select",
-        "Only return nodes of this type",
-        Default="All",
-        OPTIONS=["All", "Folder", "Album", "Page", "System Album"],
-        MIN_COUNT=1,
-        MAX_COUNT="INFINITY",
-    ),
-    _param(
-        "SortMethod",
-        "Select",
-        "Order of the nodes",
-        Default="Organizer",
-        OPTIONS=["Organizer", "SortIndex", "DateAdded", "DateModified", "Name"],
-    ),
-    _param(
-        "SortDirection",
-        "Select",
-        "",
-        Default="Ascending",
-        OPTIONS=["Ascending", "Descending"],
-    ),
-)
-_CHILDREN_POST = (
-    _param(
-        "AutoRename",
-        "Boolean",
-        "Whether to generate a unique UrlName if it is taken",
-        Default=False,
-    ),
-    _param(
-        "AlbumTemplateUri",
-        "Uri",
-        "Album settings to start from (albums only)",
-        MAX_LENGTH="INFINITY",
-        Locator=["AlbumTemplate"],
-    ),
-    _param("Description", "Text", "", MIN_CHARS=0, MAX_CHARS=65535),
-    _param("Keywords", "Array", "", MIN_COUNT=0, MAX_COUNT="INFINITY"),
-    {**_param("Name", "Varchar", "", MIN_CHARS=1, MAX_CHARS=254), "Required": True},
-    _param("Privacy", "Select", "", Default="Unlisted", OPTIONS=["Public", "Unlisted", "Private"]),
-    _param(
-        "SecurityType", "Select", "", Default="None", OPTIONS=["None", "Password", "GrantAccess"]
-    ),
-    _param(
-        "SortDirection", "Select", "", Default="Descending", OPTIONS=["Ascending", "Descending"]
-    ),
-    _param(
-        "SortMethod",
-        "Select",
-        "",
-        Default="DateModified",
-        OPTIONS=["SortIndex", "Name", "DateAdded", "DateModified"],
-    ),
-    {
-        **_param("Type", "Select", "", Default="Folder", OPTIONS=["Album", "Page", "Folder"]),
-        "Required": True,
-    },
-    _param("UrlName", "Varchar", "Must start with a capital letter", MIN_CHARS=1, MAX_CHARS=60),
-)
-_FILENAMES_GET = (
-    _param(
-        "FileNames",
-        "Varchar",
-        "A list of filenames (percent-encoded and comma-separated); if used, an image will only "
-        "be included in the result set if its file name is in the list",
-        Default="",
-        MIN_CHARS=0,
-        MAX_CHARS="INFINITY",
-    ),
-)
-
-E_AUTHUSER = Endpoint("AuthUser", "User", "Object", "Currently authenticated user")
-E_USER = Endpoint("User", "User", "Object", "User By Nickname")
-E_USER_ALBUMS = Endpoint("UserAlbums", "Album", "Objects", "All of user's albums")
-E_PATH_LOOKUP = Endpoint(
-    "UrlPathLookup", "Folder,Album,Page", "Object", "Lookup user's folder, album, or page by path"
-)
-E_PROFILE = Endpoint("UserProfile", "UserProfile", "Object", "User's profile information")
-E_NODE = Endpoint(
-    "Node",
-    "Node",
-    "Object",
-    "Node with the given id.",
-    ("GET", "PATCH", "DELETE"),
-    permissions={"PATCH": "Modify", "DELETE": "Modify"},
-)
-E_CHILDREN = Endpoint(
-    "ChildNodes",
-    "Node",
-    "Objects",
-    "Child nodes of the given node.",
-    ("GET", "POST"),
-    max_count=200,
-    parameters={"GET": _CHILDREN_GET, "POST": _CHILDREN_POST},
-    permissions={"POST": "Add"},
-)
-# What a create on `!children` answers as: the new node itself.
-E_NODE_CREATED = Endpoint(
-    "Node",
-    "Node",
-    "Object",
-    "Node with the given id.",
-    ("POST",),
-    parameters={"POST": _CHILDREN_POST},
-    permissions={"POST": "Add"},
-)
-E_PARENTS = Endpoint(
-    "ParentNodes",
-    "Node",
-    "Objects",
-    "Hierarchy of nodes from the given node (inclusive) to the root node.",
-    # Recorded: `!parents?count=100` and `!parents` alike answer RequestedCount 7.
-    max_count=7,
-)
-E_PARENT = Endpoint("ParentNode", "Node", "Object", "Parent node of the given node.")
-E_MOVE_NODES = Endpoint(
-    "MoveNodes",
-    "Node",
-    "Objects",
-    "Moves one or more nodes into a folder node",
-    ("POST",),
-    parameters={"POST": (_param("MoveUris", "Varchar", "Comma-separated node URIs"),)},
-    permissions={"POST": "Modify"},
-)
-E_ALBUM = Endpoint(
-    "Album",
-    "Album",
-    "Object",
-    "Album by key",
-    ("GET", "PATCH", "DELETE"),
-    permissions={"PATCH": "Modify", "DELETE": "Modify"},
-)
-E_ALBUM_IMAGES = Endpoint(
-    "AlbumImages",
-    "AlbumImage",
-    "Objects",
-    "Images from album",
-    max_count=1000,
-    parameters={"GET": _FILENAMES_GET},
-    default_count=100,
-)
-E_MOVE_IMAGES = Endpoint(
-    "MoveAlbumImages",
-    "AlbumImage",
-    "Objects",
-    "Move images into album",
-    ("POST",),
-    parameters={"POST": (_param("MoveUris", "Varchar", "Comma-separated AlbumImage URIs"),)},
-    permissions={"POST": "Modify"},
-)
-E_COLLECT_IMAGES = Endpoint(
-    "CollectImages",
-    "AlbumImage",
-    "Objects",
-    "Collect images into album",
-    ("POST",),
-    parameters={"POST": (_param("CollectUris", "Varchar", "Comma-separated image URIs"),)},
-    permissions={"POST": "Modify"},
-)
-E_DELETE_IMAGES = Endpoint(
-    "DeleteAlbumImages",
-    "AlbumImage",
-    "Objects",
-    "Delete images from album",
-    ("POST",),
-    parameters={"POST": (_param("ImageUris", "Varchar", "Comma-separated image URIs"),)},
-    permissions={"POST": "Modify"},
-)
-E_ALBUM_IMAGE = Endpoint(
-    "AlbumImage",
-    "AlbumImage",
-    "Object",
-    "Image from album",
-    ("GET", "PATCH", "DELETE"),
-    parameters={"PATCH": image_fields.PATCH_PARAMETERS},
-    permissions={"PATCH": "Modify", "DELETE": "Modify"},
-)
-E_IMAGE = Endpoint(
-    "Image",
-    "Image",
-    "Object",
-    "Image by key",
-    ("GET", "PATCH", "DELETE"),
-    parameters={"PATCH": image_fields.PATCH_PARAMETERS},
-    permissions={"PATCH": "Modify", "DELETE": "Modify"},
-)
-E_METADATA = Endpoint("ImageMetadata", "ImageMetadata", "Object", "Metadata for image")
-E_SIZE_DETAILS = Endpoint(
-    "ImageSizeDetails", "ImageSizeDetails", "Object", "Detailed size information for image"
-)
-E_LARGEST_IMAGE = Endpoint(
-    "LargestImage", "LargestImage", "Object", "Largest size available for image"
-)
-E_LARGEST_VIDEO = Endpoint(
-    "LargestVideo", "LargestVideo", "Object", "Largest size available for video"
-)
-E_IMAGE_ALBUMS = Endpoint("ImageAlbums", "Album", "Objects", "Albums the image is included in")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -542,15 +354,7 @@ class Api(AlbumImageEndpoints):
             )
         }
         folder["Uri"] = rendered["Uri"]
-        folder["Uris"] = {
-            "Node": {
-                "Uri": rendered["Uri"],
-                "Locator": "Node",
-                "LocatorType": "Object",
-                "UriDescription": "Node with the given id.",
-                "EndpointType": "Node",
-            }
-        }
+        folder["Uris"] = {"Node": link(rendered["Uri"], E_NODE)}
         return Outcome(obj=folder, locator=PAGE if node.type == PAGE else FOLDER)
 
     # ------------------------------------------------------------------ nodes
@@ -610,7 +414,7 @@ class Api(AlbumImageEndpoints):
             obj=call.view.node(node),
             with_options=True,
             answer_as=E_NODE_CREATED,
-            uri=f"/api/v2/node/{node.node_id}",
+            uri=node_uri(node.node_id),
         )
 
     def patch_node(self, call: Call, match: re.Match[str]) -> Outcome:

@@ -25,61 +25,33 @@ from typing import Any
 
 from smugfs.emulator import album_templates
 from smugfs.emulator.api import Api
+from smugfs.emulator.endpoints import (
+    E_ALBUM_CREATED,
+    E_ALBUM_FROM_TEMPLATE,
+    E_ALBUM_LIST,
+    E_FOLDER,
+    E_FOLDER_ALBUMS,
+    E_FOLDER_BY_ID,
+    E_FOLDER_CREATED,
+    E_FOLDERS,
+    E_NODE,
+    E_PARENT_FOLDER,
+    E_PARENT_FOLDERS,
+    E_USER,
+)
 from smugfs.emulator.handling import Call, Handler, Outcome, RouteSpec
-from smugfs.emulator.model import ALBUM, FOLDER, Node
-from smugfs.emulator.store import ServiceError
-from smugfs.emulator.views import (
-    API,
+from smugfs.emulator.links import (
+    album_uri,
+    folder_id_uri,
     folder_uri,
     link,
+    node_uri,
     parent_folders_link,
     user_uri,
 )
+from smugfs.emulator.model import ALBUM, FOLDER, Node
+from smugfs.emulator.store import ServiceError
 from smugfs.emulator.wire import Endpoint
-
-FOLDER_DESCRIPTION = "A folder or legacy (sub)category by UrlPath"
-
-E_FOLDER = Endpoint("Folder", "Folder", "Object", FOLDER_DESCRIPTION)
-E_FOLDER_BY_ID = Endpoint("FolderByID", "Folder", "Object", "Get folder by its ID")
-E_FOLDERS = Endpoint(
-    "Folders",
-    "Folder",
-    "Objects",
-    "Folders inside of the folder",
-    ("GET", "POST"),
-    permissions={"POST": "Add"},
-)
-E_FOLDER_ALBUMS = Endpoint(
-    "FolderAlbums",
-    "Album",
-    "Objects",
-    "Albums inside of the folder",
-    ("GET", "POST"),
-    permissions={"POST": "Add"},
-)
-E_ALBUM_FROM_TEMPLATE = Endpoint(
-    "AlbumFromAlbumTemplate",
-    "Album",
-    "Object",
-    "Create an album from an album template",
-    ("POST",),
-    permissions={"POST": "Add"},
-)
-E_PARENT_FOLDERS = Endpoint(
-    "ParentFolders",
-    "Folder",
-    "Objects",
-    "The sequence of parent folders, from the given folder to the root",
-)
-E_PARENT_FOLDER = Endpoint("ParentFolder", "Folder", "Object", "Parent folder")
-E_ALBUM_LIST = Endpoint("AlbumList", "AlbumList", "List", "List of user's albums")
-# What a create answers as: the new object itself.
-E_FOLDER_CREATED = Endpoint(
-    "Folder", "Folder", "Object", FOLDER_DESCRIPTION, ("POST",), permissions={"POST": "Add"}
-)
-E_ALBUM_CREATED = Endpoint(
-    "Album", "Album", "Object", "Album by key", ("POST",), permissions={"POST": "Add"}
-)
 
 # The deprecated album field names the endpoint still takes, and the names they stand for.
 ALBUM_ALIASES = {"Title": "Name", "NiceName": "UrlName"}
@@ -208,7 +180,7 @@ class FolderEndpoints:
                 elif child.type == ALBUM and child.album_key:
                     found.append(
                         {
-                            "Uri": f"{API}/album/{child.album_key}",
+                            "Uri": album_uri(child.album_key),
                             "Name": child.name,
                             "UrlPath": store.url_path(child),
                         }
@@ -255,7 +227,7 @@ class FolderEndpoints:
             obj=call.view.album(album),
             with_options=True,
             answer_as=E_ALBUM_CREATED,
-            uri=f"{API}/album/{album.album_key}",
+            uri=album_uri(album.album_key),
         )
 
     def create_album_from_template(self, call: Call, match: re.Match[str]) -> Outcome:
@@ -285,39 +257,23 @@ def render(call: Call, node: Node) -> dict[str, Any]:
         "IsEmpty": not node.children,
         "Uri": uri,
         "WebUri": view.web(f"/{node.owner}" + store.url_path(node).rstrip("/")),
-        "UriDescription": FOLDER_DESCRIPTION,
+        "UriDescription": E_FOLDER.description,
         "ResponseLevel": view.level(node.owner),
     }
     if view.owns(node.owner):
         out["Privacy"] = node.privacy
     uris: dict[str, Any] = {
-        "FolderByID": link(
-            f"{API}/folder/id/{node.node_id}",
-            "Folder",
-            "Object",
-            "Get folder by its ID",
-            "FolderByID",
-        ),
-        "Node": link(
-            f"{API}/node/{node.node_id}", "Node", "Object", "Node with the given id.", "Node"
-        ),
-        "User": link(user_uri(node.owner), "User", "Object", "User By Nickname", "User"),
+        "FolderByID": link(folder_id_uri(node.node_id), E_FOLDER_BY_ID),
+        "Node": link(node_uri(node.node_id), E_NODE),
+        "User": link(user_uri(node.owner), E_USER),
     }
     if node.parent_id is not None:
         parent = store.nodes[node.parent_id]
         uris["ParentFolders"] = parent_folders_link(store, parent)
-        uris["ParentFolder"] = link(
-            f"{uri}!parent", "Folder", "Object", "Parent folder", "ParentFolder"
-        )
-    uris["Folders"] = link(
-        f"{uri}!folders", "Folder", "Objects", "Folders inside of the folder", "Folders"
-    )
-    uris["FolderAlbums"] = link(
-        f"{uri}!albums", "Album", "Objects", "Albums inside of the folder", "FolderAlbums"
-    )
-    uris["AlbumList"] = link(
-        f"{uri}!albumlist", "AlbumList", "List", "List of user's albums", "AlbumList"
-    )
+        uris["ParentFolder"] = link(f"{uri}!parent", E_PARENT_FOLDER)
+    uris["Folders"] = link(f"{uri}!folders", E_FOLDERS)
+    uris["FolderAlbums"] = link(f"{uri}!albums", E_FOLDER_ALBUMS)
+    uris["AlbumList"] = link(f"{uri}!albumlist", E_ALBUM_LIST)
     out["Uris"] = uris
     return out
 

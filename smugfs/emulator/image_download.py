@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 
 from smugfs.emulator.api import IMAGE_KEY, Api
+from smugfs.emulator.endpoints import E_IMAGE_DOWNLOAD
 from smugfs.emulator.handling import Call, Outcome, RouteSpec
+from smugfs.emulator.links import API
 from smugfs.emulator.store import ServiceError
-from smugfs.emulator.views import API
-from smugfs.emulator.wire import Endpoint
-
-E_IMAGE_DOWNLOAD = Endpoint("ImageDownload", "ImageDownload", "Object", "Download image")
 
 
 def routes(api: Api) -> list[RouteSpec]:
@@ -34,7 +32,7 @@ def routes(api: Api) -> list[RouteSpec]:
                     image, "1920" if image.is_video else "D", video=image.is_video
                 ),
                 "Uri": f"{API}/image/{image.image_key}!download",
-                "UriDescription": "Download image",
+                "UriDescription": E_IMAGE_DOWNLOAD.description,
             }
         )
 

@@ -24,8 +24,8 @@ from PIL import Image as PILImage
 
 from smugfs.emulator import sample_media
 from smugfs.emulator.model import Image
+from smugfs.emulator.renditions import SIZE_CODES, media_token, rendition_size
 from smugfs.emulator.store import Store
-from smugfs.emulator.views import SIZE_CODES, media_token, rendition_size
 
 MEDIA_PATH = re.compile(
     # The file name comes last and may hold a `/` once its percent-encoding is undone.

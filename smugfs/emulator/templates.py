@@ -15,27 +15,9 @@ import re
 
 from smugfs.emulator.album_templates import render, template_uri
 from smugfs.emulator.api import Api
+from smugfs.emulator.endpoints import E_TEMPLATE, E_TEMPLATE_CREATED, E_TEMPLATES
 from smugfs.emulator.handling import Call, Outcome, RouteSpec
 from smugfs.emulator.store import PRIVACY_VALUES, ServiceError, truthy
-from smugfs.emulator.wire import Endpoint
-
-E_TEMPLATES = Endpoint(
-    "UserAlbumTemplates",
-    "AlbumTemplate",
-    "Objects",
-    "User's album templates",
-    ("GET", "POST"),
-    permissions={"POST": "Modify"},
-)
-E_TEMPLATE = Endpoint("AlbumTemplate", "AlbumTemplate", "Object", "Album template")
-E_TEMPLATE_CREATED = Endpoint(
-    "AlbumTemplate",
-    "AlbumTemplate",
-    "Object",
-    "Album template",
-    ("POST",),
-    permissions={"POST": "Modify"},
-)
 
 
 def routes(api: Api) -> list[RouteSpec]:

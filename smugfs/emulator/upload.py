@@ -18,9 +18,10 @@ from urllib.parse import unquote
 
 from smugfs.emulator import image_fields
 from smugfs.emulator import store as store_module
+from smugfs.emulator.links import album_image_uri, image_uri
 from smugfs.emulator.oauth import Principal
 from smugfs.emulator.store import Store, UploadRefused, truthy
-from smugfs.emulator.views import View, album_image_uri, image_uri
+from smugfs.emulator.views import View
 
 METHOD = "smugmug.images.upload"
 UPLOAD_INVALID_IMAGE = 10
