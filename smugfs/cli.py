@@ -100,21 +100,29 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_options_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """`-o OPTIONS`, which may be given more than once (`option_items` reads them)."""
+    parser.add_argument(
+        "-o", dest="options", action="append", default=[], metavar="OPTIONS", help=help
+    )
+
+
+def option_items(values: Sequence[str]) -> list[str]:
+    """The `name[=value]` items of `-o` values, each a comma-separated list."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
 def _mount_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    """What `mount` and `demo` share after MOUNTPOINT."""
     parser.add_argument(
         "-f",
         "--foreground",
         action="store_true",
         help="stay in the foreground (default: run in the background)",
     )
-    parser.add_argument(
-        "-o",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="OPTIONS",
-        help="mount options, comma-separated: ro, allow_other, xattrs, noxattrs, sidecars, "
+    add_options_argument(
+        parser,
+        "mount options, comma-separated: ro, allow_other, xattrs, noxattrs, sidecars, "
         "writeback, "
         "uploads=N, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
@@ -141,6 +149,25 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
 
+Subcommands = argparse._SubParsersAction  # what `add_subparsers` returns
+
+
+def _command(
+    sub: Subcommands[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+    *,
+    mountpoint: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand: `summary` is its line in `smugfs --help`, `description` opens
+    `smugfs NAME --help`; with `mountpoint` its first argument is MOUNTPOINT."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    if mountpoint:
+        parser.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -149,10 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"smugfs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    mount = sub.add_parser(
+    mount = _command(
+        sub,
         "mount",
-        help="mount a SmugMug account",
-        description="Mount the SmugMug account named by the SMUGFS_* variables at MOUNTPOINT.",
+        "mount a SmugMug account",
+        "Mount the SmugMug account named by the SMUGFS_* variables at MOUNTPOINT.",
+        mountpoint=True,
     )
     _mount_args(mount)
     mount.add_argument(
@@ -160,12 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NICK",
         help="mount NICK's public galleries (read-only; an API key is enough)",
     )
-
-    demo = sub.add_parser(
+    demo = _command(
+        sub,
         "demo",
-        help="mount the built-in demo library",
-        description="Serve the built-in sample library (kept in your data directory) with the "
+        "mount the built-in demo library",
+        "Serve the built-in sample library (kept in your data directory) with the "
         "emulator and mount it at MOUNTPOINT; unmounting stops both.",
+        mountpoint=True,
     )
     _mount_args(demo)
     demo.add_argument(
@@ -174,58 +204,61 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the demo library lives (default: your data directory)",
     )
-
-    unmount = sub.add_parser(
-        "unmount", help="unmount a smugfs mount", description="Unmount a smugfs mount cleanly."
+    _command(
+        sub,
+        "unmount",
+        "unmount a smugfs mount",
+        "Unmount a smugfs mount cleanly.",
+        mountpoint=True,
     )
-    unmount.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
-
-    login = sub.add_parser(
+    login = _command(
+        sub,
         "login",
-        help="log in to SmugMug and save the access token",
-        description="Run SmugMug's OAuth 1.0a login: open the URL it prints, allow access, and "
+        "log in to SmugMug and save the access token",
+        "Run SmugMug's OAuth 1.0a login: open the URL it prints, allow access, and "
         "type back the six-digit code. The API secret comes from SMUGFS_API_SECRET, the "
         "config file or a prompt (never from the command line, where other users could see it).",
     )
     login.add_argument("--endpoint", help="the service (default: SmugMug, or the config file)")
     login.add_argument("--api-key", help="your SmugMug API key")
-    sub.add_parser(
-        "logout", help="forget the saved access token", description="Remove the saved token."
-    )
-    sub.add_parser(
+    _command(sub, "logout", "forget the saved access token", "Remove the saved token.")
+    _command(
+        sub,
         "whoami",
-        help="show the account the saved token belongs to",
-        description="Show the account the credentials in use belong to.",
+        "show the account the saved token belongs to",
+        "Show the account the credentials in use belong to.",
     )
-    status = sub.add_parser(
+    status = _command(
+        sub,
         "status",
-        help="show what a running mount is doing",
-        description="Show cache use, uploads, request counts and rate-limit headroom of a "
-        "running mount.",
+        "show what a running mount is doing",
+        "Show cache use, uploads, request counts and rate-limit headroom of a running mount.",
+        mountpoint=True,
     )
-    status.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
-    sync = sub.add_parser(
+    _command(
+        sub,
         "sync",
-        help="wait until everything written to a mount has been uploaded",
-        description="Wait until every file written to a running mount (with -o writeback, "
+        "wait until everything written to a mount has been uploaded",
+        "Wait until every file written to a running mount (with -o writeback, "
         "or left by a mount that was killed) has been uploaded, showing the progress; exit 1 "
         "naming each file that was not uploaded and why.",
+        mountpoint=True,
     )
-    sync.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
-    thumbnails = sub.add_parser(
+    thumbnails = _command(
+        sub,
         "thumbnails",
-        help="make file managers' thumbnails for folders of a mount now",
-        description="Fill the personal thumbnail cache (the one file managers read) for every "
+        "make file managers' thumbnails for folders of a mount now",
+        "Fill the personal thumbnail cache (the one file managers read) for every "
         "photo and video below each PATH of a running mount, from SmugMug's renditions, "
         "showing the progress; exit 1 if any could not be made.",
     )
     thumbnails.add_argument("paths", type=Path, nargs="+", metavar="PATH")
-
-    emulator = sub.add_parser(
+    emulator = _command(
+        sub,
         "emulator",
-        help="serve a SmugMug API v2 emulator on 127.0.0.1",
-        description="Serve a SmugMug API v2 emulator on 127.0.0.1.",
+        "serve a SmugMug API v2 emulator on 127.0.0.1",
+        "Serve a SmugMug API v2 emulator on 127.0.0.1.",
     )
     _emulator_args(emulator)
     return parser
@@ -261,13 +294,11 @@ def _fail(message: str) -> int:
 
 
 def _parse_options(values: list[str]) -> dict[str, str | None]:
+    """`-o` values by name: a flag's is None, a later item wins over an earlier one."""
     options: dict[str, str | None] = {}
-    for value in values:
-        for item in value.split(","):
-            item = item.strip()
-            if item:
-                name, eq, text = item.partition("=")
-                options[name.strip()] = text.strip() if eq else None
+    for item in option_items(values):
+        name, eq, text = item.partition("=")
+        options[name.strip()] = text.strip() if eq else None
     return options
 
 

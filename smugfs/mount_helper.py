@@ -32,14 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("source", metavar="SOURCE")
     parser.add_argument("mountpoint", metavar="MOUNTPOINT")
-    parser.add_argument(
-        "-o",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="OPTIONS",
-        help="mount options, as for `smugfs mount -o`",
-    )
+    cli.add_options_argument(parser, "mount options, as for `smugfs mount -o`")
     parser.add_argument(
         "-n", dest="no_mtab", action="store_true", help="accepted (there is no mtab to write)"
     )
@@ -74,7 +67,7 @@ def smugfs_arguments(
 
 def _options(values: Sequence[str], *, sloppy: bool) -> list[str]:
     """The options as `name[=value]` items; unknown ones dropped when sloppy."""
-    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    items = cli.option_items(values)
     if sloppy:
         items = [item for item in items if config.is_known_option(item.partition("=")[0])]
     return items
