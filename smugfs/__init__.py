@@ -5,6 +5,8 @@ Layers, each importing only those below it:
     cli -> mount -> fuse_ops -> fs -> {changes, reader} -> listings -> {tree, names, kept_times}
         reader -> cache_store -> cached_file;  changes -> {staging, upload_queue}
         mount -> recovery
+    changes: facade -> {directories, writes, file_moves} -> uploads -> settling -> context
+        -> {journal, parking};  tree -> staging (only the type of `Entry.local`)
     (all of these) -> api -> config;  cli -> login -> api.oauth
 
 `api/` is the HTTP layer, the only importer of httpx, httpcore and authlib (nothing of them

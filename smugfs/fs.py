@@ -21,6 +21,7 @@ import trio
 
 from smugfs.api.client import SmugMugClient
 from smugfs.changes import Changes, HandBack
+from smugfs.changes.context import ChangeContext
 from smugfs.config import Settings
 from smugfs.errors import IsADirectory, NotFound, NotPermitted
 from smugfs.listings import Attributes, Listings
@@ -66,20 +67,19 @@ class Filesystem:
         uploads: UploadQueue,
         hand_back: HandBack | None = None,
     ) -> None:
-        self.client = client
-        self.settings = settings
-        self.read_path = read_path
-        self.staging = staging
         self.listings = Listings(client, settings)
+        # Changes work with the same listings, service and local files as reads.
+        self.changes = Changes(
+            ChangeContext(self.listings, client, settings, staging, read_path, uploads, hand_back)
+        )
+        self.client, self.settings = client, settings
+        self.read_path, self.staging = read_path, staging
         self._handles: dict[int, Handle] = {}
         self._next_handle = 1
         self._seen_versions: dict[int, str] = {}
         # Made by the mount when thumbnails are on (it knows the mountpoint).
         self.thumbnails: Thumbnailer | None = None
         self.thumbnail_requests: Requests | None = None
-        self.changes = Changes(
-            self.listings, client, settings, staging, read_path, uploads, hand_back
-        )
         self.prefetch = Prefetcher(read_path, lambda: self.table, settings)
 
     @property
@@ -166,7 +166,7 @@ class Filesystem:
     async def open(
         self, inode: int, *, write: bool = False, truncate: bool = False, pid: int = 0
     ) -> int:
-        """Open a file (by process `pid`, if known); writing stages it (see `changes.py`).
+        """Open a file (by process `pid`, if known); writing stages it (see `changes/`).
         Returns the handle."""
         entry = self.table.entry(inode)
         if entry.is_dir:

@@ -223,5 +223,6 @@ class Sidecars:
         the sidecar stays, as it is the photo's."""
         assert photo.image is not None
         copy = await self.fs.changes.create(new_parent, new_name)
+        assert copy.local is not None  # a created file is staged
         data = xmp.render(photo.image)
         await self.fs.staging.write(copy.local, 0, data)

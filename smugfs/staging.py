@@ -1,7 +1,7 @@
 """Staging: the local files behind writes, before (and while) they become photos.
 
 A file created or rewritten through the mount is written to a staging file in the cache
-directory. When it is closed it is uploaded (see `changes.py`); until the service has confirmed
+directory. When it is closed it is uploaded (see `changes/`); until the service has confirmed
 the upload, and until its listing shows the new image, reads are served from here. Files that
 desktop tools write for their own bookkeeping, and temporary names such as rsync's
 `.NAME.XXXXXX`, stay local: they are never uploaded under such a name.

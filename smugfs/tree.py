@@ -18,12 +18,16 @@ import dataclasses
 import uuid
 import weakref
 from collections.abc import Iterator
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from cachetools import LRUCache
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.errors import NotFound
+
+if TYPE_CHECKING:
+    # Only the type: the table holds a file's staged bytes but never works on them.
+    from smugfs.staging import LocalFile
 
 ROOT_INODE = 1
 # How many entries and how many children of listings are kept in memory at most. A listing
@@ -86,16 +90,16 @@ class Entry:
     # A file with bytes in this mount that the service does not have (yet): being written,
     # waiting to be uploaded, or a desktop tool's bookkeeping file that is never uploaded.
     # Set through `local`, which pins the entry in its table.
-    local_file: Any = None
+    local_file: LocalFile | None = None
     table: InodeTable | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
-    def local(self) -> Any:
+    def local(self) -> LocalFile | None:
         """The file's bytes in this mount, if any (see `local_file`)."""
         return self.local_file
 
     @local.setter
-    def local(self, value: Any) -> None:
+    def local(self, value: LocalFile | None) -> None:
         self.local_file = value
         if value is not None and self.table is not None:
             self.table.pin(self)
@@ -256,7 +260,7 @@ class InodeTable:
         *,
         node: RemoteNode | None = None,
         image: RemoteImage | None = None,
-        local: Any = None,
+        local: LocalFile | None = None,
     ) -> Entry:
         """Put a new child into a listed directory (after a change made through the mount)."""
         inode = self.inode_for(identity)

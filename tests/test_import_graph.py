@@ -93,6 +93,30 @@ def cycles() -> list[list[str]]:
     return sorted(found)
 
 
+# The client's core, in the one direction docs/architecture.md draws: fuse_ops -> fs ->
+# {changes, reader} -> listings -> tree. A module may not reach (through any chain of imports)
+# the layers above its own.
+ABOVE = {
+    "smugfs.fs": ("smugfs.fuse_ops", "smugfs.mount", "smugfs.core"),
+    "smugfs.changes": ("smugfs.fs", "smugfs.fuse_ops", "smugfs.mount", "smugfs.core"),
+    "smugfs.reader": ("smugfs.fs", "smugfs.changes", "smugfs.fuse_ops", "smugfs.mount"),
+    "smugfs.listings": ("smugfs.fs", "smugfs.changes", "smugfs.reader", "smugfs.fuse_ops"),
+    "smugfs.tree": ("smugfs.listings", "smugfs.fs", "smugfs.changes", "smugfs.fuse_ops"),
+}
+
+
+def reachable(name: str) -> set[str]:
+    """Every module `name` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for target in GRAPH[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
 def test_the_walk_sees_the_package() -> None:
     assert "smugfs.api.client" in GRAPH["smugfs.fs"]
     assert "smugfs.api.transport" in GRAPH["smugfs.api.client"]
@@ -114,3 +138,12 @@ def test_each_layers_libraries_are_imported_only_in_that_layer() -> None:
     for name in MODULES:
         for library in imported(name)[1] & set(LAYER_LIBRARIES):
             assert name.startswith(LAYER_LIBRARIES[library]), f"{name} imports {library}"
+
+
+def test_the_core_imports_only_downwards() -> None:
+    for name in MODULES:
+        layer = next((layer for layer in ABOVE if f"{name}.".startswith(f"{layer}.")), None)
+        if layer is None:
+            continue
+        above = {t for t in reachable(name) if t.startswith(ABOVE[layer])}
+        assert above == set(), f"{name} reaches {sorted(above)}"
