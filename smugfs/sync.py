@@ -2,8 +2,8 @@
 
 Both read the status file the mount keeps (`status_file.status_path`), which it rewrites as soon as
 its upload queue changes. `sync` waits until nothing is queued or uploading (and the leftovers
-of earlier mounts are queued), showing a progress bar on a terminal (files, bytes, rate, time
-left; tqdm) or a plain line every few seconds otherwise, then names every file of this mount
+of earlier mounts are queued), showing its progress (files, bytes, rate, time left; a bar on a
+terminal, see `progress.py`), then names every file of this mount
 that was not uploaded and why, and exits 1 if there is any. `unmount` shows the same progress
 until the mount process has finished its queue and ended.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -21,12 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
+from smugfs.progress import Progress
 from smugfs.status_file import KEPT, WAITING, NoStatus, read_status, status_path
 
 POLL = 0.1
-PLAIN_EVERY = 5.0
 MIB = 1024 * 1024
 
 
@@ -52,60 +49,36 @@ def _pending(status: dict[str, Any]) -> tuple[int, int, bool]:
     return files, size, files > 0 or recovering or queue.get("following", 0) > 0
 
 
-class Progress:
-    """What has landed since the wait began, shown as a bar or as plain lines."""
+class Landed:
+    """What has landed since the wait began, shown as it grows."""
 
     def __init__(self, first: dict[str, Any], out: TextIO) -> None:
         queue = first.get("queue", {})
         self.base_files = queue.get("done", 0)
         self.base_bytes = queue.get("done_bytes", 0)
-        self.out = out
-        self.started = time.monotonic()
-        self.last_line = 0.0
-        self.bar: tqdm[Any] | None = None
-        if out.isatty():
-            # A terminal that reports no size (0 by 0) still gets a bar 80 wide.
-            size = shutil.get_terminal_size()
-            self.bar = tqdm(
-                file=out,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                leave=True,
-                ncols=size.columns,
-                nrows=size.lines,
-            )
+        self.progress = Progress(out, unit="B", in_bytes=True)
 
     def show(self, status: dict[str, Any]) -> None:
-        """Bring the bar (or the line) up to date with a status."""
+        """Bring the progress up to date with a status."""
         queue = status.get("queue", {})
         files, size, _ = _pending(status)
         done_files = queue.get("done", 0) - self.base_files
         done_bytes = queue.get("done_bytes", 0) - self.base_bytes
         total_files, total_bytes = done_files + files, done_bytes + size
-        if self.bar is not None:
-            self.bar.total = total_bytes
-            self.bar.n = done_bytes
-            self.bar.set_description(f"{done_files}/{total_files} files", refresh=False)
-            self.bar.refresh()
-            return
-        now = time.monotonic()
-        if now - self.last_line < PLAIN_EVERY and files:
-            return
-        self.last_line = now
-        rate = done_bytes / max(now - self.started, 1e-6)
-        left = f", about {size / rate:.0f} s left" if rate > 0 and files else ""
-        print(
-            f"{done_files} of {total_files} files uploaded, {done_bytes / MIB:.1f} of "
-            f"{total_bytes / MIB:.1f} MiB, {rate / MIB:.1f} MiB/s{left}",
-            file=self.out,
-            flush=True,
+        self.progress.show(
+            done_bytes,
+            total_bytes,
+            label=f"{done_files}/{total_files} files",
+            final=not files,
+            line=lambda rate, left: (
+                f"{done_files} of {total_files} files uploaded, {done_bytes / MIB:.1f} of "
+                f"{total_bytes / MIB:.1f} MiB, {rate / MIB:.1f} MiB/s{left}"
+            ),
         )
 
     def close(self) -> None:
-        """End the bar."""
-        if self.bar is not None:
-            self.bar.close()
+        """End the progress bar."""
+        self.progress.close()
 
 
 def _alive(status: dict[str, Any]) -> bool:
@@ -124,7 +97,7 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
     is no status any more (the mount ended: returns the last one seen)."""
     since = time.time()
     last: dict[str, Any] | None = None
-    progress: Progress | None = None
+    progress: Landed | None = None
     asked = False
     try:
         while True:
@@ -141,7 +114,7 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
             if status.get("updated", 0) >= since:
                 last = status
                 if progress is None:
-                    progress = Progress(status, out)
+                    progress = Landed(status, out)
                 progress.show(status)
                 if not _pending(status)[2]:
                     return status

@@ -1,8 +1,8 @@
 """`smugfs thumbnails PATH...`: fill the thumbnail cache for folders on purpose.
 
 Each path must be in a running smugfs mount of this user; the mount does the work (see
-`requests.py`) and this shows its progress: a bar on a terminal (photos done of all, rendition
-bytes, rate and time left, from tqdm), a line every few seconds otherwise, and a summary.
+`requests.py`) and this shows its progress (photos done of all, rendition bytes, rate and time
+left; a bar on a terminal, see `progress.py`) and a summary.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
 from smugfs import status_file
 from smugfs.errors import SmugfsError
+from smugfs.progress import Progress
 from smugfs.thumbnails.requests import request_path, write_request
 
 MIB = 1024 * 1024
 POLL = 0.25
-PLAIN_EVERY = 5.0
 # A mount whose status file stops changing this long is gone or stuck.
 STALE_AFTER = 30.0
 
@@ -66,7 +64,7 @@ def _fill(mountpoint: Path, paths: list[str], out: TextIO) -> bool:
     request_id = secrets.token_hex(8)
     write_request(request_path(status_file.status_path(mountpoint)), request_id, paths)
     started = time.monotonic()
-    shown = Display(out)
+    progress = Progress(out, unit="photo")
     try:
         while True:
             status = status_file.read_status(mountpoint)
@@ -74,12 +72,12 @@ def _fill(mountpoint: Path, paths: list[str], out: TextIO) -> bool:
             if time.time() - float(status.get("updated", 0)) > STALE_AFTER:
                 raise SmugfsError(f"{mountpoint} stopped reporting (is the mount stuck?)")
             if report.get("id") == request_id:
-                shown.update(report, time.monotonic() - started)
+                _show(progress, report)
                 if report.get("finished"):
                     break
             time.sleep(POLL)
     finally:
-        shown.close()
+        progress.close()
     if report.get("error"):
         raise SmugfsError(f"{mountpoint}: {report['error']}")
     elapsed = time.monotonic() - started
@@ -93,43 +91,18 @@ def _fill(mountpoint: Path, paths: list[str], out: TextIO) -> bool:
     return not report["failed"]
 
 
-class Display:
-    """Progress as a bar on a terminal, or as a line now and then."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.bar: tqdm[Any] | None = None
-        self.last_line = 0.0
-        if out.isatty():
-            self.bar = tqdm(file=out, unit="photo", dynamic_ncols=True, leave=True)
-
-    def update(self, report: dict[str, Any], elapsed: float) -> None:
-        """Show a progress report of the mount."""
-        fetched = report["rendition_bytes"] / MIB
-        if self.bar is not None:
-            if report["listing"]:
-                self.bar.set_description("listing", refresh=True)
-                return
-            self.bar.set_description("thumbnails", refresh=False)
-            self.bar.total = report["photos"]
-            self.bar.n = report["done"]
-            self.bar.set_postfix_str(f"{fetched:.1f} MiB", refresh=False)
-            self.bar.refresh()
-            return
-        if time.monotonic() - self.last_line < PLAIN_EVERY and not report["finished"]:
-            return
-        self.last_line = time.monotonic()
-        rate = report["done"] / max(elapsed, 1e-6)
-        left = report["photos"] - report["done"]
-        eta = f", about {left / rate:.0f} s left" if rate > 0 and left else ""
-        print(
+def _show(progress: Progress, report: dict[str, Any]) -> None:
+    """Show a progress report of the mount."""
+    fetched = report["rendition_bytes"] / MIB
+    listing = report["listing"]
+    progress.show(
+        report["done"],
+        None if listing else report["photos"],
+        label="listing" if listing else "thumbnails",
+        postfix="" if listing else f"{fetched:.1f} MiB",
+        final=report["finished"],
+        line=lambda rate, left: (
             f"{report['done']} of {report['photos']} photos, {fetched:.1f} MiB of renditions, "
-            f"{rate:.1f} photos/s{eta}",
-            file=self.out,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        """End the bar."""
-        if self.bar is not None:
-            self.bar.close()
+            f"{rate:.1f} photos/s{left}"
+        ),
+    )
