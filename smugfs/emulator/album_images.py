@@ -91,52 +91,47 @@ class AlbumImages(NodeTree):
             md5 = None
             fmt = "JPG"
             file_name = os.path.splitext(file_name)[0] + ".JPG"
-        width, height = media_kinds.image_dimensions(data)
         blob, size = self.put_blob(data, md5)
-        video_blob, video_size, video_md5 = None, 0, ""
+        stamp = stamp or naming.iso(naming.now())
+        # What the bytes decide, the same for a new image and a replacement.
+        media: dict[str, Any] = {
+            "format": fmt,
+            "is_video": is_video,
+            "blob": blob,
+            "size": size,
+            "md5": blob,
+            "last_updated": stamp,
+            "exif": media_kinds.video_summary(data) if is_video else media_kinds.exif_summary(data),
+        }
+        media["width"], media["height"] = media_kinds.image_dimensions(data)
         if is_video:
             # Videos are re-encoded: what can be downloaded is a different MP4.
             video_blob, video_size = self.put_blob(media_kinds.video_rendition(data))
-            video_md5 = video_blob
-            fmt = "MP4"
-        stamp = stamp or naming.iso(naming.now())
+            media.update(video_blob=video_blob, video_size=video_size, video_md5=video_blob)
+            media["format"] = "MP4"
+        else:
+            media.update(video_blob=None, video_size=0, video_md5="")
         original = None
         if taken:
             date, _, clock = taken.partition(" ")
             # The service reads EXIF local time as if it were UTC.
             original = f"{date.replace(':', '-')}T{clock}+00:00"
-        exif = media_kinds.video_summary(data) if is_video else media_kinds.exif_summary(data)
         if replace is not None:
             image = replace
             image.serial += 1
-            image.blob, image.size, image.md5 = blob, size, blob
-            image.format, image.is_video = fmt, is_video
-            image.width, image.height = width, height
-            image.video_blob, image.video_size, image.video_md5 = video_blob, video_size, video_md5
-            image.last_updated = stamp
+            for attr, value in media.items():
+                setattr(image, attr, value)
             image.date_time_original = original or image.date_time_original
-            image.exif = exif
         else:
             image = Image(
                 image_key=self.new_key(naming.IMAGE_KEY_LENGTH, self.images),
                 album_key=album.album_key,
                 serial=0,
                 file_name=file_name,
-                format=fmt,
-                is_video=is_video,
-                blob=blob,
-                size=size,
-                md5=blob,
-                width=width,
-                height=height,
                 date_uploaded=stamp,
-                last_updated=stamp,
                 upload_key=self.new_digits(10),
                 date_time_original=original,
-                video_blob=video_blob,
-                video_size=video_size,
-                video_md5=video_md5,
-                exif=exif,
+                **media,
             )
             self.images[image.image_key] = image
             album.image_keys.append(image.image_key)

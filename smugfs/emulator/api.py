@@ -48,6 +48,7 @@ from smugfs.emulator.handling import (
     Handler,
     Outcome,
     RouteSpec,
+    created,
     uri_list,
 )
 from smugfs.emulator.links import link, node_uri
@@ -78,6 +79,11 @@ KEY = r"[^/!]+"
 IMAGE_KEY = r"(?P<image>[^/!-]+)(?:-(?P<serial>\d+))?"
 
 
+def editable(read: Handler, change: Handler, delete: Handler) -> dict[str, Handler]:
+    """The handlers of an object that its owner may change (PATCH) and delete."""
+    return {"GET": read, "PATCH": change, "DELETE": delete}
+
+
 class Api(AlbumImageEndpoints):
     """The router and handlers of `/api/v2`."""
 
@@ -86,67 +92,41 @@ class Api(AlbumImageEndpoints):
     ) -> None:
         """`extensions` add endpoints kept in modules of their own (e.g. `folders.routes`)."""
         self.store = store
-        img_subs: list[tuple[str, Endpoint, Handler]] = [
+        user, node = f"/user/(?P<nick>{KEY})", f"/node/(?P<node>{KEY})"
+        album = f"/album/(?P<album>{KEY})"
+        table: list[RouteSpec] = [
+            ("!authuser", E_AUTHUSER, {"GET": self.authuser}),
+            (user, E_USER, {"GET": self.user}),
+            (f"{user}!albums", E_USER_ALBUMS, {"GET": self.user_albums}),
+            (f"{user}!urlpathlookup", E_PATH_LOOKUP, {"GET": self.path_lookup}),
+            (f"{user}!profile", E_PROFILE, {"GET": self.profile}),
+            (node, E_NODE, editable(self.node, self.patch_node, self.delete_node)),
+            (f"{node}!children", E_CHILDREN, {"GET": self.children, "POST": self.create_child}),
+            (f"{node}!parents", E_PARENTS, {"GET": self.parents}),
+            (f"{node}!parent", E_PARENT, {"GET": self.parent}),
+            (f"{node}!movenodes", E_MOVE_NODES, {"POST": self.move_nodes}),
+            (album, E_ALBUM, editable(self.album, self.patch_album, self.delete_album)),
+            (f"{album}!images", E_ALBUM_IMAGES, {"GET": self.album_images}),
+            (f"{album}!moveimages", E_MOVE_IMAGES, {"POST": self.move_images}),
+            (f"{album}!collectimages", E_COLLECT_IMAGES, {"POST": self.collect_images}),
+            (f"{album}!deleteimages", E_DELETE_IMAGES, {"POST": self.delete_images}),
+        ]
+        # An image is served alike by its own URI and as shown in an album, and so are its parts.
+        images = [(f"{album}/image/{IMAGE_KEY}", E_ALBUM_IMAGE), (f"/image/{IMAGE_KEY}", E_IMAGE)]
+        edits = editable(self.image, self.patch_image, self.delete_image)
+        table.extend((image, endpoint, edits) for image, endpoint in images)
+        for extend in extensions:
+            table.extend(extend(self))
+        parts: list[tuple[str, Endpoint, Handler]] = [
             ("metadata", E_METADATA, self.image_metadata),
             ("sizedetails", E_SIZE_DETAILS, self.image_size_details),
             ("largestimage", E_LARGEST_IMAGE, self.image_largest),
             ("largestvideo", E_LARGEST_VIDEO, self.image_largest_video),
             ("albums", E_IMAGE_ALBUMS, self.image_albums),
         ]
-        table: list[RouteSpec] = [
-            ("!authuser", E_AUTHUSER, {"GET": self.authuser}),
-            (f"/user/(?P<nick>{KEY})", E_USER, {"GET": self.user}),
-            (f"/user/(?P<nick>{KEY})!albums", E_USER_ALBUMS, {"GET": self.user_albums}),
-            (f"/user/(?P<nick>{KEY})!urlpathlookup", E_PATH_LOOKUP, {"GET": self.path_lookup}),
-            (f"/user/(?P<nick>{KEY})!profile", E_PROFILE, {"GET": self.profile}),
-            (
-                f"/node/(?P<node>{KEY})",
-                E_NODE,
-                {"GET": self.node, "PATCH": self.patch_node, "DELETE": self.delete_node},
-            ),
-            (
-                f"/node/(?P<node>{KEY})!children",
-                E_CHILDREN,
-                {"GET": self.children, "POST": self.create_child},
-            ),
-            (f"/node/(?P<node>{KEY})!parents", E_PARENTS, {"GET": self.parents}),
-            (f"/node/(?P<node>{KEY})!parent", E_PARENT, {"GET": self.parent}),
-            (f"/node/(?P<node>{KEY})!movenodes", E_MOVE_NODES, {"POST": self.move_nodes}),
-            (
-                f"/album/(?P<album>{KEY})",
-                E_ALBUM,
-                {"GET": self.album, "PATCH": self.patch_album, "DELETE": self.delete_album},
-            ),
-            (f"/album/(?P<album>{KEY})!images", E_ALBUM_IMAGES, {"GET": self.album_images}),
-            (f"/album/(?P<album>{KEY})!moveimages", E_MOVE_IMAGES, {"POST": self.move_images}),
-            (
-                f"/album/(?P<album>{KEY})!collectimages",
-                E_COLLECT_IMAGES,
-                {"POST": self.collect_images},
-            ),
-            (
-                f"/album/(?P<album>{KEY})!deleteimages",
-                E_DELETE_IMAGES,
-                {"POST": self.delete_images},
-            ),
-            (
-                f"/album/(?P<album>{KEY})/image/{IMAGE_KEY}",
-                E_ALBUM_IMAGE,
-                {"GET": self.image, "PATCH": self.patch_image, "DELETE": self.delete_image},
-            ),
-            (
-                f"/image/{IMAGE_KEY}",
-                E_IMAGE,
-                {"GET": self.image, "PATCH": self.patch_image, "DELETE": self.delete_image},
-            ),
-        ]
-        for extend in extensions:
-            table.extend(extend(self))
-        for name, endpoint, handler in img_subs:
-            table.append((f"/image/{IMAGE_KEY}!{name}", endpoint, {"GET": handler}))
-            table.append(
-                (f"/album/(?P<album>{KEY})/image/{IMAGE_KEY}!{name}", endpoint, {"GET": handler})
-            )
+        for name, endpoint, handler in parts:
+            for image, _ in reversed(images):
+                table.append((f"{image}!{name}", endpoint, {"GET": handler}))
         self.routes = [
             Route(re.compile(f"/api/v2{pattern}"), endpoint, handlers)
             for pattern, endpoint, handlers in table
@@ -409,13 +389,7 @@ class Api(AlbumImageEndpoints):
             node = album_templates.create_album(self.store, parent, body, album_sort=False)
         else:
             node = self.store.create_node_from(parent, type_, body)
-        return Outcome(
-            status=201,
-            obj=call.view.node(node),
-            with_options=True,
-            answer_as=E_NODE_CREATED,
-            uri=node_uri(node.node_id),
-        )
+        return created(call.view.node(node), E_NODE_CREATED, node_uri(node.node_id))
 
     def patch_node(self, call: Call, match: re.Match[str]) -> Outcome:
         """PATCH `node/{id}`."""

@@ -60,7 +60,9 @@ def uris_action(
     )
 
 
-def created(answered: Endpoint, permission: str, parameters: Parameters | None = None) -> Endpoint:
+def create_answer(
+    answered: Endpoint, permission: str, parameters: Parameters | None = None
+) -> Endpoint:
     """What a create answers as: the new object's endpoint, with the POST that made it."""
     return dataclasses.replace(
         answered,
@@ -170,7 +172,7 @@ E_CHILDREN = endpoint(
     max_count=200,
     parameters={"GET": CHILDREN_GET, "POST": CHILDREN_POST},
 )
-E_NODE_CREATED = created(E_NODE, "Add", CHILDREN_POST)
+E_NODE_CREATED = create_answer(E_NODE, "Add", CHILDREN_POST)
 E_PARENTS = endpoint(
     "ParentNodes",
     "Node",
@@ -259,8 +261,8 @@ E_PARENT_FOLDERS = endpoint(
 )
 E_PARENT_FOLDER = endpoint("ParentFolder", "Folder", "Object", "Parent folder")
 E_ALBUM_LIST = endpoint("AlbumList", "AlbumList", "List", "List of user's albums")
-E_FOLDER_CREATED = created(E_FOLDER, "Add")
-E_ALBUM_CREATED = created(E_ALBUM, "Add")
+E_FOLDER_CREATED = create_answer(E_FOLDER, "Add")
+E_ALBUM_CREATED = create_answer(E_ALBUM, "Add")
 
 # ---------------------------------------------------------------------- album templates
 
@@ -272,4 +274,4 @@ E_TEMPLATES = endpoint(
     writes={"POST": "Modify"},
 )
 E_TEMPLATE = endpoint("AlbumTemplate", "AlbumTemplate", "Object", "Album template")
-E_TEMPLATE_CREATED = created(E_TEMPLATE, "Modify")
+E_TEMPLATE_CREATED = create_answer(E_TEMPLATE, "Modify")

@@ -39,7 +39,7 @@ from smugfs.emulator.endpoints import (
     E_PARENT_FOLDERS,
     E_USER,
 )
-from smugfs.emulator.handling import Call, Handler, Outcome, RouteSpec
+from smugfs.emulator.handling import Call, Handler, Outcome, RouteSpec, created
 from smugfs.emulator.links import (
     album_uri,
     folder_id_uri,
@@ -195,13 +195,7 @@ class FolderEndpoints:
         self.api._require(call, parent.owner, "Add")
         _required_name(call.body)
         node = call.store.create_node_from(parent, FOLDER, call.body)
-        return Outcome(
-            status=201,
-            obj=render(call, node),
-            with_options=True,
-            answer_as=E_FOLDER_CREATED,
-            uri=folder_uri(call.store, node),
-        )
+        return created(render(call, node), E_FOLDER_CREATED, folder_uri(call.store, node))
 
     def create_album(
         self, call: Call, match: re.Match[str], *, template_required: bool = False
@@ -222,13 +216,7 @@ class FolderEndpoints:
         )
         assert node.album_key is not None
         album = store.albums[node.album_key]
-        return Outcome(
-            status=201,
-            obj=call.view.album(album),
-            with_options=True,
-            answer_as=E_ALBUM_CREATED,
-            uri=album_uri(album.album_key),
-        )
+        return created(call.view.album(album), E_ALBUM_CREATED, album_uri(album.album_key))
 
     def create_album_from_template(self, call: Call, match: re.Match[str]) -> Outcome:
         """POST `!albumfromalbumtemplate`: `!albums` with `AlbumTemplateUri` required."""

@@ -38,6 +38,11 @@ class Outcome:
     uri: str | None = None
 
 
+def created(obj: dict[str, Any], answer_as: Endpoint, uri: str) -> Outcome:
+    """A create's outcome: 201 with the new object, the reply speaking for its endpoint and URI."""
+    return Outcome(status=201, obj=obj, with_options=True, answer_as=answer_as, uri=uri)
+
+
 @dataclasses.dataclass
 class Call:
     """One API request, authenticated, as the handlers see it."""

@@ -20,14 +20,16 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 ALTITUDE_MAX = 16_777_215
 # DECIMAL(16,14) and DECIMAL(17,14): two and three digits before the point.
 LATITUDE_LIMIT = 100.0
 LONGITUDE_LIMIT = 1000.0
 DESCRIPTION_MAX = 65_535
+_Number = TypeVar("_Number", Decimal, float)
 
 _WORD_BREAKS = re.compile(r"[\s_\-()\[\]{}]+")
 _NOT_KEYWORDS = frozenset({"dsc", "img", "edit"})
@@ -80,13 +82,18 @@ def keywords_of_array(value: Any) -> list[str]:
     return out
 
 
-def _decimal(value: Any, limit: float) -> float:
+def _parsed(value: Any, parse: Callable[[str], _Number], wanted: str) -> _Number:
+    """`value` read as text by `parse`; a bare `true`, an object or an array is no number."""
     if isinstance(value, bool | dict | list):
-        raise BadField("must be a number")
+        raise BadField(f"must be {wanted}")
     try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise BadField("must be a number") from exc
+        return parse(str(value).strip())
+    except (ValueError, InvalidOperation) as exc:
+        raise BadField(f"must be {wanted}") from exc
+
+
+def _decimal(value: Any, limit: float) -> float:
+    number = _parsed(value, Decimal, "a number")
     if not number.is_finite() or abs(number) >= Decimal(str(limit)):
         raise BadField(f"must be a number between -{limit:g} and {limit:g}")
     return float(number.quantize(Decimal("1e-14")))
@@ -104,12 +111,7 @@ def longitude(value: Any) -> float:
 
 def altitude(value: Any) -> int:
     """`Altitude`: a whole number from 0 to 16777215."""
-    if isinstance(value, bool | dict | list):
-        raise BadField("must be a whole number")
-    try:
-        number = float(str(value).strip())
-    except ValueError as exc:
-        raise BadField("must be a whole number") from exc
+    number = _parsed(value, float, "a whole number")
     if not math.isfinite(number) or not number.is_integer():
         raise BadField("must be a whole number")
     if not 0 <= number <= ALTITUDE_MAX:

@@ -22,7 +22,7 @@ from smugfs.emulator.endpoints import (
 )
 from smugfs.emulator.links import API, album_image_uri, album_uri, image_uri, link, user_uri
 from smugfs.emulator.model import Image
-from smugfs.emulator.renditions import SIZE_CODES, SIZE_NAMES, listed_sizes, rendition_size
+from smugfs.emulator.renditions import SIZES, listed_sizes, rendition_size
 from smugfs.emulator.viewer import Viewer, html
 
 
@@ -146,8 +146,8 @@ class ImageViews(Viewer):
         out: dict[str, Any] = {}
         # A video's image sizes are its poster frame; its MP4 renditions follow.
         for code in listed_sizes(image.width, image.height):
-            width, height = rendition_size(image.width, image.height, SIZE_CODES[code])
-            out[SIZE_NAMES[code]] = _rendition(
+            width, height = rendition_size(image.width, image.height, code)
+            out[SIZES[code].name] = _rendition(
                 self.media_url(image, code), width, height, Ext="jpg"
             )
         if self._original_shown(image):
@@ -179,7 +179,7 @@ class ImageViews(Viewer):
             )
         else:
             largest = listed_sizes(image.width, image.height)[-1]
-            width, height = rendition_size(image.width, image.height, SIZE_CODES[largest])
+            width, height = rendition_size(image.width, image.height, largest)
             out = _rendition(self.media_url(image, largest), width, height)
         out["Uri"] = f"{image_uri(image)}!largestimage"
         out["UriDescription"] = E_LARGEST_IMAGE.description

@@ -24,7 +24,7 @@ from PIL import Image as PILImage
 
 from smugfs.emulator import sample_media
 from smugfs.emulator.model import Image
-from smugfs.emulator.renditions import SIZE_CODES, media_token, rendition_size
+from smugfs.emulator.renditions import SIZES, media_token, rendition_size
 from smugfs.emulator.store import Store
 
 MEDIA_PATH = re.compile(
@@ -80,7 +80,7 @@ class Renditions:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            data = _scaled(store, image, SIZE_CODES[size_code])
+            data = _scaled(store, image, size_code)
             path.parent.mkdir(exist_ok=True)
             partial = path.with_name(f".{path.name}.{threading.get_ident()}")
             partial.write_bytes(data)
@@ -92,8 +92,8 @@ class Renditions:
         return data
 
 
-def _scaled(store: Store, image: Image, box: tuple[int, int]) -> bytes:
-    """A new JPEG of `image` fitted into `box`, exactly the size `!sizedetails` states."""
+def _scaled(store: Store, image: Image, size_code: str) -> bytes:
+    """A new JPEG of `image` at the size `size_code`, exactly the size `!sizedetails` states."""
     if image.is_video:
         # No decoder for the MP4 here: the poster frame is a picture drawn from the video's
         # identity, the same on every run, at the video's pixel size.
@@ -103,7 +103,7 @@ def _scaled(store: Store, image: Image, box: tuple[int, int]) -> bytes:
         picture = PILImage.open(store.blob_path(image.blob))
     with picture:
         # Pillow's own thumbnail rounding differs from the stated sizes: resize to them.
-        size = rendition_size(picture.width, picture.height, box)
+        size = rendition_size(picture.width, picture.height, size_code)
         picture.draft("RGB", size)
         scaled = picture.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -130,7 +130,7 @@ def resolve(store: Store, renditions: Renditions, path: str) -> MediaFile | None
         )
     if match["token"] != media_token(image.blob, image.serial):
         return None
-    if size in SIZE_CODES:
+    if size in SIZES:
         data = renditions.get(store, image, size)
         return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data=data)
     if image.is_video:

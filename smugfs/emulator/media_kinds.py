@@ -79,6 +79,16 @@ _EXIF_DATE_RE = re.compile(r"\d{4}:\d{2}:\d{2} \d{2}:\d{2}:\d{2}")
 
 _HEIC_JPEG_SIZE = (640, 480)
 
+# Formats told by their first bytes alone: (the prefixes, the `Format`).
+_MAGIC: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"\xff\xd8\xff",), "JPG"),
+    ((b"\x89PNG\r\n\x1a\n",), "PNG"),
+    ((b"GIF87a", b"GIF89a"), "GIF"),
+    ((b"\x00\x00\x01\xba",), "MPG"),
+    ((b"\x00\x00\x01\x00",), "ICO"),
+    ((b"II*\x00", b"MM\x00*"), "TIFF"),
+)
+
 
 def sniff_format(data: bytes) -> str | None:
     """Return the SmugMug `Format` string for the media in `data`, or None if unknown.
@@ -87,20 +97,11 @@ def sniff_format(data: bytes) -> str | None:
     named so that `refusal` can answer with the right error.
     """
     head = data[:16]
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "GIF"
+    for prefixes, fmt in _MAGIC:
+        if head.startswith(prefixes):
+            return fmt
     if head.startswith(b"RIFF") and len(head) >= 12:
         return {b"WEBP": "WEBP", b"AVI ": "AVI"}.get(head[8:12])
-    if head.startswith(b"\x00\x00\x01\xba"):
-        return "MPG"
-    if head.startswith(b"\x00\x00\x01\x00"):
-        return "ICO"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "TIFF"
     if head.startswith(b"BM") and _has_bmp_info_header(data):
         return "BMP"
     if head[4:8] == b"ftyp":

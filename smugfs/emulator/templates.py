@@ -16,7 +16,7 @@ import re
 from smugfs.emulator.album_templates import render, template_uri
 from smugfs.emulator.api import Api
 from smugfs.emulator.endpoints import E_TEMPLATE, E_TEMPLATE_CREATED, E_TEMPLATES
-from smugfs.emulator.handling import Call, Outcome, RouteSpec
+from smugfs.emulator.handling import Call, Outcome, RouteSpec, created
 from smugfs.emulator.store import PRIVACY_VALUES, ServiceError, truthy
 
 
@@ -80,10 +80,4 @@ class TemplateEndpoints:
             password=str(body.get("Password", "")),
             password_hint=str(body.get("PasswordHint", "")),
         )
-        return Outcome(
-            status=201,
-            obj=render(template),
-            with_options=True,
-            answer_as=E_TEMPLATE_CREATED,
-            uri=template_uri(template),
-        )
+        return created(render(template), E_TEMPLATE_CREATED, template_uri(template))
