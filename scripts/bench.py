@@ -30,13 +30,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-# The harness lives in tests/ and the benchmark's modules in scripts/benchkit.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-for where in (REPO_ROOT, REPO_ROOT / "scripts"):
-    if str(where) not in sys.path:
-        sys.path.insert(0, str(where))
-
-from benchkit import (  # noqa: E402
+from benchkit import (
     copyout,
     network,
     report,
@@ -47,12 +41,11 @@ from benchkit import (  # noqa: E402
     writeback,
     xattrs,
 )
-from benchkit.context import Setup  # noqa: E402
-from benchkit.measure import Results  # noqa: E402
+from benchkit.context import Setup
+from benchkit.measure import Results, machine
 
-from smugfs.emulator import generate  # noqa: E402
-from smugfs.emulator.server import prepare  # noqa: E402
-from tests.harness import machine  # noqa: E402
+from smugfs.emulator import generate
+from smugfs.emulator.server import prepare
 
 WORKLOADS = {
     "read": workloads.read_large,
@@ -120,6 +113,8 @@ QUICK = Mode(
     thumbs=100,
     copies=20,
 )
+# The checkout this script runs from (benchkit is beside it, smugfs installed from it).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 
 

@@ -3,10 +3,10 @@
 
 The emulator must never be what limits a benchmark of smugfs: serving a large original to curl
 should run at no less than half the speed of a static file server. This script starts an
-emulator (as a process, through `tests.harness`) and an nginx of its own, both on 127.0.0.1,
-uploads one large JPEG-looking file to the emulator, puts the same bytes where nginx serves
-them, and then downloads both with curl, alternating between the two for every round so that
-both see the same machine noise. It prints the medians and the emulator/nginx ratio for:
+emulator (as a process, through `smugfs.testing.emulator`) and an nginx of its own, both on
+127.0.0.1, uploads one large JPEG-looking file to the emulator, puts the same bytes where nginx
+serves them, and then downloads both with curl, alternating between the two for every round so
+that both see the same machine noise. It prints the medians and the emulator/nginx ratio for:
 
 - a whole-file download (`curl -o /dev/null`), one new connection per download;
 - ranged reads (64 KiB at random offsets by default) over a kept-alive connection, the way the
@@ -14,9 +14,9 @@ both see the same machine noise. It prints the medians and the emulator/nginx ra
 
 Only the ratio from one run means anything on shared machines; the absolute figures move a lot.
 
-Run from the repository root:
+Run with the checkout's environment (scripts/_setup makes it):
 
-    PYTHONPATH=. python scripts/bench_emulator_media.py --size-mib 64 --runs 9
+    .venv/bin/python scripts/bench_emulator_media.py --size-mib 64 --runs 9
 """
 
 from __future__ import annotations
@@ -32,17 +32,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# The harness lives in tests/ and scripts/benchkit, importable only from the repository root.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-for where in (REPO_ROOT, REPO_ROOT / "scripts"):
-    if str(where) not in sys.path:
-        sys.path.insert(0, str(where))
+import httpx
+from benchkit.measure import machine
+from benchkit.servers import HOST, Nginx, start_nginx
 
-import httpx  # noqa: E402
-from benchkit.servers import HOST, Nginx, start_nginx  # noqa: E402
-
-from smugfs.emulator.store import MAX_PHOTO_BYTES  # noqa: E402
-from tests.harness import Emulator, machine, start_emulator  # noqa: E402
+from smugfs.emulator.store import MAX_PHOTO_BYTES
+from smugfs.testing.emulator import Emulator, start_emulator
 
 MIB = 1024 * 1024
 # A JPEG start of image and a JFIF APP0 segment: the emulator decides the format from these.

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator, start_emulator
-from tests.mounting import STARTED
-from tests.service import Account
+from smugfs.testing.account import Account
+from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
+from smugfs.testing.mounts import STARTED
 
 # libfuse's line for a reply the kernel no longer waits for (the process that asked was killed
 # or interrupted, and the kernel dropped its request): nothing of the mount's is lost.

@@ -33,9 +33,11 @@ import pytest
 from smugfs import config, logs, mount_helper
 from smugfs.config import Credentials
 from smugfs.errors import ConfigurationError
-from tests.harness import Emulator, subprocess_env
-from tests.library import walk
-from tests.mounting import is_mounted, one_line_error, processes_mentioning, run, wait_until
+from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import walk
+from smugfs.testing.mounts import is_mounted
+from smugfs.testing.waits import wait_until
 
 SUBCOMMANDS = ("mount", "demo", "unmount", "login", "logout", "whoami", "status", "emulator")
 VERIFIER = re.compile(r'<code id="verifier">(\d{6})</code>')

@@ -11,7 +11,7 @@ import pytest
 from smugfs.api.client import RangeIgnored, SmugMugClient
 from smugfs.config import Credentials, Settings, from_environment
 from smugfs.errors import AccessDenied, NotFound, ServiceUnavailable
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 
 def settings_for(emulator: Emulator, **changes: object) -> Settings:

@@ -17,9 +17,10 @@ from smugfs.api.client import SmugMugClient, UploadSource
 from smugfs.config import Settings, from_environment
 from smugfs.emulator.conditions import FAULT_KINDS
 from smugfs.errors import ProtocolError, ServiceUnavailable
-from tests.harness import Emulator
-from tests.library import album_uri_by_name
-from tests.service import Account, md5, photo, requests_to, uploads
+from smugfs.testing.account import Account, requests_to, uploads
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import album_uri_by_name
+from smugfs.testing.media import md5, photo
 
 RETRIES = 2
 

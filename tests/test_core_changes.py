@@ -19,9 +19,8 @@ import trio
 import trio.testing
 
 from smugfs.errors import AlreadyExists, NotEmpty, NotFound, NotPermitted, ReadOnly
-from smugfs.tree import ROOT_INODE
-from tests.harness import Emulator
-from tests.in_process import (
+from smugfs.testing.account import ALBUM, FOLDER, Account
+from smugfs.testing.core import (
     KERNEL_READ,
     core_settings,
     names,
@@ -31,7 +30,9 @@ from tests.in_process import (
     running_core,
     write_file,
 )
-from tests.service import ALBUM, FOLDER, Account, photo
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import photo
+from smugfs.tree import ROOT_INODE
 
 TTL = 30.0
 

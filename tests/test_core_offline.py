@@ -20,10 +20,11 @@ import trio.testing
 from smugfs.api.transport import OFFLINE_PROBE
 from smugfs.config import Settings
 from smugfs.errors import Offline
+from smugfs.testing.account import Account
+from smugfs.testing.core import core_settings, names, on_service, read_all, resolve, running_core
+from smugfs.testing.emulator import Emulator, restart
+from smugfs.testing.media import photo
 from smugfs.tree import ROOT_INODE
-from tests.harness import Emulator, restart
-from tests.in_process import core_settings, names, on_service, read_all, resolve, running_core
-from tests.service import Account, photo
 
 TTL = 30.0
 # Everything that can be answered without the service is answered well within this.

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from smugfs.errors import IsADirectory, NotADirectory, NotFound
+from smugfs.testing.account import Account, requests_to
+from smugfs.testing.core import core_settings, on_service, read_all, resolve, running_core
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import RemoteFile, walk
 from smugfs.tree import ROOT_INODE
-from tests.harness import Emulator
-from tests.in_process import core_settings, on_service, read_all, resolve, running_core
-from tests.library import RemoteFile, walk
-from tests.service import Account, requests_to
 
 SCANS = ("Archive", "Scans 1990-2010")
 LARGE = "Large Originals"

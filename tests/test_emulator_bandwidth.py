@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
-from tests.library import jpeg, root_uri
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.library import root_uri
+from smugfs.testing.media import jpeg
 
 MIB = 1024 * 1024
 # 8 Mbit/s is 1,000,000 bytes a second: a MiB takes 1.05 s.

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from PIL import Image as PILImage
 
-from tests.harness import Emulator
-from tests.library import jpeg
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import jpeg
 
 API = "/api/v2"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")

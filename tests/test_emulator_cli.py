@@ -18,14 +18,9 @@ import httpx
 import pytest
 
 import smugfs
-from tests.harness import (
-    Emulator,
-    running_emulator,
-    smugfs_command,
-    start_emulator,
-    subprocess_env,
-)
-from tests.library import jpeg as make_jpeg
+from smugfs.testing.commands import smugfs_command, subprocess_env
+from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
+from smugfs.testing.media import jpeg as make_jpeg
 
 ENV_NAMES = {
     "SMUGFS_ENDPOINT",

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
-from tests.library import jpeg as make_jpeg
-from tests.library import root_uri
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.library import root_uri
+from smugfs.testing.media import jpeg as make_jpeg
 
 _colours = itertools.count(1)
 _names = itertools.count(1)

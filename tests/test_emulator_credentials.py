@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.harness import running_emulator
-from tests.oauth_steps import authorize_json, request_token
+from smugfs.testing.emulator import running_emulator
+from smugfs.testing.oauth_steps import authorize_json, request_token
 
 CREDENTIALS = (
     "SMUGFS_API_KEY",

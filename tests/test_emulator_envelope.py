@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 API = "/api/v2"
 RESPONSE_METADATA = {"Uri", "Locator", "LocatorType", "UriDescription", "EndpointType"}

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator
-from tests.library import list_all, response_of, root_uri
-from tests.recorded import assert_fields_like, assert_same_link, recorded
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import list_all, response_of, root_uri
+from smugfs.testing.recorded import assert_fields_like, assert_same_link, recorded
 
 FOLDER = "/api/v2/folder/user"
 _names = itertools.count(1)

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from smugfs.emulator.generate import Spec
-from tests.harness import running_emulator, smugfs_command
+from smugfs.testing.commands import smugfs_command
+from smugfs.testing.emulator import running_emulator
 
 MIB = 1024 * 1024
 SPEC = "large=3,video=2,photos=4,album=120,tree=12,wide=5003,seed=7"

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from smugfs.emulator.image_fields import keywords_from_file_name
-from tests.harness import Emulator, running_emulator
-from tests.library import jpeg, root_uri
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.library import root_uri
+from smugfs.testing.media import jpeg
 
 _seeds = itertools.count(500)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Emulator
-from tests.recorded import recorded_dir
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.recorded import recorded_dir
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "emulator.md"
 PAGE_SIZE = 16  # enough for the album holding a PNG and a video after its photos

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image as PILImage
 
 from smugfs.emulator import sample_media
-from tests.harness import Emulator
-from tests.library import jpeg
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import jpeg
 
 API = "/api/v2"
 

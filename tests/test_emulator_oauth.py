@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 import pytest
 
-from tests.harness import Emulator, OAuth1Auth, running_emulator
-from tests.oauth_steps import OAUTH, access_token, authorize_json, consumer, request_token
+from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.oauth_steps import OAUTH, access_token, authorize_json, consumer, request_token
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,9 @@ from PIL import Image as PILImage
 from PIL import ImageChops, ImageStat
 
 from smugfs.emulator.sample import CAMERA_ALBUM, CAMERA_ALBUM_SIZE
-from tests.harness import Emulator
-from tests.library import jpeg
-from tests.service import Account
+from smugfs.testing.account import Account
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import jpeg
 
 API = "/api/v2"
 # `/photos/<UrlPath>/i-<ImageKey>/<Serial>/<token>/<size>/<name>-<size>.jpg`, as the service's.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 
 def test_env_file_names_a_loopback_endpoint_and_credentials(emulator: Emulator) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator
-from tests.library import jpeg, list_all, response_of, root_uri
-from tests.recorded import assert_same_link, recorded
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import list_all, response_of, root_uri
+from smugfs.testing.media import jpeg
+from smugfs.testing.recorded import assert_same_link, recorded
 
 JSON = {"Accept": "application/json"}
 TEMPLATE_FIELDS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 SAMPLE_VIDEO = Path(__file__).parent.parent / "smugfs" / "emulator" / "assets" / "sample.mp4"
 QUICKTIME_EPOCH_OFFSET = 2_082_844_800  # seconds from 1904-01-01 to 1970-01-01

@@ -23,8 +23,8 @@ import pytest
 from PIL import Image
 
 import smugfs.emulator
-from tests.harness import Emulator, OAuth1Auth, running_emulator
-from tests.library import jpeg as make_jpeg
+from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.media import jpeg as make_jpeg
 
 SAMPLE_MP4 = Path(smugfs.emulator.__file__).parent / "assets" / "sample.mp4"
 _colours = itertools.count(1)

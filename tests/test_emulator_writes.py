@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Emulator, OAuth1Auth, running_emulator
-from tests.library import jpeg as make_jpeg
-from tests.library import root_uri
+from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.library import root_uri
+from smugfs.testing.media import jpeg as make_jpeg
 
 NOT_GRANTED = "The user has not granted the required permissions"
 _colours = itertools.count(1)

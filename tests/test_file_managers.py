@@ -26,12 +26,12 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from smugfs.emulator import sample_media
+from smugfs.testing.account import Account
+from smugfs.testing.desktop import Desktop, desktop, missing_programs
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.mounts import Mount, mounted
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS
-from tests.desktop import Desktop, desktop, missing_programs
-from tests.harness import Emulator, running_emulator
-from tests.mounting import Mount, mounted
-from tests.service import Account
 
 PHOTOS = 12
 # What each file manager is started with to show a directory (a second start of the same

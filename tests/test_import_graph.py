@@ -2,9 +2,9 @@
 
 Every import counts, those under `if TYPE_CHECKING:` and inside functions included, since each
 one is a dependency a reader of the module has to follow. The graph of smugfs's modules has no
-cycle, the emulator imports nothing of the client side, and the libraries that belong to one
-layer are imported only there (ruff's banned-api rule says the same per file; this checks the
-whole package at once).
+cycle, the emulator imports nothing of the client side, nothing of the product imports the test
+support (smugfs.testing), and the libraries that belong to one layer are imported only there
+(ruff's banned-api rule says the same per file; this checks the whole package at once).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ PACKAGE = Path(smugfs.__file__).parent
 # The libraries of one layer, and the modules allowed to import them.
 LAYER_LIBRARIES = {
     "pyfuse3": ("smugfs.fuse_ops", "smugfs.mount"),
-    "httpx": ("smugfs.api.", "smugfs.emulator."),
+    "httpx": ("smugfs.api.", "smugfs.emulator.", "smugfs.testing."),
     "httpcore": ("smugfs.api.",),
-    "authlib": ("smugfs.api.", "smugfs.emulator."),
+    "authlib": ("smugfs.api.", "smugfs.emulator.", "smugfs.testing."),
 }
 
 
@@ -132,6 +132,13 @@ def test_the_emulator_imports_nothing_of_the_client_side() -> None:
         if name.startswith("smugfs.emulator"):
             outside = {t for t in targets if not t.startswith("smugfs.emulator")}
             assert outside == set(), f"{name} imports {sorted(outside)}"
+
+
+def test_the_product_imports_nothing_of_the_test_support() -> None:
+    for name, targets in GRAPH.items():
+        if not name.startswith("smugfs.testing"):
+            support = {t for t in targets if t.startswith("smugfs.testing")}
+            assert support == set(), f"{name} imports {sorted(support)}"
 
 
 def test_each_layers_libraries_are_imported_only_in_that_layer() -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import Mount, mounted
-from tests.service import ALBUM, FOLDER, Account, md5, ok, photo, write
+from smugfs.testing.account import ALBUM, FOLDER, Account
+from smugfs.testing.commands import ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
 

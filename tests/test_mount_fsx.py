@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, subprocess_env
-from tests.mounting import Mount, mounted
-from tests.random_ops import RandomFile, Report
-from tests.service import Account, md5, uploads
+from smugfs.testing.account import Account, uploads
+from smugfs.testing.commands import subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5
+from smugfs.testing.mounts import Mount, mounted
+from smugfs.testing.random_ops import RandomFile, Report
 
 pytestmark = pytest.mark.fuse
 

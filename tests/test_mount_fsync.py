@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import Mount, kill, mounted, recovered, wait_for
-from tests.service import Account, md5, md5sum, ok, photo, uploads, write
+from smugfs.testing.account import Account, uploads
+from smugfs.testing.commands import md5sum, ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import Mount, kill, mounted, recovered
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 

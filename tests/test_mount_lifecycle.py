@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, subprocess_env
-from tests.mounting import (
-    is_mounted,
-    mounted,
-    one_line_error,
-    processes_mentioning,
-    run,
-    start_mount,
-    wait_until,
-)
+from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.mounts import is_mounted, mounted, start_mount
+from smugfs.testing.waits import wait_until
 
 pytestmark = pytest.mark.fuse
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, restart
-from tests.mounting import Mount, mounted, run
+from smugfs.testing.commands import run
+from smugfs.testing.emulator import Emulator, restart
+from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
 

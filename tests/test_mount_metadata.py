@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import kill, mounted, wait_for
-from tests.service import Account, photo, requests_to
+from smugfs.testing.account import Account, requests_to
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import photo
+from smugfs.testing.mounts import kill, mounted
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 

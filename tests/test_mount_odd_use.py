@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import Mount, mounted, recovered, wait_for
-from tests.service import ALBUM, Account, md5, md5sum, ok, photo, uploads, write
+from smugfs.testing.account import ALBUM, Account, uploads
+from smugfs.testing.commands import md5sum, ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import Mount, mounted, recovered
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Emulator, running_emulator
-from tests.library import SLASH, album_uri_by_name, list_all, walk
-from tests.mounting import Mount, mounted, run
-from tests.service import Account
+from smugfs.testing.account import Account
+from smugfs.testing.commands import run
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.library import SLASH, album_uri_by_name, list_all, walk
+from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
 

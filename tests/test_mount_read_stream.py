@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, running_emulator
-from tests.mounting import mounted, run
-from tests.service import Account
+from smugfs.testing.account import Account
+from smugfs.testing.commands import run
+from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.mounts import mounted
 
 pytestmark = pytest.mark.fuse
 

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import kill, mounted, recovered, wait_for
-from tests.service import Account, md5, ok, photo, write
+from smugfs.testing.account import Account
+from smugfs.testing.commands import ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import kill, mounted, recovered
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 

@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 
 from smugfs import xmp
-from tests.harness import Emulator
-from tests.mounting import Mount, mounted
-from tests.service import Account, ok, photo, requests_to, uploads, wait_until
+from smugfs.testing.account import Account, requests_to, uploads
+from smugfs.testing.commands import ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import photo
+from smugfs.testing.mounts import Mount, mounted
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 
@@ -52,8 +55,8 @@ def album(module_account: Account, mount: Mount) -> tuple[str, Path]:
             "Altitude": 42,
         },
     )
-    wait_until(lambda: name in os.listdir(mount.path))
-    wait_until(lambda: "view.jpg" in os.listdir(mount.path / name))
+    wait_for(lambda: name in os.listdir(mount.path))
+    wait_for(lambda: "view.jpg" in os.listdir(mount.path / name))
     return uri, mount.path / name
 
 
@@ -108,7 +111,7 @@ def test_exiftool_writing_by_rename_patches_only_what_changed(
     assert sorted(os.listdir(directory)) == ["view.jpg", "view.jpg.xmp"]
     assert exiftool(sidecar)["[XMP-dc] Title"] == "Noite em Alfama"
     # Its size follows within a second (the mount's attr_timeout is 10 s).
-    wait_until(lambda: sidecar.stat().st_size == len(sidecar.read_bytes()), timeout=3)
+    wait_for(lambda: sidecar.stat().st_size == len(sidecar.read_bytes()), timeout=3)
     assert mount.problems() == []
 
 
@@ -187,11 +190,11 @@ def test_the_sidecar_of_a_deleted_photo_disappears(
     assert sidecar.exists()
     image = the_image(module_account, uri)
     assert module_account.http.delete(image["Uri"]).status_code == 200
-    wait_until(lambda: os.listdir(directory) == [])
-    wait_until(lambda: not sidecar.exists())
+    wait_for(lambda: os.listdir(directory) == [])
+    wait_for(lambda: not sidecar.exists())
     # Removing a sidecar changes nothing; it is the photo's, not a file of its own.
     other = module_account.upload(uri, "again.jpg", photo(next(_seeds)))
-    wait_until(lambda: "again.jpg.xmp" in os.listdir(directory))
+    wait_for(lambda: "again.jpg.xmp" in os.listdir(directory))
     os.unlink(directory / "again.jpg.xmp")
     assert "again.jpg.xmp" in os.listdir(directory)
     assert module_account.image(other["AlbumImageUri"])["FileName"] == "again.jpg"

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import mounted, run
-from tests.service import Account, md5, photo, write
+from smugfs.testing.account import Account
+from smugfs.testing.commands import run
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import mounted
 
 pytestmark = pytest.mark.fuse
 

@@ -21,12 +21,15 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from smugfs.emulator.sample import CAMERA_ALBUM, CAMERA_ALBUM_SIZE
+from smugfs.testing.account import Account
+from smugfs.testing.commands import run
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import album_uri_by_name, list_all
+from smugfs.testing.media import jpeg
+from smugfs.testing.mounts import Mount, mounted
+from smugfs.testing.waits import wait_for
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS, FLAVOURS
-from tests.harness import Emulator
-from tests.library import album_uri_by_name, jpeg, list_all
-from tests.mounting import Mount, mounted, run, wait_for
-from tests.service import Account
 
 CAMERA_PATH = Path("Travel") / "2025" / CAMERA_ALBUM
 ON = "thumbnails=on"

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator
-from tests.mounting import mounted
-from tests.service import Account, md5, ok, photo, uploads, write
+from smugfs.testing.account import Account, uploads
+from smugfs.testing.commands import ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import mounted
 
 pytestmark = pytest.mark.fuse
 

@@ -19,21 +19,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.harness import Emulator
-from tests.mounting import Mount, mounted
-from tests.service import (
-    ALBUM,
-    FOLDER,
-    Account,
-    fails,
-    md5,
-    md5sum,
-    ok,
-    photo,
-    requests_to,
-    uploads,
-    write,
-)
+from smugfs.testing.account import ALBUM, FOLDER, Account, requests_to, uploads
+from smugfs.testing.commands import fails, md5sum, ok
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
 

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Emulator, subprocess_env
-from tests.mounting import Mount, is_mounted, mounted, start_mount
-from tests.service import Account, md5, ok, photo, uploads, write
+from smugfs.testing.account import Account, uploads
+from smugfs.testing.commands import ok, subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import md5, photo, write
+from smugfs.testing.mounts import Mount, is_mounted, mounted, start_mount
 
 pytestmark = pytest.mark.fuse
 

@@ -21,9 +21,12 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Emulator, subprocess_env
-from tests.mounting import Mount, is_mounted, mounted, start_mount
-from tests.service import Account, ok, photo, requests_to, wait_until, write
+from smugfs.testing.account import Account, requests_to
+from smugfs.testing.commands import ok, subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import photo, write
+from smugfs.testing.mounts import Mount, is_mounted, mounted, start_mount
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 
@@ -46,8 +49,8 @@ def album(module_account: Account, mount: Mount) -> tuple[str, Path]:
     uri = module_account.create(name)
     module_account.upload(uri, "view.jpg", photo(next(_seeds)))
     # Listed afresh once the root's listing is a TTL old (reading it is not cached).
-    wait_until(lambda: name in os.listdir(mount.path))
-    wait_until(lambda: "view.jpg" in os.listdir(mount.path / name))
+    wait_for(lambda: name in os.listdir(mount.path))
+    wait_for(lambda: "view.jpg" in os.listdir(mount.path / name))
     return uri, mount.path / name
 
 
@@ -148,7 +151,7 @@ def test_a_change_made_on_the_service_shows(
     def shows() -> bool:
         return getfattr(path).get("user.xdg.comment") == "Set on the web"
 
-    wait_until(shows)
+    wait_for(shows)
     assert os.getxattr(path, "user.xdg.tags") == b"web"
 
 
@@ -247,7 +250,7 @@ def test_rsync_x_out_brings_them_back_and_in_again(
     uri, directory = album
     image = the_image(module_account, uri)
     module_account.patch(image["Uri"], {"Caption": "Miradouro", "KeywordArray": ["view", "city"]})
-    wait_until(lambda: getfattr(directory / "view.jpg").get("user.xdg.comment") == "Miradouro")
+    wait_for(lambda: getfattr(directory / "view.jpg").get("user.xdg.comment") == "Miradouro")
     out = tmp_path / "out"
     ok("rsync", "-aX", f"{directory}/", f"{out}/")
     local = getfattr(out / "view.jpg")
@@ -307,7 +310,7 @@ def test_a_killed_write_back_mount_uploads_them_next_time(
         time.sleep(1.0)
         mount.process.send_signal(signal.SIGKILL)
         mount.process.wait(timeout=10)
-        wait_until(lambda: not is_mounted(mount.path))
+        wait_for(lambda: not is_mounted(mount.path))
     finally:
         module_emulator.configure(fault_rate=0.0)
         mount.unmount()

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from benchkit.servers import FuseProcess, Nginx, start_nginx, start_passthrough, start_rclone
-from tests.harness import Emulator, start_emulator
-from tests.mounting import Mount, start_mount
+from smugfs.testing.emulator import Emulator, start_emulator
+from smugfs.testing.mounts import Mount, start_mount
 
 MAX_PAGES = 1000
 PAGE = 100

@@ -1,4 +1,5 @@
-"""Series of measured values, their medians, and running real tools with a time bound."""
+"""Series of measured values, their medians, running real tools with a time bound, and the
+machine they were measured on."""
 
 from __future__ import annotations
 
@@ -124,3 +125,13 @@ class Budget:
         if done < self.least:
             return True
         return done < self.most and time.monotonic() - self.start < self.seconds
+
+
+def machine() -> str:
+    """CPUs, memory and load of this machine, recorded next to benchmark figures."""
+    memory = "?"
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return f"{os.cpu_count()} CPUs, {memory} memory, load average {os.getloadavg()[0]:.1f}"

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 
 @dataclasses.dataclass(frozen=True)

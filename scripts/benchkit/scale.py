@@ -27,8 +27,8 @@ from benchkit.workloads import Lister, Plan
 from smugfs.emulator import generate
 from smugfs.emulator.server import prepare
 from smugfs.emulator.store import ALBUM_CAPACITY
-from tests.harness import start_emulator
-from tests.service import photo
+from smugfs.testing.emulator import start_emulator
+from smugfs.testing.media import photo
 
 DEFAULT_SIZES = "50000,300000,1000000"
 QUICK_SIZES = "5000"

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.mounting import is_mounted, stop_fuse_process
+from smugfs.testing.mounts import is_mounted, stop_fuse_process
 
 NGINX = "/usr/sbin/nginx"
 RCLONE = "rclone"

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from benchkit.measure import TOOL_TIMEOUT, run_tool
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 INSTALL_TIMEOUT = 600
 LAUNCHER = """\

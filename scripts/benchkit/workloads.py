@@ -49,7 +49,7 @@ from benchkit.servers import Meter, read_ahead, set_read_ahead
 from benchkit.smugcli import SmugCli
 from smugfs.config import Settings
 from smugfs.emulator.generate import TREE_ALBUM_IMAGES, TREE_FAN_OUT, Spec
-from tests.harness import Emulator
+from smugfs.testing.emulator import Emulator
 
 # What the mount uses unless told otherwise (smugfs.config.Settings): the baselines that fetch
 # listings directly use the same.

@@ -21,7 +21,8 @@ from benchkit.measure import TOOL_TIMEOUT, Results, alternate, ratio, run_tool, 
 from benchkit.network import LOOPBACK, Network, series, under
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan, httpx_uploads, new_album, node_album, photo_files
-from tests.harness import Emulator, subprocess_env
+from smugfs.testing.commands import subprocess_env
+from smugfs.testing.emulator import Emulator
 
 WAYS = 4
 WRITEBACK = f"smugfs writeback x{WAYS}"

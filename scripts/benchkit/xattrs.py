@@ -22,7 +22,7 @@ from benchkit.context import Setup
 from benchkit.measure import Results, alternate, ratio, timed
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan, ls_count
-from tests.mounting import Mount, mounted
+from smugfs.testing.mounts import Mount, mounted
 
 ALBUM = ("Listing", "Album")
 WARM_RUNS = 7

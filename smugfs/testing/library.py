@@ -1,5 +1,5 @@
 """The emulator's library as the tests expect to see it through a mount, and the small pieces
-tests build libraries from (a user's root node, JPEGs).
+tests build libraries from (a user's root node, every page of a list).
 
 Walks an account through the API (plain signed httpx, not the smugfs client) and says which
 paths, sizes and MD5s a mount should show: folders and albums as directories, pages left out,
@@ -9,11 +9,9 @@ paths, sizes and MD5s a mount should show: folders and albums as directories, pa
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import Any
 
 import httpx
-from PIL import Image
 
 SLASH = "\uff0f"
 
@@ -28,14 +26,6 @@ class RemoteFile:
     url: str
     image_key: str
     album_uri: str
-
-
-def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small real JPEG whose bytes differ per seed."""
-    colour = (seed * 37 % 256, seed * 91 % 256, (seed * 53 + 120) % 256)
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def response_of(reply: httpx.Response, status: int = 200) -> Any:

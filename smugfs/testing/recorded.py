@@ -4,21 +4,21 @@ for tests that compare the emulator's shapes with them."""
 from __future__ import annotations
 
 import json
+import unittest
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 RECORDED = "shared/smugmug-recorded"
 
 
 def recorded_dir() -> Path:
-    """The folder of recordings: beside the working copy or beside one of its parents."""
+    """The folder of recordings: beside the working copy or beside one of its parents (the
+    test is skipped where there is none: pytest takes `unittest.SkipTest` as a skip)."""
     for parent in Path(__file__).resolve().parents:
         candidate = parent / RECORDED
         if candidate.is_dir():
             return candidate
-    pytest.skip(f"no {RECORDED} beside the project")
+    raise unittest.SkipTest(f"no {RECORDED} beside the project")
 
 
 def recorded(name: str) -> Any:

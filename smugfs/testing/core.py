@@ -23,8 +23,8 @@ from smugfs.core import Core
 from smugfs.errors import first_error
 from smugfs.fs import Filesystem
 from smugfs.listings import Attributes
+from smugfs.testing.emulator import Emulator
 from smugfs.tree import ROOT_INODE
-from tests.harness import Emulator
 
 T = TypeVar("T")
 

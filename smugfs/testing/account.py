@@ -1,26 +1,20 @@
-"""The emulator's account seen through its own API, and the small tools the mount tests share.
+"""The emulator's account seen through its own API.
 
 `Account` reads and changes an emulator account with signed httpx (never the smugfs client), so
-tests check what the service holds, not what the mount believes. The helpers run real tools
-(`ok`, `fails`, `md5sum`) and make photo-like bytes.
+tests check what the service holds, not what the mount believes; `uploads` and `requests_to`
+count what the emulator received.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import random
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from tests.harness import Emulator
-from tests.library import list_all
-from tests.mounting import run
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import list_all
 
 FOLDER = "Folder"
 ALBUM = "Album"
@@ -153,14 +147,6 @@ class Account:
         assert response.status_code == 200, response.text
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll until `check()` holds (bounded: a failure after `timeout` seconds)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.1)
-
-
 def uploads(emulator: Emulator) -> int:
     """How many uploads the emulator received since its counters were reset."""
     return int(emulator.stats()["by_endpoint"].get("POST /upload", 0))
@@ -169,43 +155,3 @@ def uploads(emulator: Emulator) -> int:
 def requests_to(emulator: Emulator, endpoint: str) -> int:
     """How many requests an endpoint (`"METHOD /api/v2/..."`, keys as `{key}`) received."""
     return int(emulator.stats()["by_endpoint"].get(endpoint, 0))
-
-
-# ---------------------------------------------------------------------------- files and tools
-
-
-def photo(seed: int, size: int = 200_000) -> bytes:
-    """JPEG-looking bytes (the service recognises a photo by its first bytes)."""
-    rng = random.Random(seed)
-    return b"\xff\xd8\xff\xe0" + rng.randbytes(size)
-
-
-def md5(data: bytes) -> str:
-    """Hex MD5 of bytes."""
-    return hashlib.md5(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    """A local file with these bytes (directories made as needed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def ok(*command: str | os.PathLike[str]) -> str:
-    """Run a real tool that must succeed; its standard output."""
-    result = run(*command, check=False)
-    assert result.returncode == 0, f"{command}: {result.stderr}"
-    return result.stdout
-
-
-def fails(*command: str | os.PathLike[str]) -> str:
-    """Run a real tool that must fail; what it said on standard error."""
-    result = run(*command, check=False)
-    assert result.returncode != 0, f"{command} succeeded: {result.stdout}"
-    return result.stderr
-
-
-def md5sum(path: Path) -> str:
-    """`md5sum` of a file, through the mount when the path is in it."""
-    return ok("md5sum", path).split()[0]

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from tests.harness import Emulator, OAuth1Auth
+from smugfs.testing.emulator import Emulator, OAuth1Auth
 
 OAUTH = "/services/oauth/1.0a"
 

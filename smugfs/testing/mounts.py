@@ -3,14 +3,13 @@
 A `Mount` runs `python -m smugfs mount --foreground` against an emulator, waits until the kernel
 shows the mount, and is always unmounted in teardown (also when the test failed), with a lazy
 unmount as the last resort so no test leaves a mount behind. The mount's log is kept; tests fail
-when it holds a WARNING or ERROR they did not expect (the log rule of `conftest.py`).
+when it holds a WARNING or ERROR they did not expect (the log rule of `tests/conftest.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.harness import Emulator, subprocess_env
+from smugfs.testing.commands import subprocess_env
+from smugfs.testing.emulator import Emulator
+from smugfs.testing.waits import wait_for
 
 MOUNT_TIMEOUT = 60.0
 
@@ -168,27 +169,6 @@ def mounted(emulator: Emulator, workdir: Path, **kwargs: object) -> Iterator[Mou
         mount.unmount()
 
 
-def run(
-    *command: str | os.PathLike[str], check: bool = True, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run a real tool (ls, cp, find, md5sum...) and capture what it says."""
-    return subprocess.run(
-        [os.fspath(c) for c in command],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=timeout,
-    )
-
-
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    """Wait until `condition()` is true."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def kill(mount: Mount) -> None:
     """Kill the mount process outright and wait until the kernel has let go of the mount."""
     mount.process.send_signal(signal.SIGKILL)
@@ -199,37 +179,3 @@ def kill(mount: Mount) -> None:
 def recovered(mount: Mount) -> list[str]:
     """The `recovered` lines of `smugfs status`."""
     return [line for line in mount.status() if line.startswith("recovered")]
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains `text` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if text in cmdline and int(entry.name) != os.getpid():
-                found.append(int(entry.name))
-    return found
-
-
-def wait_until(condition: object, timeout: float = 20.0) -> bool:
-    """Poll `condition()` until it is true or the time is up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The error a failed command printed, checked to be one line without a traceback."""
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("smugfs: ")
-    return lines[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -224,33 +223,3 @@ def restart(started: list[Emulator]) -> Emulator:
     emulator = start_emulator(old.log_path.parent, data_dir=old.data_dir, port=port)
     started.append(emulator)
     return emulator
-
-
-def machine() -> str:
-    """CPUs, memory and load of this machine, recorded next to benchmark figures."""
-    memory = "?"
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return f"{os.cpu_count()} CPUs, {memory} memory, load average {os.getloadavg()[0]:.1f}"
-
-
-def subprocess_env() -> dict[str, str]:
-    """The environment for child processes (the package importable from the checkout)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `python -m smugfs ARGS` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "smugfs", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=subprocess_env(),
-        check=False,
-    )

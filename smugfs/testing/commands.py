@@ -1,0 +1,89 @@
+"""Running programs as a user does: the smugfs command line and real tools (ls, cp, md5sum...)
+as child processes, with what they print captured and checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import smugfs
+
+# The directory holding the smugfs package (the checkout, for an editable install).
+PACKAGE_ROOT = Path(smugfs.__file__).resolve().parent.parent
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for child processes (the package importable from the checkout)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(PACKAGE_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `python -m smugfs ARGS` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "smugfs", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        check=False,
+    )
+
+
+def run(
+    *command: str | os.PathLike[str], check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a real tool (ls, cp, find, md5sum...) and capture what it says."""
+    return subprocess.run(
+        [os.fspath(c) for c in command],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+    )
+
+
+def ok(*command: str | os.PathLike[str]) -> str:
+    """Run a real tool that must succeed; its standard output."""
+    result = run(*command, check=False)
+    assert result.returncode == 0, f"{command}: {result.stderr}"
+    return result.stdout
+
+
+def fails(*command: str | os.PathLike[str]) -> str:
+    """Run a real tool that must fail; what it said on standard error."""
+    result = run(*command, check=False)
+    assert result.returncode != 0, f"{command} succeeded: {result.stdout}"
+    return result.stderr
+
+
+def md5sum(path: Path) -> str:
+    """`md5sum` of a file, through the mount when the path is in it."""
+    return ok("md5sum", path).split()[0]
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error a failed command printed, checked to be one line without a traceback."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("smugfs: ")
+    return lines[0]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
