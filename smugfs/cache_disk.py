@@ -201,6 +201,25 @@ def save_and_close(fd: int, map_path: Path, image: bytes | None, last_use: float
         os.close(fd)
 
 
+def move_in(source: Path, size: int, data_path: Path, map_path: Path, block_size: int) -> None:
+    """Make a complete file of `size` bytes the data file of a version, with a map naming
+    every block: moved, not copied (nothing may write to `source` any more)."""
+    fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_size != size:
+            raise OSError(f"{source} is not {size} bytes long")
+        # The map names every block: their bytes must be durable first.
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    # No map may claim the bytes of another file while this one takes its name.
+    remove_quietly(map_path)
+    os.rename(source, data_path)
+    blocks = block_count(size, block_size)
+    every = ((1 << blocks) - 1).to_bytes(bitmap_length(blocks), "little")
+    replace_map(map_path, encode_map(size, block_size, every))
+
+
 def forget_storage(fd: int, map_path: Path, empty_image: bytes) -> None:
     # The empty map goes first: a crash in between then leaves no map claiming truncated bytes.
     replace_map(map_path, empty_image)

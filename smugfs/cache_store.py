@@ -137,6 +137,29 @@ class ContentCache:
             # needs no enforcing here.
             return cached
 
+    async def adopt(self, version: str, size: int, source: Path) -> bool:
+        """Take a complete file of `version` (`size` bytes) in by moving it here, without a
+        copy of its bytes: what the mount just uploaded, which nothing writes any more. False,
+        with `source` left where it is, when the version is open or cached already (in part),
+        or the file cannot be moved here; the caller copies it then."""
+        self._check_open()
+        key = cache_disk.key_of(version)
+        async with self._locked(key):
+            if self._closed or key in self._open or key in self._index:
+                return False
+            data_path, map_path = self._paths(key)
+            move = cache_disk.move_in
+            try:
+                await trio.to_thread.run_sync(
+                    move, source, size, data_path, map_path, self._block_size
+                )
+            except OSError as exc:
+                log.debug("not moving %s into the cache: %s", source, exc)
+                return False
+            self.account(self._index.setdefault(key, IndexEntry(key, 0, time.time())), size)
+        await self.enforce_budget()
+        return True
+
     async def close(self) -> None:
         """Save every open file's block map and close its descriptor (at unmount).
 

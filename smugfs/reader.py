@@ -115,11 +115,12 @@ class ReadPath:
 
     async def prime(self, image: RemoteImage, path: Path) -> None:
         """Put the bytes of a just-uploaded file into the cache, so reading the new photo
-        makes no request. The bytes are copied, never moved: the staging file's descriptor may
-        be written again by a writer that reopened the file meanwhile, and those writes must
-        not reach the cached version. Best effort: a failure only means the bytes are fetched
-        later."""
+        makes no request: the file at `path` is moved there when it can be (it is gone then),
+        else copied. Nothing may write to it any more (its staging copy was let go, see
+        `Staging.pass_on`). Best effort: a failure only means the bytes are fetched later."""
         if image.size is None or image.size > self.cache.budget // 4:
+            return
+        if await self.cache.adopt(image.version, image.size, path):
             return
         async with pinned(self.cache, image, image.size, "not caching") as cached:
             if cached is None:

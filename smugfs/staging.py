@@ -30,7 +30,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,16 +255,22 @@ class Staging:
         """Move a staging file that will not be uploaded to `kept_dir` under its path in the
         mount (its intent goes); returns where it is now."""
 
-        # I/O under way keeps the descriptor until the last of it ends (see `discard`).
-        local.discarded = True
-        if local.in_use == 0:
-            _close(local)
+        _let_go(local)
         return await trio.to_thread.run_sync(hand_back, local.path, mount_path, kept_dir)
+
+    async def pass_on(self, local: LocalFile, take: Callable[[Path], Awaitable[None]]) -> None:
+        """Give a staging file whose job is done to `take` (the content cache, which may move
+        it away), then remove what is left of it. Its descriptor is closed first (see
+        `_let_go`), so nothing writes to the file once `take` has it."""
+        _let_go(local)
+        try:
+            await take(local.path)
+        finally:
+            await trio.to_thread.run_sync(_remove, local.path)
 
     def drop(self, path: Path) -> None:
         """Remove a leftover's file and intent (blocking: call it in a worker thread)."""
-        path.unlink(missing_ok=True)
-        _intent_path(path).unlink(missing_ok=True)
+        _remove(path)
 
     async def forget(self, local: LocalFile) -> None:
         """Drop a staging file's intent: its job is done (uploaded, or now local only)."""
@@ -331,18 +337,9 @@ class Staging:
         return md5
 
     async def discard(self, local: LocalFile) -> None:
-        """Remove a staging file. I/O under way finishes first: its descriptor is closed by
-        the last of it (a descriptor closed under a read or write could be reused by another
-        file before that runs)."""
-        local.discarded = True
-        if local.in_use == 0:
-            _close(local)
-
-        def remove() -> None:
-            _intent_path(local.path).unlink(missing_ok=True)
-            local.path.unlink(missing_ok=True)
-
-        await trio.to_thread.run_sync(remove)
+        """Remove a staging file; I/O under way finishes first (see `_let_go`)."""
+        _let_go(local)
+        await trio.to_thread.run_sync(_remove, local.path)
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -390,6 +387,21 @@ def _in_use(local: LocalFile) -> Iterator[int]:
         local.in_use -= 1
         if local.discarded and local.in_use == 0:
             _close(local)
+
+
+def _let_go(local: LocalFile) -> None:
+    """Mark a staging file dropped: no new I/O starts on it, and its descriptor is closed now
+    or by the last I/O under way (a descriptor closed under a read or write could be reused
+    by another file before that runs)."""
+    local.discarded = True
+    if local.in_use == 0:
+        _close(local)
+
+
+def _remove(data: Path) -> None:
+    """Remove a staging file and its intent (blocking: call it in a worker thread)."""
+    _intent_path(data).unlink(missing_ok=True)
+    data.unlink(missing_ok=True)
 
 
 def _close(local: LocalFile) -> None:

@@ -632,3 +632,37 @@ async def test_bytes_just_written_are_read_without_a_copy_until_discarded(tmp_pa
         await cached.read(0, BS)
     await cached.close()
     await other.close()
+
+
+async def test_a_complete_file_is_moved_in_whole_and_kept_across_mounts(tmp_path: Path) -> None:
+    data = content(5 * BS + 17, seed=9)
+    staged = tmp_path / "staged"
+    staged.write_bytes(data)
+    directory = tmp_path / "cache"
+    cache = ContentCache(directory, budget=1 << 20, block_size=BS)
+    assert await cache.adopt("v1", len(data), staged)
+    assert not staged.exists()  # moved, not copied
+    assert cache.used_bytes == len(data)
+    cached = await cache.open("v1", len(data))
+    assert cached.complete
+    assert await cached.read(0, len(data)) == data
+    # An open (or already cached) version is never replaced underneath its readers.
+    other = tmp_path / "other"
+    other.write_bytes(data)
+    assert not await cache.adopt("v1", len(data), other)
+    assert other.exists()
+    await cached.close()
+    await cache.close()
+
+    again = ContentCache(directory, budget=1 << 20, block_size=BS)
+    reopened = await again.open("v1", len(data))
+    assert reopened.complete
+    assert await reopened.read(BS, 2 * BS) == data[BS : 3 * BS]
+    await reopened.close()
+    # A file of another length than it claims is left where it is, and nothing is cached.
+    short = tmp_path / "short"
+    short.write_bytes(data[:10])
+    assert not await again.adopt("v2", len(data), short)
+    assert short.exists()
+    assert again.used_bytes == len(data)
+    await again.close()

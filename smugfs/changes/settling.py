@@ -1,9 +1,10 @@
 """Letting a staged copy go: once the service holds a file's bytes, or once they are given up.
 
 A staged file outlives its upload while anything still writes it, and until the service
-describes the version the upload made; then reads go to the service's version (primed into the
-content cache when the bytes went from here) and the copy is discarded. A file whose writer was
-killed is not uploaded: its new bytes are handed back and the file is what the service holds.
+describes the version the upload made; then reads go to the service's version (the staged file
+moved into the content cache when the bytes went from here) and the copy is discarded. A file
+whose writer was killed is not uploaded: its new bytes are handed back and the file is what the
+service holds.
 
 All of it runs under the file's lock (`LocalFile.lock`), so a release and the end of an upload
 never settle one copy twice; and since a release runs behind the close, a writer may reopen the
@@ -12,6 +13,8 @@ after every wait, and leaves the copy to that writer if so.
 """
 
 from __future__ import annotations
+
+import functools
 
 from smugfs.changes.context import ChangeContext
 from smugfs.staging import LocalFile, is_local_only
@@ -76,12 +79,14 @@ class Settling:
             local.uploaded = True
             return
         entry.image = image
-        if local.prime:
-            await self._context.read_path.prime(image, local.path)
-            if reopened():
-                return
+        # The copy is let go before its bytes go to the content cache: a writer that opens the
+        # file from here on gets a copy of its own, and this one's descriptor is closed, so
+        # the cache can take the file itself instead of a copy of its bytes.
         entry.local = None
-        await staging.discard(local)
+        if local.prime:
+            await staging.pass_on(local, functools.partial(self._context.read_path.prime, image))
+        else:
+            await staging.discard(local)
 
     async def abandon(self, entry: Entry) -> None:
         """A file whose writer was killed before it closed it (`smugfs.writers`): nothing of
