@@ -61,7 +61,7 @@ def _token(endpoint: str, url: str, signer: OAuth1Signer) -> tuple[str, str]:
 
 def request_token(endpoint: str, api_key: str, api_secret: str) -> tuple[str, str]:
     """A request token and its secret, for the out-of-band (code) flow."""
-    signer = OAuth1Signer.for_login(api_key, api_secret, callback="oob")
+    signer = OAuth1Signer(Credentials(api_key, api_secret), callback="oob")
     return _token(endpoint, _base(endpoint) + "/getRequestToken", signer)
 
 
@@ -75,9 +75,7 @@ def access_token(
     endpoint: str, api_key: str, api_secret: str, request: tuple[str, str], code: str
 ) -> tuple[str, str]:
     """The access token and its secret for a request token and the code the user typed."""
-    signer = OAuth1Signer.for_login(
-        api_key, api_secret, token=request[0], token_secret=request[1], verifier=code
-    )
+    signer = OAuth1Signer(Credentials(api_key, api_secret, *request), verifier=code)
     return _token(endpoint, _base(endpoint) + "/getAccessToken", signer)
 
 

@@ -25,43 +25,32 @@ class OAuth1Signer(httpx.Auth):
     requires_request_body = True
 
     def __init__(
-        self, credentials: Credentials, *, needs_body: bool = True, core: ClientAuth | None = None
+        self,
+        credentials: Credentials,
+        *,
+        needs_body: bool = True,
+        callback: str | None = None,
+        verifier: str | None = None,
     ) -> None:
         # Form bodies are part of the signature; an upload's raw body is not, and need not be
         # held in memory to sign it.
         self.requires_request_body = needs_body
         self._credentials = credentials
-        self._signer: ClientAuth | None = core
-        if core is None and credentials.has_token:
-            self._signer = ClientAuth(
+        # The login's steps sign before there is an access token: the request token's with
+        # `callback`, its exchange for an access token with the request token and `verifier`.
+        login_step = callback is not None or verifier is not None
+        self._signer = (
+            ClientAuth(
                 credentials.api_key,
                 credentials.api_secret,
-                token=credentials.token,
-                token_secret=credentials.token_secret,
+                token=credentials.token or None,
+                token_secret=credentials.token_secret or None,
+                redirect_uri=callback,
+                verifier=verifier,
             )
-
-    @classmethod
-    def for_login(
-        cls,
-        api_key: str,
-        api_secret: str,
-        *,
-        token: str | None = None,
-        token_secret: str | None = None,
-        callback: str | None = None,
-        verifier: str | None = None,
-    ) -> OAuth1Signer:
-        """A signer for a step of the login flow: the request token (with `callback`), or its
-        exchange for an access token (with the request token and `verifier`)."""
-        core = ClientAuth(
-            api_key,
-            api_secret,
-            token=token,
-            token_secret=token_secret,
-            redirect_uri=callback,
-            verifier=verifier,
+            if credentials.has_token or login_step
+            else None
         )
-        return cls(Credentials(api_key, api_secret), core=core)
 
     def __repr__(self) -> str:
         return f"OAuth1Signer(api_key={self._credentials.api_key[:4]}..., signed={self.signs})"
