@@ -12,13 +12,14 @@ import errno
 import functools
 import logging
 import os
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar, cast
 
 import pyfuse3
 import trio
 
 from smugfs import xattrs
+from smugfs.config import Settings
 from smugfs.descriptions import Descriptions
 from smugfs.errors import EXPECTED, NotFound, SmugfsError, errno_of
 from smugfs.fs import Filesystem
@@ -62,6 +63,56 @@ def _answer(
     return wrapper
 
 
+def entry_attributes(attrs: Attributes, settings: Settings) -> pyfuse3.EntryAttributes:
+    """Attributes as the kernel takes them, with the mount's cache timeouts."""
+    out = pyfuse3.EntryAttributes()
+    out.st_ino = attrs.inode
+    out.generation = 0
+    out.entry_timeout = settings.entry_timeout
+    out.attr_timeout = settings.attr_timeout
+    if is_sidecar(attrs.inode):
+        # A sidecar's size changes whenever its photo's fields do: kept briefly.
+        out.attr_timeout = min(settings.attr_timeout, SIDECAR_ATTR_TIMEOUT)
+    out.st_mode = attrs.mode
+    out.st_nlink = attrs.nlink
+    out.st_uid = attrs.uid
+    out.st_gid = attrs.gid
+    out.st_rdev = 0
+    out.st_size = attrs.size
+    out.st_blksize = attrs.io_size
+    out.st_blocks = (attrs.size + 511) // 512
+    mtime_ns = int(attrs.mtime * 1e9) if attrs.mtime_ns is None else attrs.mtime_ns
+    out.st_mtime_ns = mtime_ns
+    out.st_atime_ns = mtime_ns
+    out.st_ctime_ns = int(attrs.ctime * 1e9)
+    out.st_birthtime_ns = int(attrs.crtime * 1e9)
+    return out
+
+
+def negative_entry(settings: Settings) -> pyfuse3.EntryAttributes:
+    """A lookup's miss, which the kernel caches for the mount's `negative_timeout`."""
+    negative = pyfuse3.EntryAttributes()
+    negative.st_ino = 0
+    negative.entry_timeout = settings.negative_timeout
+    return negative
+
+
+def statvfs() -> pyfuse3.StatvfsData:
+    """Sizes for `df`: the service has no fixed capacity, so a large, steady one."""
+    out = pyfuse3.StatvfsData()
+    out.f_bsize = BLOCK_SIZE
+    out.f_frsize = BLOCK_SIZE
+    total_blocks = (1 << 50) // BLOCK_SIZE
+    out.f_blocks = total_blocks
+    out.f_bfree = total_blocks
+    out.f_bavail = total_blocks
+    out.f_files = 1 << 32
+    out.f_ffree = 1 << 31
+    out.f_favail = 1 << 31
+    out.f_namemax = 255
+    return out
+
+
 class FuseOperations(pyfuse3.Operations):
     """pyfuse3 request handlers over a `Filesystem`."""
 
@@ -74,33 +125,9 @@ class FuseOperations(pyfuse3.Operations):
         self._dirs: dict[int, list[tuple[bytes, Attributes, bool]]] = {}
         self._next_dir = 1
 
-    # ------------------------------------------------------------------ conversions
-
     def entry_attributes(self, attrs: Attributes) -> pyfuse3.EntryAttributes:
         """Attributes as the kernel takes them, with this mount's cache timeouts."""
-        settings = self.fs.settings
-        out = pyfuse3.EntryAttributes()
-        out.st_ino = attrs.inode
-        out.generation = 0
-        out.entry_timeout = settings.entry_timeout
-        out.attr_timeout = settings.attr_timeout
-        if is_sidecar(attrs.inode):
-            # A sidecar's size changes whenever its photo's fields do: kept briefly.
-            out.attr_timeout = min(settings.attr_timeout, SIDECAR_ATTR_TIMEOUT)
-        out.st_mode = attrs.mode
-        out.st_nlink = attrs.nlink
-        out.st_uid = attrs.uid
-        out.st_gid = attrs.gid
-        out.st_rdev = 0
-        out.st_size = attrs.size
-        out.st_blksize = attrs.io_size
-        out.st_blocks = (attrs.size + 511) // 512
-        mtime_ns = int(attrs.mtime * 1e9) if attrs.mtime_ns is None else attrs.mtime_ns
-        out.st_mtime_ns = mtime_ns
-        out.st_atime_ns = mtime_ns
-        out.st_ctime_ns = int(attrs.ctime * 1e9)
-        out.st_birthtime_ns = int(attrs.crtime * 1e9)
-        return out
+        return entry_attributes(attrs, self.fs.settings)
 
     # ------------------------------------------------------------------ lookups
 
@@ -123,10 +150,7 @@ class FuseOperations(pyfuse3.Operations):
                 if sidecar is not None:
                     self.fs.remember(photo_inode(sidecar.inode))
                     return self.entry_attributes(sidecar)
-                negative = pyfuse3.EntryAttributes()
-                negative.st_ino = 0
-                negative.entry_timeout = self.fs.settings.negative_timeout
-                return negative
+                return negative_entry(self.fs.settings)
         self.fs.remember(attrs.inode)
         return self.entry_attributes(attrs)
 
@@ -236,26 +260,26 @@ class FuseOperations(pyfuse3.Operations):
     @_answer
     async def flush(self, fh: int) -> None:
         """`close()`: a written file is uploaded before this returns."""
-        if is_sidecar(fh):
-            return await self.sidecars.flush(fh)
-        try:
-            await self.fs.flush(fh)
-        finally:
-            self._invalidate_dropped()
+        await self._upload(fh, self.fs.flush)
 
     @_answer
     async def fsync(self, fh: int, datasync: bool) -> None:
         """`fsync()`, `fdatasync()`: what was written so far is on the service."""
+        await self._upload(fh, self.fs.fsync)
+
+    async def _upload(self, fh: int, upload: Callable[[int], Awaitable[None]]) -> None:
+        """What `flush` and `fsync` share: a sidecar's written fields are PATCHed; a file's
+        bytes are uploaded by `upload`, after which (refused or not) the kernel forgets the
+        names of files the filesystem dropped on its own (a refused upload, a killed writer's
+        file), so `stat` agrees with `ls` at once."""
         if is_sidecar(fh):
             return await self.sidecars.flush(fh)
         try:
-            await self.fs.fsync(fh)
+            await upload(fh)
         finally:
             self._invalidate_dropped()
 
     def _invalidate_dropped(self) -> None:
-        """Have the kernel forget the names of files the filesystem dropped on its own (a
-        refused upload, a killed writer's file), so `stat` agrees with `ls` at once."""
         dropped = self.fs.changes.dropped
         while dropped:
             parent, name = dropped.pop()
@@ -272,19 +296,8 @@ class FuseOperations(pyfuse3.Operations):
 
     @_answer
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
-        """Sizes for `df`: the service has no fixed capacity, so report a large, steady one."""
-        out = pyfuse3.StatvfsData()
-        out.f_bsize = BLOCK_SIZE
-        out.f_frsize = BLOCK_SIZE
-        total_blocks = (1 << 50) // BLOCK_SIZE
-        out.f_blocks = total_blocks
-        out.f_bfree = total_blocks
-        out.f_bavail = total_blocks
-        out.f_files = 1 << 32
-        out.f_ffree = 1 << 31
-        out.f_favail = 1 << 31
-        out.f_namemax = 255
-        return out
+        """Sizes for `df` (see `statvfs`)."""
+        return statvfs()
 
     def _xattrs_on(self) -> None:
         # ENOSYS makes the kernel stop asking for the rest of the mount.
@@ -331,7 +344,7 @@ class FuseOperations(pyfuse3.Operations):
     async def mkdir(
         self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        """A new album (see `changes.Changes.mkdir`)."""
+        """A new album (see `changes.Directories.mkdir`)."""
         attrs = await self.fs.changes.mkdir(parent_inode, new_name(name))
         self.fs.remember(attrs.inode)
         return self.entry_attributes(attrs)
