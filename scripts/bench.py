@@ -221,7 +221,7 @@ def library(cache_dir: Path, spec: generate.Spec) -> Path:
     print(f"generating library {spec.text()} into {path}", flush=True)
     started = time.monotonic()
     store, _ = prepare(path, with_sample=False, generated=spec)
-    store.save()
+    store.close()
     (path / "ready").write_text(spec.text() + "\n", encoding="utf-8")
     print(f"  generated in {time.monotonic() - started:.0f} s", flush=True)
     return path

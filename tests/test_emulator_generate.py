@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from PIL import Image
 
 from smugfs.emulator.generate import Spec
+from smugfs.emulator.store import Store
 from smugfs.testing.commands import smugfs_command
 from smugfs.testing.emulator import running_emulator
 
@@ -75,6 +75,7 @@ def test_a_bad_spec_is_a_one_line_error_before_anything_is_served(tmp_path: Path
         "smugfs emulator: --generate: bad number in spec item 'photos=many'"
     ]
     assert not (tmp_path / "state.json").exists()
+    assert not (tmp_path / "state.sqlite").exists()
 
 
 def test_the_generated_library_is_served_with_its_bytes(tmp_path: Path) -> None:
@@ -131,8 +132,11 @@ def test_the_generated_library_is_served_with_its_bytes(tmp_path: Path) -> None:
 
 def image_records(data_dir: Path) -> list[tuple[str, str, int]]:
     """(file name, MD5, size) of every image in a data directory's state."""
-    state = json.loads((data_dir / "state.json").read_text())
-    return sorted((i["file_name"], i["md5"], i["size"]) for i in state["images"])
+    store = Store.open(data_dir)
+    try:
+        return sorted((i.file_name, i.md5, i.size) for i in store.images.values())
+    finally:
+        store.state.close()
 
 
 def test_the_same_spec_gives_the_same_library_and_a_restart_keeps_it(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from benchkit.servers import FuseProcess, Nginx, start_nginx, start_passthrough, start_rclone
+from smugfs.emulator import state_file
 from smugfs.testing.emulator import Emulator, start_emulator
 from smugfs.testing.mounts import Mount, start_mount
 
@@ -128,7 +129,7 @@ class Setup:
     def _copy_library(self, data: Path) -> Path:
         """A data directory with the library's state (copied) and blobs (hard-linked)."""
         (data / "blobs").mkdir(parents=True)
-        shutil.copy(self.library / "state.json", data / "state.json")
+        state_file.copy_state(self.library, data)
         for blob in (self.library / "blobs").iterdir():
             os.link(blob, data / "blobs" / blob.name)  # same bytes, no copy
         return data

@@ -24,7 +24,7 @@ from benchkit.measure import MIB, TOOL_TIMEOUT, Results, ratio, run_tool, timed
 from benchkit.report import Row, _f
 from benchkit.servers import Meter
 from benchkit.workloads import Lister, Plan
-from smugfs.emulator import generate
+from smugfs.emulator import generate, state_file
 from smugfs.emulator.server import prepare
 from smugfs.emulator.store import ALBUM_CAPACITY
 from smugfs.testing.emulator import start_emulator
@@ -51,12 +51,14 @@ def library(cache_dir: Path, images: int) -> Path:
     spec = generate.Spec(large=0, video=0, photos=0, album=0, tree=0, wide=images)
     path = cache_dir / f"scale-{images}"
     ready = path / "ready"
-    if ready.exists() and ready.read_text(encoding="utf-8").strip() == spec.text():
+    made = ready.exists() and ready.read_text(encoding="utf-8").strip() == spec.text()
+    if made and (path / state_file.STATE_FILE).exists():
         return path
     shutil.rmtree(path, ignore_errors=True)
     print(f"generating {images} images into {path}", flush=True)
     started = time.monotonic()
-    prepare(path, with_sample=False, generated=spec)
+    store, _ = prepare(path, with_sample=False, generated=spec)
+    store.close()
     ready.write_text(spec.text() + "\n", encoding="utf-8")
     print(f"  generated in {time.monotonic() - started:.0f} s", flush=True)
     return path
@@ -87,7 +89,7 @@ def _one_size(setup: Setup, data: Path, images: int, out: Results) -> None:
     where = setup.new_dir(f"scale-{images}")
     copy = where / "data"
     (copy / "blobs").mkdir(parents=True)
-    shutil.copy(data / "state.json", copy / "state.json")
+    state_file.copy_state(data, copy)
     for blob in (data / "blobs").iterdir():
         os.link(blob, copy / "blobs" / blob.name)
     began = time.monotonic()

@@ -248,6 +248,8 @@ def build(store: Store, spec: Spec) -> bool:
             first = part * ALBUM_CAPACITY
             for n in range(first + 1, min(spec.wide, first + ALBUM_CAPACITY) + 1):
                 w.place(album, f"w-{n:06d}.jpg", w.shared_blob())
+            # An album at a time into the state file, so that no one write holds a million.
+            store.save()
 
     if spec.backup:
         # Made last, so that the parts above keep their bytes whatever this part's size.

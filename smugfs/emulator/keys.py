@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import Any
+from collections.abc import Container
 
 from smugfs.emulator import naming
 
@@ -34,14 +34,14 @@ class KeyMaker:
         """Whether a seed was given: then credentials repeat from run to run, for tests."""
         return self.seed is not None
 
-    def new_key(self, length: int, taken: dict[str, Any]) -> str:
+    def new_key(self, length: int, taken: Container[str]) -> str:
         """A fresh object key of `length` characters not in `taken`."""
         while True:
             key = naming.make_key(self._rng, length)
             if key not in taken:
                 return key
 
-    def new_credential(self, length: int, taken: dict[str, Any]) -> str:
+    def new_credential(self, length: int, taken: Container[str]) -> str:
         """A fresh API key or token of `length` characters not in `taken`: unpredictable
         (the `secrets` module) unless the run is reproducible."""
         while True:

@@ -7,7 +7,7 @@ images is `AlbumImages`' part (`_delete_image`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from smugfs.emulator import naming
@@ -35,7 +35,7 @@ class NodeTree(Tables):
     """Looks records up (404 when absent) and queries and changes the node tree."""
 
     @staticmethod
-    def _found(table: dict[str, Record], key: str) -> Record:
+    def _found(table: Mapping[str, Record], key: str) -> Record:
         record = table.get(key)
         if record is None:
             raise ServiceError(404, "Not Found")

@@ -153,7 +153,10 @@ def serve(
                 f"(users: {', '.join(sorted(store.users))}; data in {data_dir})",
                 flush=True,
             )
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        finally:
+            store.close()
     finally:
         if temp is not None:
             temp.cleanup()

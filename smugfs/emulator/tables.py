@@ -2,7 +2,8 @@
 
 `Tables` is the ground the store's parts stand on (`Accounts`, `NodeTree`, `AlbumImages`,
 `Store`): the records of `model.py` by key, the key maker, the listing delay's memory, and the
-blob directory where media bytes are kept by their MD5.
+blob directory where media bytes are kept by their MD5. The small tables are dicts; images are
+an `ImageTable`, read from the state file as they are asked for.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from smugfs.emulator.image_table import ImageTable
 from smugfs.emulator.keys import KeyMaker
 from smugfs.emulator.model import (
     Album,
@@ -22,6 +24,7 @@ from smugfs.emulator.model import (
     Token,
     User,
 )
+from smugfs.emulator.state_file import KeptRecords, StateFile
 
 
 @dataclasses.dataclass
@@ -36,15 +39,18 @@ class Tombstone:
 class Tables(KeyMaker):
     """All users' records by key, kept in `data_dir` with their media bytes."""
 
-    def __init__(self, data_dir: Path, seed: int | None = None) -> None:
+    def __init__(self, data_dir: Path, state: StateFile, seed: int | None = None) -> None:
         super().__init__(seed)
         self.data_dir = data_dir
+        self.state = state
+        # What the state file holds of each small table (see `Store.save`).
+        self._kept: dict[str, KeptRecords] = {}
         self.blob_dir = data_dir / "blobs"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.users: dict[str, User] = {}
         self.nodes: dict[str, Node] = {}
         self.albums: dict[str, Album] = {}
-        self.images: dict[str, Image] = {}
+        self.images = ImageTable(state)
         self.api_keys: dict[str, ApiKey] = {}
         self.tokens: dict[str, Token] = {}
         self.album_templates: dict[str, AlbumTemplate] = {}
@@ -55,6 +61,12 @@ class Tables(KeyMaker):
         self.listing_delay = 0.0
         self.visible_at: dict[str, float] = {}
         self.tombstones: list[Tombstone] = []
+
+    def image_count(self, nick: str) -> int:
+        """How many images `nick` owns (counted in the state file, not read)."""
+        owners = {key: self.nodes[album.node_id].owner for key, album in self.albums.items()}
+        counts = self.images.count_by_album()
+        return sum(n for key, n in counts.items() if owners.get(key) == nick)
 
     # ----------------------------------------------------------------- blobs
 

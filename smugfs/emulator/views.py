@@ -74,11 +74,7 @@ class View(ImageViews):
                     "AccountStatus": "Active",
                     "FirstName": user.first_name,
                     "LastName": user.last_name,
-                    "ImageCount": sum(
-                        1
-                        for i in self.store.images.values()
-                        if self.store.owner_of_image(i) == nick
-                    ),
+                    "ImageCount": self.store.image_count(nick),
                     "IsTrial": False,
                     "Plan": "Power",
                 }
