@@ -354,6 +354,15 @@ class InodeTable:
             del self._pinned_ids[entry.identity]
         self._keep(entry)
 
+    def held(self, inode: int) -> bool:
+        """Whether `inode` is in use as far as this mount knows: pinned, or in memory with
+        references the kernel took. (An entry the kernel holds that left the caches answers
+        only from a listing that shows it, and so is not counted.)"""
+        if inode in self._pinned:
+            return True
+        found = self._known(inode)
+        return found is not None and found.lookups > 0
+
     def remember(self, inode: int, count: int = 1) -> None:
         """The kernel took `count` more references to `inode`."""
         found = self._known(inode)

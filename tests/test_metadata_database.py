@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.listings import legacy
@@ -278,3 +279,71 @@ def test_a_writer_killed_mid_transaction_leaves_a_usable_database(tmp_path: Path
         assert len(listing) == 10 + int(saved.validator[1:]) % 4000 or saved.validator == "w"
     finally:
         database.close()
+
+
+def inode_rows(database: Database) -> int:
+    """How many identities have an inode."""
+    return int(database.connection.execute("SELECT count(*) FROM inodes").fetchone()[0])
+
+
+def test_inodes_of_photos_gone_from_listings_are_pruned_unless_held(tmp_path: Path) -> None:
+    database = Database.open(tmp_path, KEY)
+    try:
+        album = fill(database, 600)
+        listing = database.listing(album)
+        assert listing is not None
+        inodes = [inode for inode, *_ in listing]
+        assert inode_rows(database) == 602  # the root, the album, its photos
+        # The service now lists the first 10 photos only.
+        box(database, database.save_listing(album, photos(10), Validator("w2", 2, 9)))
+        held = {inodes[100], inodes[599]}
+        pruned = trio.run(database.prune, held.__contains__)
+        assert pruned == 255  # a batch of 256 at a time (one of them held): bounded work
+        while trio.run(database.prune, held.__contains__):
+            pass
+        assert inode_rows(database) == 2 + 10 + len(held)
+        for inode in held:
+            assert database.connection.execute(
+                "SELECT 1 FROM inodes WHERE inode=?", (inode,)
+            ).fetchone()
+        # Still listed photos and the album keep theirs, as does a photo listed again.
+        assert database.inode_of("node:abc") == album
+        assert database.inode_of("image:abc:i9") == inodes[9]
+        box(database, database.save_listing(album, photos(101), Validator("w3", 3, 9)))
+        assert database.inode_of("image:abc:i100") == inodes[100]
+        # The kernel let the last one go: the next pass removes it.
+        assert trio.run(database.prune, lambda inode: False) == 1
+        assert database.inode_of("image:abc:i599") is None
+        assert trio.run(database.prune, lambda inode: False) == 0
+        assert not database.gone_waiting
+    finally:
+        database.close()
+
+
+def test_a_schema_1_file_is_migrated_and_its_history_pruned(tmp_path: Path) -> None:
+    database = Database.open(tmp_path, KEY)
+    album = fill(database, 20)
+    database.close()
+    path = database_path(tmp_path, KEY)
+    import sqlite3
+
+    # As version 1 left it: no `gone` table, and rows of photos no listing shows any more.
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE gone")
+    connection.execute("DELETE FROM children WHERE dir=? AND pos >= 5", (album,))
+    connection.execute("PRAGMA user_version=1")
+    connection.commit()
+    connection.close()
+
+    again = Database.open(tmp_path, KEY)
+    try:
+        assert again.connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert inode_rows(again) == 22
+        assert trio.run(again.prune, lambda inode: False) == 15
+        assert inode_rows(again) == 7
+        listing = again.listing(album)
+        assert listing is not None
+        assert [name for _, name, *_ in listing] == [f"a{n}.jpg" for n in range(5)]
+    finally:
+        again.close()
+    assert not list(path.parent.glob(f"{path.name}.damaged-*"))

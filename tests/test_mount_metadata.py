@@ -4,7 +4,9 @@ once each keep their own, leaving the account's database whole."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -94,3 +96,55 @@ def test_two_mounts_of_one_account_keep_their_own_databases(
         for album in ("A0", "A1", "A2"):
             assert sorted(os.listdir(three.path / album)) == names[album]
         assert not any("setting the metadata database" in line for line in three.problems())
+
+
+def _inode_rows(cache: Path) -> dict[int, str]:
+    """The identities with an inode in the account's database (read beside the mount)."""
+    (path,) = (cache / "metadata").glob("*.sqlite")
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(connection.execute("SELECT inode, identity FROM inodes").fetchall())
+    finally:
+        connection.close()
+
+
+def test_inodes_of_photos_deleted_on_the_service_go_but_one_held_open_stays(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    uri = account.create("Pruned")
+    names = sorted(f"p{n:02d}.jpg" for n in range(PHOTOS))
+    payloads = {name: photo(900 + n, 3000) for n, name in enumerate(names)}
+    for name in names:
+        account.upload(uri, name, payloads[name])
+    options = ["listing_ttl=1", "attr_timeout=1", "entry_timeout=1", "negative_timeout=1"]
+    with mounted(emulator, tmp_path, options=options) as mount:
+        album = mount.path / "Pruned"
+        assert sorted(os.listdir(album)) == names
+        inodes = {name: os.stat(album / name).st_ino for name in names}
+        before = _inode_rows(mount.cache_dir)
+        assert set(inodes.values()) <= set(before)
+        kept = names[0]
+        with open(album / kept, "rb") as held:
+            assert held.read() == payloads[kept]
+            for image in account.images(uri):
+                assert account.http.delete(image["Uris"]["Image"]["Uri"]).status_code == 200
+            wait_for(lambda: os.listdir(album) == [], "the listing to show the deletions")
+
+            def pruned() -> bool:
+                # The kernel's names of the deleted photos expire and it lets their inodes
+                # go; a later look at the album prunes them.
+                for name in names[1:]:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.stat(album / name)
+                os.listdir(album)
+                rows = _inode_rows(mount.cache_dir)
+                return not any(inodes[name] in rows for name in names[1:])
+
+            wait_for(pruned, "the deleted photos' inodes to be pruned", timeout=90)
+            rows = _inode_rows(mount.cache_dir)
+            assert len(rows) == len(before) - (len(names) - 1)
+            # The one held open keeps its inode and still answers.
+            assert inodes[kept] in rows
+            assert os.fstat(held.fileno()).st_ino == inodes[kept]
+            assert os.fstat(held.fileno()).st_size == len(payloads[kept])
+        assert mount.problems() == []

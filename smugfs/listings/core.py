@@ -130,6 +130,8 @@ class Listings:
         made, in a transaction of its own)."""
         if self._database is not None:
             await self._database.write(lambda connection: None)
+            if self._table is not None:
+                await self._database.prune(self._table.held)
 
     async def keep_saved(self, interval: float = 30.0) -> None:
         """Every `interval` seconds, wait for the database's writes to catch up."""
@@ -246,6 +248,9 @@ class Listings:
             raise
         listing = self._store(entry.inode, placed)
         self._fresh[entry.inode] = True
+        # What fetched listings no longer show is pruned once the kernel has let it go (it
+        # may have since the last look, fetched or not).
+        await database.prune(self.table.held)
         return listing
 
     def _store(self, inode: int, children: list[Placed]) -> Listing:

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.tree import Child
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 FORMAT = "smugfs-listings-1"
 _NODE_FIELDS = [f.name for f in dataclasses.fields(RemoteNode)]
 _IMAGE_FIELDS = [f.name for f in dataclasses.fields(RemoteImage)]
+
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(slots=True)
@@ -68,18 +70,10 @@ def _decode(data: Any) -> tuple[RemoteNode | None, dict[str, Saved]]:
         raise ValueError("written with other record fields")
 
     def node(value: Any) -> RemoteNode | None:
-        if value is None:
-            return None
-        if len(value) != len(_NODE_FIELDS):
-            raise ValueError("a node record of the wrong length")
-        return RemoteNode(*value)
+        return _record(RemoteNode, _NODE_FIELDS, value)
 
     def image(value: Any) -> RemoteImage | None:
-        if value is None:
-            return None
-        if len(value) != len(_IMAGE_FIELDS):
-            raise ValueError("an image record of the wrong length")
-        return RemoteImage(*value)
+        return _record(RemoteImage, _IMAGE_FIELDS, value)
 
     saved: dict[str, Saved] = {}
     for identity, (validator, stamp, fetched, children) in data["listings"].items():
@@ -90,3 +84,13 @@ def _decode(data: Any) -> tuple[RemoteNode | None, dict[str, Saved]]:
             [Child(str(name), str(ident), node(n), image(i)) for name, ident, n, i in children],
         )
     return node(data["root"]), saved
+
+
+def _record(cls: type[R], fields: list[str], value: Any) -> R | None:
+    """A node or image from its field values (None stays None); ValueError if they do not
+    fit the record."""
+    if value is None:
+        return None
+    if len(value) != len(fields):
+        raise ValueError(f"a {cls.__name__} record of the wrong length")
+    return cls(*value)
