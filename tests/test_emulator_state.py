@@ -190,3 +190,23 @@ def test_rows_of_a_file_with_another_field_order_read_by_name(tmp_path: Path) ->
     state, table = reopened(path, capacity=4)
     assert dataclasses.asdict(table["k1"]) == to_plain(image("k1"))
     state.close()
+
+
+def test_an_albums_total_size_counts_each_image_as_it_is_now(tmp_path: Path) -> None:
+    state, table = reopened(tmp_path / state_file.STATE_FILE, capacity=8)
+    for n in range(40):
+        record = image(f"k{n:02d}", album="a" if n < 30 else "b")
+        record.size = n
+        table[record.image_key] = record
+    table.flush()
+    state.commit()
+    table["k03"].size = 1000  # changed, still in memory
+    table["k04"].size = 2000
+    for n in range(30, 40):  # k04 leaves memory with its change
+        table[f"k{n:02d}"]
+    del table["k05"]
+    keys = [f"k{n:02d}" for n in range(30)] + ["k35"]  # k35 collected from album b
+    expected = sum(table[k].size for k in keys if k in table)
+    assert expected == sum(range(30)) - 3 - 4 - 5 + 1000 + 2000 + 35
+    assert table.total_size(keys, "a") == expected
+    state.close()

@@ -104,6 +104,22 @@ class ImageTable(MutableMapping[str, Image]):
             self.flush()
             return self._state.images_by_album()
 
+    def total_size(self, keys: list[str], album_key: str) -> int:
+        """The summed sizes of the images of `keys` that exist (an album's `OriginalSizes`),
+        those `album_key` owns read in one query rather than one by one."""
+        with self._lock:
+            stored = self._state.image_sizes(album_key, self._codec.stored.index("size"))
+            total = 0
+            for key in keys:
+                record = self._live.get(key)
+                if record is not None:
+                    total += record.size
+                elif key in stored and key not in self._deleted:
+                    total += stored[key]
+                elif key in self:
+                    total += self[key].size
+            return total
+
     # ----------------------------------------------------------------- writing back
 
     def flush(self) -> None:

@@ -207,6 +207,14 @@ class StateFile:
         for (key,) in self.db.execute("SELECT image_key FROM images ORDER BY image_key"):
             yield str(key)
 
+    def image_sizes(self, album_key: str, position: int) -> dict[str, int]:
+        """The stored size (the field at `position`) of each image `album_key` owns."""
+        rows = self.db.execute(
+            "SELECT image_key, json_extract(data, ?) FROM images WHERE album_key = ?",
+            (f"$[{position}]", album_key),
+        )
+        return {str(key): int(size) for key, size in rows}
+
     def image_count(self) -> int:
         """How many image rows there are."""
         return int(self.db.execute("SELECT count(*) FROM images").fetchone()[0])

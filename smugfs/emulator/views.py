@@ -199,7 +199,7 @@ class View(ImageViews):
             "ResponseLevel": self.level(node.owner),
         }
         if self.owns(node.owner):
-            sizes = sum(store.images[k].size for k in album.image_keys if k in store.images)
+            sizes = store.images.total_size(album.image_keys, album.album_key)
             out.update(
                 {
                     # The album reports the privacy that applies, not its own setting.
