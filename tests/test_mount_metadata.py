@@ -1,6 +1,7 @@
 """The mount's metadata database under real mounts: a mount killed while it saves listings
-leaves a database the next mount opens and serves from, and two mounts of one account at
-once each keep their own, leaving the account's database whole."""
+leaves a database the next mount opens and serves from, two mounts of one account at once
+each keep their own, leaving the account's database whole, and the inodes of photos deleted
+on the service are pruned while one a program holds open keeps its own."""
 
 from __future__ import annotations
 
