@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from smugfs.emulator import image_fields, media_kinds, naming
@@ -58,18 +59,14 @@ class AlbumImages(NodeTree):
         file_name: str,
         md5: str | None = None,
         replace: Image | None = None,
-        title: str | None = None,
-        caption: str | None = None,
-        keywords: list[str] | None = None,
-        hidden: bool | None = None,
-        latitude: float | None = None,
-        longitude: float | None = None,
-        altitude: int | None = None,
+        fields: Mapping[str, Any] | None = None,
         stamp: str | None = None,
         name_keywords: bool = False,
     ) -> Image:
         """Store an upload in `album`, or replace `replace` in place; refusals are faults.
-        `md5` is the body's MD5 (hex) when the caller has computed it already. With
+        `md5` is the body's MD5 (hex) when the caller has computed it already. `fields` are the
+        descriptive fields sent with it (`title`, `caption`, `keywords`, `hidden`, `latitude`,
+        `longitude`, `altitude`): only those change, a replacement keeps the others. With
         `name_keywords`, a new image given no keywords gets keywords from its file name."""
         if not data:
             raise UploadRefused(UPLOAD_EMPTY, "empty file")
@@ -116,6 +113,7 @@ class AlbumImages(NodeTree):
             date, _, clock = taken.partition(" ")
             # The service reads EXIF local time as if it were UTC.
             original = f"{date.replace(':', '-')}T{clock}+00:00"
+        given = dict(fields or {})
         if replace is not None:
             image = replace
             image.serial += 1
@@ -135,23 +133,13 @@ class AlbumImages(NodeTree):
             )
             self.images[image.image_key] = image
             album.image_keys.append(image.image_key)
-            if keywords is None and name_keywords:
-                keywords = image_fields.keywords_from_file_name(image.file_name)
+            if "keywords" not in given and name_keywords:
+                given["keywords"] = image_fields.keywords_from_file_name(image.file_name)
             if self.listing_delay > 0:
                 self.visible_at[image.image_key] = time.monotonic() + self.listing_delay
-        given: dict[str, Any] = {
-            "title": title,
-            "caption": caption,
-            "keywords": keywords,
-            "hidden": hidden,
-            "latitude": latitude,
-            "longitude": longitude,
-            "altitude": altitude,
-        }
         # Only the fields the upload sent change; a replacement keeps the others.
         for attr, value in given.items():
-            if value is not None:
-                setattr(image, attr, value)
+            setattr(image, attr, value)
         self._touch_album(self.albums[image.album_key], stamp)
         return image
 

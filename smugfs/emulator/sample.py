@@ -95,7 +95,11 @@ class _Builder:
             title=title or file_name,
         )
         self.store.add_image(
-            album, data, file_name=file_name, title=title, caption=caption, stamp=self.tick(1)
+            album,
+            data,
+            file_name=file_name,
+            fields={"title": title, "caption": caption},
+            stamp=self.tick(1),
         )
 
 
@@ -118,14 +122,14 @@ def build(store: Store) -> None:
         iceland,
         sample_media.make_png(b.index, width=400, height=300, title="Panorama"),
         file_name="panorama.png",
-        title="Panorama",
+        fields={"title": "Panorama"},
         stamp=b.tick(),
     )
     store.add_image(
         iceland,
         sample_media.sample_video(),
         file_name="waterfall.mp4",
-        title="Waterfall",
+        fields={"title": "Waterfall"},
         stamp=b.tick(),
     )
     y2025 = b.node(travel, FOLDER, "2025")
@@ -144,7 +148,9 @@ def build(store: Store) -> None:
             taken=dt.datetime(2025, 6, 21, 5, 0) + dt.timedelta(minutes=4 * n),
             title=title,
         )
-        store.add_image(harbour, data, file_name=f"DSC{n:05d}.JPG", title=title, stamp=b.tick(1))
+        store.add_image(
+            harbour, data, file_name=f"DSC{n:05d}.JPG", fields={"title": title}, stamp=b.tick(1)
+        )
 
     family = b.node(root, FOLDER, "Family")
     birthdays = b.node(family, FOLDER, "Birthdays")
@@ -180,7 +186,9 @@ def build(store: Store) -> None:
             title=f"Large {n}",
             target_bytes=3 * 1024 * 1024,
         )
-        store.add_image(large, data, file_name=f"large-{n}.jpg", title=f"Large {n}", stamp=b.tick())
+        store.add_image(
+            large, data, file_name=f"large-{n}.jpg", fields={"title": f"Large {n}"}, stamp=b.tick()
+        )
 
     b.node(root, PAGE, "About Me")
 

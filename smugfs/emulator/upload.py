@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -93,13 +94,7 @@ def upload(
             md5=digest.hex(),
             file_name=file_name,
             replace=replace,
-            title=_header(headers, "X-Smug-Title"),
-            caption=_header(headers, "X-Smug-Caption"),
-            keywords=_keyword_header(headers.get("X-Smug-Keywords")),
-            hidden=_bool_header(headers.get("X-Smug-Hidden")),
-            latitude=_float_header(headers.get("X-Smug-Latitude")),
-            longitude=_float_header(headers.get("X-Smug-Longitude")),
-            altitude=_int_header(headers.get("X-Smug-Altitude")),
+            fields=sent_fields(headers),
             name_keywords=True,
         )
     except UploadRefused as exc:
@@ -122,28 +117,41 @@ def upload(
     }
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        return None
+def sent_fields(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The image fields an upload's headers set, by the image's attribute names."""
+    fields: dict[str, Any] = {}
+    for header, (attr, read) in FIELD_HEADERS.items():
+        text = headers.get(header)
+        value = None if text is None else read(text)
+        if value is not None:
+            fields[attr] = value
+    return fields
+
+
+def _text(value: str) -> str:
     return unquote(value) if "%" in value else value
 
 
-def _keyword_header(value: str | None) -> list[str] | None:
-    return None if value is None else image_fields.keywords_of_string(value)
-
-
-def _bool_header(value: str | None) -> bool | None:
-    return None if value is None else truthy(value)
-
-
-def _float_header(value: str | None) -> float | None:
+def _number(value: str) -> float | None:
     try:
-        return None if value is None else float(value)
+        return float(value)
     except ValueError:
         return None
 
 
-def _int_header(value: str | None) -> int | None:
-    number = _float_header(value)
-    return None if number is None else int(number)
+def _whole(value: str) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and math.isfinite(number) else None
+
+
+# The image fields an upload may set, by header: the image's attribute and how the header's text
+# reads (None: a value that is ignored).
+FIELD_HEADERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "X-Smug-Title": ("title", _text),
+    "X-Smug-Caption": ("caption", _text),
+    "X-Smug-Keywords": ("keywords", image_fields.keywords_of_string),
+    "X-Smug-Hidden": ("hidden", truthy),
+    "X-Smug-Latitude": ("latitude", _number),
+    "X-Smug-Longitude": ("longitude", _number),
+    "X-Smug-Altitude": ("altitude", _whole),
+}
