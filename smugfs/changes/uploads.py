@@ -69,7 +69,12 @@ class Uploader:
             if entry.local is not local or not local.dirty:
                 return
             uri = await self._upload_staged(entry, local, album, closing=closing)
-        await self.describe(entry, local, uri)
+        if closing:
+            # close() has its answer; the new photo is read back behind it.
+            follow = functools.partial(self.describe, entry, local, uri)
+            await self._context.uploads.after(local, follow)
+        else:
+            await self.describe(entry, local, uri)
 
     async def _queue(self, entry: Entry, local: LocalFile) -> bool:
         """Write-back: once the bytes and the intent are on disk, leave the upload to the
