@@ -12,7 +12,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,25 +189,24 @@ class Setup:
             if not keep:
                 shutil.rmtree(where, ignore_errors=True)
 
-    @contextlib.contextmanager
-    def rclone(self) -> Iterator[FuseProcess]:
+    def rclone(self) -> contextlib.AbstractContextManager[FuseProcess]:
         """An rclone mount of nginx's tree, unmounted afterwards."""
         assert self.nginx is not None
-        where = self.new_dir("rclone")
-        mount = start_rclone(self.nginx.url(""), where)
-        self.fuse.append(mount)
-        try:
-            yield mount
-        finally:
-            mount.unmount()
-            self.fuse.remove(mount)
-            shutil.rmtree(where, ignore_errors=True)
+        url = self.nginx.url("")
+        return self._other_mount("rclone", lambda where: start_rclone(url, where))
+
+    def passthrough(self, source: Path) -> contextlib.AbstractContextManager[FuseProcess]:
+        """The pyfuse3 passthrough of `source`, unmounted afterwards."""
+        return self._other_mount("passthrough", lambda where: start_passthrough(source, where))
 
     @contextlib.contextmanager
-    def passthrough(self, source: Path) -> Iterator[FuseProcess]:
-        """The pyfuse3 passthrough of `source`, unmounted afterwards."""
-        where = self.new_dir("passthrough")
-        mount = start_passthrough(source, where)
+    def _other_mount(
+        self, name: str, start: Callable[[Path], FuseProcess]
+    ) -> Iterator[FuseProcess]:
+        """A FUSE mount of another program, started by `start(mountpoint)` in a new
+        directory, unmounted and removed afterwards."""
+        where = self.new_dir(name)
+        mount = start(where)
         self.fuse.append(mount)
         try:
             yield mount

@@ -9,7 +9,6 @@ against the library's MD5s.
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from benchkit.context import RemoteFile, Setup, album_files
-from benchkit.measure import MIB, TOOL_TIMEOUT, Results, alternate, ratio, run_tool, timed
+from benchkit.measure import MIB, TOOL_TIMEOUT, Results, alternate, each, ratio, run_tool, timed
 from benchkit.network import LOOPBACK, series, under
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan, read_heads
@@ -88,12 +87,7 @@ def download_all(files: list[RemoteFile], target: Path, ways: int) -> None:
                 out.write(chunk)
 
     with httpx.Client(timeout=TOOL_TIMEOUT, limits=limits) as client:
-        if ways <= 1:
-            for file in files:
-                fetch(client, file)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(ways) as pool:
-                list(pool.map(lambda f: fetch(client, f), files))
+        each(lambda file: fetch(client, file), files, ways)
 
 
 def copyout(setup: Setup, plan: Plan, out: Results) -> None:

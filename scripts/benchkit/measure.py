@@ -3,12 +3,13 @@ machine they were measured on."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -82,6 +83,17 @@ def timed(action: Callable[..., T], *args: Any) -> tuple[float, T]:
     start = time.perf_counter()
     value = action(*args)
     return time.perf_counter() - start, value
+
+
+def each(action: Callable[[T], object], items: Iterable[T], ways: int) -> None:
+    """`action` on every item, `ways` at once in threads (one after another for 1), as that
+    many copies of a tool would."""
+    if ways <= 1:
+        for item in items:
+            action(item)
+        return
+    with concurrent.futures.ThreadPoolExecutor(ways) as pool:
+        list(pool.map(action, items))
 
 
 def run_tool(

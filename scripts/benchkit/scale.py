@@ -64,9 +64,15 @@ def library(cache_dir: Path, images: int) -> Path:
     return path
 
 
-def find_count(path: Path) -> int:
-    """`find` of a tree; the entries it printed."""
-    return len(run_tool(["find", str(path)], capture=True, timeout=FIND_TIMEOUT).splitlines())
+def timed_find(path: Path, expected: int) -> float:
+    """Seconds a `find` of a tree takes; an error unless it lists `expected` entries."""
+    seconds, listed = timed(
+        lambda: run_tool(["find", str(path)], capture=True, timeout=FIND_TIMEOUT)
+    )
+    count = len(listed.splitlines())
+    if count != expected:
+        raise RuntimeError(f"find listed {count} entries, not {expected}")
+    return seconds
 
 
 def written_bytes(pid: int) -> int:
@@ -115,18 +121,12 @@ def _one_size(setup: Setup, data: Path, images: int, out: Results) -> None:
         cache = where / "mount"
         with setup.smugfs(emulator, where=cache, keep=True) as mount:
             meter = Meter(mount.process.pid)
-            seconds, count = timed(find_count, mount.path / "Wide")
-            _check(count, expected)
-            out.add(f"{name} cold find", seconds, "s")
+            out.add(f"{name} cold find", timed_find(mount.path / "Wide", expected), "s")
             out.add(f"{name} cold find peak", meter.peak_mib(), "MiB")
-            seconds, count = timed(find_count, mount.path / "Wide")
-            _check(count, expected)
-            out.add(f"{name} warm find", seconds, "s")
+            out.add(f"{name} warm find", timed_find(mount.path / "Wide", expected), "s")
         with setup.smugfs(emulator, where=cache, keep=True) as mount:
             meter = Meter(mount.process.pid)
-            seconds, count = timed(find_count, mount.path / "Wide")
-            _check(count, expected)
-            out.add(f"{name} remount find", seconds, "s")
+            out.add(f"{name} remount find", timed_find(mount.path / "Wide", expected), "s")
             out.add(f"{name} remount find peak", meter.peak_mib(), "MiB")
             source = where / "upload.jpg"
             # Small, so what is counted is the metadata, not the photo in the content cache.
@@ -147,11 +147,6 @@ def _one_size(setup: Setup, data: Path, images: int, out: Results) -> None:
     finally:
         emulator.stop()
         shutil.rmtree(where, ignore_errors=True)
-
-
-def _check(count: int, expected: int) -> None:
-    if count != expected:
-        raise RuntimeError(f"find listed {count} entries, not {expected}")
 
 
 def rows(out: Results, plan: Plan) -> list[Row]:

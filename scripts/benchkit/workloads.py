@@ -41,6 +41,7 @@ from benchkit.measure import (
     Results,
     alternate,
     dd_read,
+    each,
     run_tool,
     timed,
 )
@@ -639,12 +640,7 @@ def httpx_uploads(emulator: Emulator, album_uri: str, paths: list[Path], writers
             raise RuntimeError(f"upload of {path.name} refused: {reply.text}")
 
     with httpx.Client(timeout=TOOL_TIMEOUT) as client:
-        if writers <= 1:
-            for path in paths:
-                send(client, path)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(writers) as pool:
-                list(pool.map(lambda p: send(client, p), paths))
+        each(lambda path: send(client, path), paths, writers)
 
 
 def curl_uploads(emulator: Emulator, album_uri: str, paths: list[Path]) -> None:
