@@ -38,10 +38,9 @@ from benchkit.servers import HOST, Nginx, start_nginx
 
 from smugfs.emulator.store import MAX_PHOTO_BYTES
 from smugfs.testing.emulator import Emulator, start_emulator
+from smugfs.testing.media import JPEG_START, photo
 
 MIB = 1024 * 1024
-# A JPEG start of image and a JFIF APP0 segment: the emulator decides the format from these.
-JPEG_HEADER = bytes.fromhex("ffd8ffe000104a46494600010100000100010000")
 # Bounds on every wait, so that a stuck server ends the run instead of hanging it.
 CURL_MAX_SECONDS = 600
 # Ranged reads go in batches of this many requests per curl process (one kept-alive
@@ -100,16 +99,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.range_kib * 1024 > args.size_mib * MIB:
         parser.error("--range-kib must not exceed the file size")
     return args
-
-
-def payload(size: int, seed: int) -> bytes:
-    """`size` bytes that the emulator takes for a JPEG: a JPEG header and random bytes."""
-    rng = random.Random(seed)
-    out = bytearray(JPEG_HEADER)
-    # randbytes draws one big integer, which overflows past 256 MiB: go piece by piece.
-    while len(out) < size:
-        out += rng.randbytes(min(16 * MIB, size - len(out)))
-    return bytes(out)
 
 
 def upload(emulator: Emulator, data: bytes) -> str:
@@ -291,7 +280,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     """Start both servers, measure, and stop them again (also when something fails)."""
     size = args.size_mib * MIB
     print(f"generating {args.size_mib} MiB of JPEG-looking bytes", flush=True)
-    data = payload(size, args.seed)
+    data = photo(args.seed, size - len(JPEG_START))
     served = workdir / "nginx" / "www" / "bench.jpg"
     served.parent.mkdir(parents=True, exist_ok=True)
     served.write_bytes(data)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import shlex
 import socket
@@ -36,6 +35,7 @@ from smugfs.errors import ConfigurationError
 from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.library import walk
+from smugfs.testing.media import photo
 from smugfs.testing.mounts import is_mounted
 from smugfs.testing.waits import wait_until
 
@@ -247,11 +247,6 @@ def status_lines(mountpoint: Path, env: dict[str, str]) -> list[str]:
     return result.stdout.splitlines()
 
 
-def photo(seed: int, size: int = 150_000) -> bytes:
-    """JPEG-looking bytes (the service recognises a photo by its first bytes)."""
-    return b"\xff\xd8\xff\xe0" + random.Random(seed).randbytes(size)
-
-
 def create_album(emulator: Emulator, name: str) -> None:
     """A new album at the root of the first user, made through the API."""
     with emulator.client() as http:
@@ -375,7 +370,7 @@ def test_a_mount_with_only_the_saved_login_reads_and_writes(
         mountpoint = mount_in_background(env, tmp_path)
         assert os.listdir(mountpoint) == []
         run("mkdir", mountpoint / "From Login")
-        (mountpoint / "From Login" / "one.jpg").write_bytes(photo(1))
+        (mountpoint / "From Login" / "one.jpg").write_bytes(photo(1, 150_000))
         with emulator.client() as http:
             user = http.get("/api/v2!authuser").json()["Response"]["User"]
             children = http.get(user["Uris"]["Node"]["Uri"] + "!children").json()["Response"]
@@ -551,7 +546,7 @@ def test_user_nick_mounts_public_galleries_read_only_with_only_an_api_key(
     assert any(path.startswith("Drafts/") for path in files)
 
     local = tmp_path / "local.jpg"
-    local.write_bytes(photo(2))
+    local.write_bytes(photo(2, 150_000))
     with unmounted_after(tmp_path / "mnt"):
         mountpoint = mount_in_background(env, tmp_path, "--user", "alice")
         names = os.listdir(mountpoint)
@@ -704,7 +699,7 @@ def test_mount_smugfs_helper_arguments_and_refusals(tmp_path: Path) -> None:
 def test_status_of_a_live_mount_counts_an_upload(emulator: Emulator, tmp_path: Path) -> None:
     env = account_env(emulator, tmp_path)
     local = tmp_path / "local.jpg"
-    local.write_bytes(photo(3))
+    local.write_bytes(photo(3, 150_000))
     with unmounted_after(tmp_path / "mnt"):
         mountpoint = mount_in_background(env, tmp_path)
         lines = status_lines(mountpoint, env)
@@ -816,7 +811,7 @@ def test_no_secret_in_any_log_or_output_these_tests_produced(
     env = saved_login_env(tmp_path)
     assert smugfs("whoami", env=env).returncode == 0
     local = tmp_path / "local.jpg"
-    local.write_bytes(photo(4))
+    local.write_bytes(photo(4, 150_000))
     with unmounted_after(tmp_path / "mnt"):
         mountpoint = mount_in_background(env, tmp_path, "--debug")
         run("mkdir", mountpoint / "Debug")

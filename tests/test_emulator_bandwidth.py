@@ -9,7 +9,6 @@ milliseconds); upper bounds are loose, for a loaded machine.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,8 +43,7 @@ def emu(shared: Emulator) -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def photo_url(shared: Emulator) -> str:
     """The original of a 1 MiB photo (a real JPEG, padded) uploaded without any limit."""
-    data = jpeg(7, (320, 240))
-    data += os.urandom(MIB - len(data))
+    data = jpeg(7, (320, 240), length=MIB)
     with shared.client() as c:
         created = c.post(root_uri(c) + "!children", json={"Name": "Shaped", "Type": "Album"})
         assert created.status_code == 201, created.text
@@ -153,8 +151,7 @@ def test_api_bodies_are_shaped(emu: Emulator) -> None:
 
 
 def test_uploads_are_shaped_on_their_way_up(emu: Emulator) -> None:
-    data = jpeg(11, (320, 240))
-    data += os.urandom(MIB // 2 - len(data))
+    data = jpeg(11, (320, 240), length=MIB // 2)
     with emu.client() as c:
         created = c.post(root_uri(c) + "!children", json={"Name": "Shaped up", "Type": "Album"})
         album = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]

@@ -20,7 +20,7 @@ import pytest
 import smugfs
 from smugfs.testing.commands import smugfs_command, subprocess_env
 from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
-from smugfs.testing.media import jpeg as make_jpeg
+from smugfs.testing.media import jpeg
 
 ENV_NAMES = {
     "SMUGFS_ENDPOINT",
@@ -30,11 +30,6 @@ ENV_NAMES = {
     "SMUGFS_ACCESS_TOKEN",
     "SMUGFS_ACCESS_TOKEN_SECRET",
 }
-
-
-def jpeg() -> bytes:
-    """A small JPEG."""
-    return make_jpeg(1, (120, 80))
 
 
 def free_port() -> int:
@@ -107,7 +102,7 @@ def test_env_file_holds_exactly_the_smugfs_lines_with_mode_0600(tmp_path: Path) 
 
 def test_state_and_credentials_survive_a_restart_on_the_same_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    payload = jpeg()
+    payload = jpeg(1, (120, 80))
     with running_emulator(tmp_path / "first", data_dir=data_dir) as first:
         with first.client() as c:
             root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
@@ -213,7 +208,7 @@ def test_sigterm_with_a_connection_open_still_exits_0(tmp_path: Path) -> None:
 @pytest.mark.parametrize("no_range", [False, True])
 def test_no_range_flag_turns_range_requests_off(tmp_path: Path, no_range: bool) -> None:
     args = ("--no-range",) if no_range else ()
-    data = jpeg()
+    data = jpeg(1, (120, 80))
     with running_emulator(tmp_path, *args) as emu, emu.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
         node = c.post(root + "!children", json={"Name": "Ranges", "Type": "Album"})

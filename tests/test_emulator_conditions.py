@@ -22,9 +22,8 @@ import pytest
 
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import root_uri
-from smugfs.testing.media import jpeg as make_jpeg
+from smugfs.testing.media import jpeg
 
-_colours = itertools.count(1)
 _names = itertools.count(1)
 
 
@@ -45,11 +44,6 @@ def emu(shared: Emulator) -> Iterator[Emulator]:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small JPEG whose bytes differ from every other one made here."""
-    return make_jpeg(next(_colours), size)
 
 
 def new_album(c: httpx.Client) -> str:
@@ -210,7 +204,7 @@ def test_runtime_config_with_one_bad_key_changes_nothing(emu: Emulator) -> None:
 
 @pytest.mark.parametrize("off", [False, "false", 0])
 def test_range_can_be_switched_off_at_run_time(emu: Emulator, off: object) -> None:
-    data = jpeg((200, 100))
+    data = jpeg(size=(200, 100))
     with emu.client() as c:
         image = upload(emu, new_album(c), data)
         url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
@@ -294,7 +288,7 @@ def test_truncate_fault_cuts_api_replies_after_the_change_was_made(emu: Emulator
 
 
 def test_truncate_fault_on_media_sends_fewer_bytes_than_content_length(emu: Emulator) -> None:
-    data = jpeg((400, 300))
+    data = jpeg(size=(400, 300))
     with emu.client() as c:
         url = archived_uri(emu, c, data)
     emu.reset_stats()
@@ -353,7 +347,7 @@ def test_control_paths_are_never_faulted_or_counted(emu: Emulator) -> None:
 
 
 def test_stats_count_requests_by_endpoint_and_media_bytes_and_reset(emu: Emulator) -> None:
-    data = jpeg((300, 200))
+    data = jpeg(size=(300, 200))
     with emu.client() as c:
         album = new_album(c)
         image = upload(emu, album, data)
@@ -461,7 +455,7 @@ def test_lost_answer_faults_hide_a_write_that_happened(emu: Emulator, kind: str)
 
 
 def test_malformed_fault_leaves_media_bytes_alone(emu: Emulator) -> None:
-    data = jpeg((300, 200))
+    data = jpeg(size=(300, 200))
     with emu.client() as c:
         url = archived_uri(emu, c, data)
         emu.configure(fault_kinds=["malformed"], fault_rate=1)

@@ -12,18 +12,10 @@ import pytest
 from PIL import Image, features
 
 from smugfs.emulator import media_kinds, sample_media
+from smugfs.testing import media
 
 TAKEN = datetime.datetime(2019, 7, 14, 9, 26, 53)
 TAKEN_EXIF = "2019:07:14 09:26:53"
-
-
-def _pillow_bytes(fmt: str, size: tuple[int, int] = (64, 48), **save_args: Any) -> bytes:
-    """A small image encoded by Pillow in format `fmt`."""
-    mode = "P" if fmt == "GIF" else "RGB"
-    picture = Image.new(mode, size, 3 if mode == "P" else (200, 80, 30))
-    out = io.BytesIO()
-    picture.save(out, fmt, **save_args)
-    return out.getvalue()
 
 
 def _box(box_type: bytes, payload: bytes) -> bytes:
@@ -68,7 +60,7 @@ def _top_level_boxes(data: bytes) -> list[tuple[bytes, int, int]]:
     ],
 )
 def test_sniff_pillow_images(pillow_format: str, expected: str, save_args: dict[str, Any]) -> None:
-    assert media_kinds.sniff_format(_pillow_bytes(pillow_format, **save_args)) == expected
+    assert media_kinds.sniff_format(media.picture(fmt=pillow_format, **save_args)) == expected
 
 
 def test_sniff_big_endian_tiff() -> None:
@@ -154,7 +146,10 @@ def test_every_sniffed_kind_is_accepted_or_refused() -> None:
 
 @pytest.mark.parametrize("pillow_format", ["JPEG", "PNG", "GIF"])
 def test_image_dimensions(pillow_format: str) -> None:
-    assert media_kinds.image_dimensions(_pillow_bytes(pillow_format, (123, 45))) == (123, 45)
+    assert media_kinds.image_dimensions(media.picture(size=(123, 45), fmt=pillow_format)) == (
+        123,
+        45,
+    )
 
 
 def test_image_dimensions_of_generated_media() -> None:
@@ -194,7 +189,7 @@ def test_exif_date_round_trip() -> None:
 def test_exif_date_falls_back_to_datetime() -> None:
     exif = Image.Exif()
     exif[306] = "2001:02:03 04:05:06"
-    jpeg = _pillow_bytes("JPEG", exif=exif)
+    jpeg = media.picture(fmt="JPEG", exif=exif)
     assert media_kinds.exif_datetime_original(jpeg) == "2001:02:03 04:05:06"
 
 
@@ -202,14 +197,14 @@ def test_exif_date_prefers_original() -> None:
     exif = Image.Exif()
     exif[306] = "2001:02:03 04:05:06"
     exif.get_ifd(0x8769)[36867] = "1999:12:31 23:59:58"
-    jpeg = _pillow_bytes("JPEG", exif=exif)
+    jpeg = media.picture(fmt="JPEG", exif=exif)
     assert media_kinds.exif_datetime_original(jpeg) == "1999:12:31 23:59:58"
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        _pillow_bytes("JPEG"),
+        media.picture(fmt="JPEG"),
         b"plain text",
         b"",
         sample_media.sample_video(),
@@ -222,7 +217,7 @@ def test_exif_date_absent(data: bytes) -> None:
 def test_exif_date_ignores_unset_clock() -> None:
     exif = Image.Exif()
     exif.get_ifd(0x8769)[36867] = "0000:00:00 00:00:00"
-    assert media_kinds.exif_datetime_original(_pillow_bytes("JPEG", exif=exif)) is None
+    assert media_kinds.exif_datetime_original(media.picture(fmt="JPEG", exif=exif)) is None
 
 
 def test_make_jpeg_is_deterministic_and_varies_by_index() -> None:

@@ -23,11 +23,11 @@ import pytest
 from PIL import Image
 
 import smugfs.emulator
+from smugfs.testing import media
 from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
-from smugfs.testing.media import jpeg as make_jpeg
+from smugfs.testing.media import jpeg
 
 SAMPLE_MP4 = Path(smugfs.emulator.__file__).parent / "assets" / "sample.mp4"
-_colours = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +60,6 @@ def album(c: httpx.Client) -> str:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def jpeg(size: tuple[int, int] = (32, 24)) -> bytes:
-    """A small JPEG whose bytes differ from every other one made here."""
-    return make_jpeg(next(_colours), size)
-
-
-def pillow(fmt: str) -> bytes:
-    """A small image in a format Pillow writes (WEBP, BMP...)."""
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), (10, 200, 30)).save(out, fmt)
-    return out.getvalue()
 
 
 def heic(payload: bytes = b"not really hevc, but the container says heic") -> bytes:
@@ -180,7 +168,7 @@ def test_successful_upload_reply_has_the_uploader_shape(emu: Emulator, album: st
 def test_uploaded_image_is_listed_with_archived_md5_and_size_of_the_bytes(
     emu: Emulator, c: httpx.Client, album: str
 ) -> None:
-    data = jpeg((40, 30))
+    data = jpeg(size=(40, 30))
     before = user_image_count(c)
     image = upload_ok(emu, album, data, "exact.jpg")
     items = listed(c, album)
@@ -376,7 +364,7 @@ def test_identical_bytes_uploaded_twice_are_two_images(
 
 
 def test_image_uri_header_replaces_in_place(emu: Emulator, c: httpx.Client, album: str) -> None:
-    old_data, new_data = jpeg(), jpeg((48, 36))
+    old_data, new_data = jpeg(), jpeg(size=(48, 36))
     original = upload_ok(
         emu,
         album,
@@ -462,7 +450,10 @@ def test_wrong_content_md5_is_refused_with_stat_fail(
 
 @pytest.mark.parametrize(
     "data",
-    [pytest.param(pillow("WEBP"), id="webp"), pytest.param(os.urandom(4096), id="random")],
+    [
+        pytest.param(media.picture(fmt="WEBP"), id="webp"),
+        pytest.param(os.urandom(4096), id="random"),
+    ],
 )
 def test_unknown_file_type_is_refused_with_code_64(
     emu: Emulator, c: httpx.Client, album: str, data: bytes
@@ -472,7 +463,9 @@ def test_unknown_file_type_is_refused_with_code_64(
 
 
 def test_bmp_is_refused_with_code_6(emu: Emulator, c: httpx.Client, album: str) -> None:
-    body = assert_refused(c, album, post_upload(emu, pillow("BMP"), smug_headers(album, "old.bmp")))
+    body = assert_refused(
+        c, album, post_upload(emu, media.picture(fmt="BMP"), smug_headers(album, "old.bmp"))
+    )
     assert body["code"] == 6
 
 

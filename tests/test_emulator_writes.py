@@ -18,10 +18,9 @@ import pytest
 
 from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
 from smugfs.testing.library import root_uri
-from smugfs.testing.media import jpeg as make_jpeg
+from smugfs.testing.media import jpeg
 
 NOT_GRANTED = "The user has not granted the required permissions"
-_colours = itertools.count(1)
 _names = itertools.count(1)
 
 
@@ -40,11 +39,6 @@ def c(emu: Emulator) -> Iterator[httpx.Client]:
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def jpeg(size: tuple[int, int] = (24, 16)) -> bytes:
-    """A small JPEG whose bytes differ from every other one made here."""
-    return make_jpeg(next(_colours), size)
 
 
 def unique(prefix: str) -> str:

@@ -23,6 +23,7 @@ import pytest
 from smugfs.testing.account import Account
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.media import photo
 from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
@@ -34,25 +35,21 @@ HEAD = 64 * KIB
 BLOCK = 128 * KIB
 
 
-def _photo(seed: int) -> bytes:
-    """JPEG-looking bytes of 300-900 KiB, different for every seed."""
-    rng = random.Random(seed)
-    return b"\xff\xd8\xff\xe0" + rng.randbytes(rng.randint(300 * KIB, 900 * KIB))
-
-
 Library = dict[str, bytes]
 
 
 def _upload_album(emulator: Emulator, album: str, count: int, seed: int) -> Library:
-    """An album of `count` photos uploaded in shuffled name order; name -> bytes."""
+    """An album of `count` photos of 300-900 KiB uploaded in shuffled name order; name ->
+    bytes."""
     names = [f"photo-{n:03d}.jpg" for n in range(count)]
     random.Random(seed).shuffle(names)
+    sizes = random.Random(seed + 1)
     account = Account(emulator)
     try:
         album_uri = account.create(album)
         photos = {}
         for n, name in enumerate(names):
-            photos[name] = _photo(seed * 1000 + n)
+            photos[name] = photo(seed * 1000 + n, sizes.randint(300 * KIB, 900 * KIB))
             account.upload(album_uri, name, photos[name])
     finally:
         account.close()

@@ -20,15 +20,12 @@ import pytest
 from smugfs.testing.account import Account, uploads
 from smugfs.testing.commands import subprocess_env
 from smugfs.testing.emulator import Emulator
-from smugfs.testing.media import md5
+from smugfs.testing.media import JPEG_START, md5
 from smugfs.testing.mounts import Mount, mounted
 from smugfs.testing.random_ops import RandomFile, Report
 
 pytestmark = pytest.mark.fuse
 
-# The first bytes of a JPEG: the service takes the file as a photo, and no operation touches
-# them.
-JPEG_START = b"\xff\xd8\xff\xe0"
 OPERATIONS = 1500
 MAX_SIZE = 384 * 1024
 MAX_OP = 48 * 1024

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import random
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, restart
+from smugfs.testing.media import photo
 from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
@@ -27,12 +27,6 @@ pytestmark = pytest.mark.fuse
 SETTLE = ["listing_settle=1"]
 # Long enough for anything uncached to be answered from the service's state, not a retry.
 FAST = 3.0
-
-
-def _photo(seed: int, size: int = 200_000) -> bytes:
-    """JPEG-looking bytes (the service recognises photos by their first bytes)."""
-    rng = random.Random(seed)
-    return b"\xff\xd8\xff\xe0" + rng.randbytes(size)
 
 
 def _node(emulator: Emulator, parent_uri: str | None, name: str, kind: str) -> dict[str, str]:
@@ -74,12 +68,12 @@ def _library(emulator: Emulator) -> tuple[dict[str, bytes], str]:
     spare = _node(emulator, None, "Spare", "Album")
     photos = {}
     for n in range(3):
-        photos[f"Trips/Alps/a{n}.jpg"] = _photo(n)
+        photos[f"Trips/Alps/a{n}.jpg"] = photo(n)
         _upload(emulator, alps["album"], f"a{n}.jpg", photos[f"Trips/Alps/a{n}.jpg"])
     for n in range(2):
-        photos[f"Spare/s{n}.jpg"] = _photo(10 + n)
+        photos[f"Spare/s{n}.jpg"] = photo(10 + n)
         _upload(emulator, spare["album"], f"s{n}.jpg", photos[f"Spare/s{n}.jpg"])
-    photos["Deep/L1/L2/L3/d.jpg"] = _photo(20)
+    photos["Deep/L1/L2/L3/d.jpg"] = photo(20)
     _upload(emulator, deep["album"], "d.jpg", photos["Deep/L1/L2/L3/d.jpg"])
     return photos, alps["album"]
 
@@ -110,7 +104,7 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
         assert mount.problems() == []
 
     # Changes made on the service while nothing was mounted show after the next mount.
-    _upload(emulator, alps_uri, "new.jpg", _photo(99))
+    _upload(emulator, alps_uri, "new.jpg", photo(99))
     _node(emulator, None, "Later", "Album")
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert "new.jpg" in os.listdir(mount.path / "Trips" / "Alps")

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import math
 import os
-import random
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from smugfs.testing.account import Account
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import SLASH, album_uri_by_name, list_all, walk
+from smugfs.testing.media import photo
 from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
@@ -262,12 +262,6 @@ def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> dict[
         account.close()
 
 
-def _photo(seed: int, size: int = 300_000) -> bytes:
-    """JPEG-looking bytes (the service recognises photos by their first bytes)."""
-    rng = random.Random(seed)
-    return b"\xff\xd8\xff\xe0" + bytes(rng.getrandbits(8) for _ in range(size))
-
-
 def _album(emulator: Emulator, name: str) -> str:
     with emulator.client() as client:
         root = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
@@ -281,16 +275,16 @@ def test_changes_on_the_service_show_once_the_ttl_has_passed(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     album_uri = _album(emulator, "Changing")
-    kept = _upload(emulator, album_uri, "kept.jpg", _photo(1))
-    gone = _upload(emulator, album_uri, "gone.jpg", _photo(2))
-    replaced = _upload(emulator, album_uri, "replaced.jpg", _photo(3))
+    kept = _upload(emulator, album_uri, "kept.jpg", photo(1, 300_000))
+    gone = _upload(emulator, album_uri, "gone.jpg", photo(2, 300_000))
+    replaced = _upload(emulator, album_uri, "replaced.jpg", photo(3, 300_000))
     options = ["listing_ttl=1", "attr_timeout=1", "entry_timeout=1", "negative_timeout=1"]
     with mounted(emulator, tmp_path, options=options) as mount:
         album = mount.path / "Changing"
         assert sorted(os.listdir(album)) == ["gone.jpg", "kept.jpg", "replaced.jpg"]
         with emulator.client() as client:
             client.delete(gone["AlbumImageUri"]).raise_for_status()
-        new_bytes = _photo(4, 200_000)
+        new_bytes = photo(4, 200_000)
         response = httpx.post(
             emulator.upload_url,
             content=new_bytes,
@@ -315,7 +309,7 @@ def test_changes_on_the_service_show_once_the_ttl_has_passed(
         assert sorted(os.listdir(album)) == ["kept.jpg", "replaced.jpg"]
         assert (album / "replaced.jpg").stat().st_size == len(new_bytes)
         assert (album / "replaced.jpg").read_bytes() == new_bytes
-        assert (album / "kept.jpg").read_bytes() == _photo(1)
+        assert (album / "kept.jpg").read_bytes() == photo(1, 300_000)
         assert "New Album" in os.listdir(mount.path)
         assert kept["ImageUri"]
 
@@ -324,7 +318,7 @@ def test_changes_on_the_service_show_once_the_ttl_has_passed(
 def test_reads_work_when_the_media_server_ignores_range(flag: str, tmp_path: Path) -> None:
     with running_emulator(tmp_path / "emulator", flag) as emulator:
         album_uri = _album(emulator, "Whole")
-        photos = {f"p{n}.jpg": _photo(10 + n, 500_000) for n in range(3)}
+        photos = {f"p{n}.jpg": photo(10 + n, 500_000) for n in range(3)}
         for name, data in photos.items():
             _upload(emulator, album_uri, name, data)
         with mounted(emulator, tmp_path) as mount:
@@ -337,7 +331,7 @@ def test_reads_work_when_the_media_server_ignores_range(flag: str, tmp_path: Pat
 def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> None:
     with running_emulator(tmp_path / "emulator", "--no-range") as emulator:
         album_uri = _album(emulator, "Damaged")
-        data = _photo(42, 400_000)
+        data = photo(42, 400_000)
         _upload(emulator, album_uri, "bad.jpg", data)
         blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
         damaged = bytearray(blob.read_bytes())
@@ -355,7 +349,7 @@ def test_a_ranged_file_that_fails_its_md5_is_dropped_from_the_cache(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     album_uri = _album(emulator, "Checked")
-    data = _photo(43, 300_000)
+    data = photo(43, 300_000)
     _upload(emulator, album_uri, "checked.jpg", data)
     blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
     damaged = bytearray(data)

@@ -8,7 +8,6 @@ it with `smugfs mount`, and reads it with `dd`, `md5sum` and `cat`.
 from __future__ import annotations
 
 import hashlib
-import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from smugfs.testing.account import Account
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.media import photo
 from smugfs.testing.mounts import mounted
 
 pytestmark = pytest.mark.fuse
@@ -26,15 +26,10 @@ MIB = 1024 * 1024
 ALBUM = "Streams"
 
 
-def _photo(seed: int, size: int) -> bytes:
-    """JPEG-looking bytes (the service recognises photos by their first bytes)."""
-    return b"\xff\xd8\xff\xe0" + random.Random(seed).randbytes(size - 4)
-
-
 @pytest.fixture
 def big(tmp_path: Path) -> Iterator[tuple[Emulator, bytes]]:
     """A fresh emulator holding one 13 MiB photo (not a multiple of the block size)."""
-    data = _photo(7, 13 * MIB + 12_345)
+    data = photo(7, 13 * MIB + 12_345)
     with running_emulator(tmp_path / "emulator") as emulator:
         account = Account(emulator)
         try:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from smugfs.testing.account import ALBUM, FOLDER, Account, requests_to, uploads
 from smugfs.testing.commands import fails, md5sum, ok
 from smugfs.testing.emulator import Emulator
-from smugfs.testing.media import md5, photo, write
+from smugfs.testing.media import md5, photo, picture, seeded_bytes, write
 from smugfs.testing.mounts import Mount, mounted
 
 pytestmark = pytest.mark.fuse
@@ -549,11 +547,6 @@ def test_rm_deletes_the_image(emulator: Emulator, account: Account, mount: Mount
 # ---------------------------------------------------------------------------- refusals and faults
 
 
-def _bmp(path: Path) -> Path:
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(path, "BMP")
-    return path
-
-
 @pytest.mark.parametrize("kind", ["bmp", "random"])
 @pytest.mark.log_expected("flush failed: upload refused")
 def test_a_refused_upload_is_reported_by_cp_and_leaves_nothing_behind(
@@ -562,9 +555,9 @@ def test_a_refused_upload_is_reported_by_cp_and_leaves_nothing_behind(
     album_uri = account.create("Album")
     account.upload(album_uri, "kept.jpg", photo(150))
     if kind == "bmp":
-        source = _bmp(tmp_path / "drawing.bmp")
+        source = write(tmp_path / "drawing.bmp", picture(fmt="BMP"))
     else:
-        source = write(tmp_path / "noise.jpg", random.Random(151).randbytes(50_000))
+        source = write(tmp_path / "noise.jpg", seeded_bytes(151, 50_000))
     with mounted(emulator, tmp_path / "mount") as mount:
         album = mount.path / "Album"
         message = fails("cp", source, album)

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -51,6 +50,7 @@ from benchkit.smugcli import SmugCli
 from smugfs.config import Settings
 from smugfs.emulator.generate import TREE_ALBUM_IMAGES, TREE_FAN_OUT, Spec
 from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import JPEG_START, photo, write
 
 # What the mount uses unless told otherwise (smugfs.config.Settings): the baselines that fetch
 # listings directly use the same.
@@ -60,7 +60,6 @@ LISTING_TTL = Settings().listing_ttl
 # past this (about twice what the target allows at the default sizes), the run goes on with a
 # lower bound.
 FIND_TIMEOUT = 60
-JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010100000100010000")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -580,25 +579,12 @@ def tree(setup: Setup, plan: Plan, out: Results) -> None:
 
 
 def photo_files(directory: Path, count: int, mib: int, seed: int) -> list[Path]:
-    """`count` distinct files of `mib` MiB the service takes for JPEGs (a JFIF header and
-    seeded bytes), made once per run."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    pool = rng.randbytes(16 * MIB)
-    paths = []
-    for n in range(1, count + 1):
-        path = directory / f"upload-{n:04d}.jpg"
-        with open(path, "wb") as stream:
-            stream.write(JPEG_HEAD + n.to_bytes(8, "big"))
-            left = mib * MIB - len(JPEG_HEAD) - 8
-            offset = rng.randrange(len(pool))
-            while left > 0:
-                piece = pool[offset : offset + left]
-                stream.write(piece)
-                left -= len(piece)
-                offset = 0
-        paths.append(path)
-    return paths
+    """`count` distinct files of `mib` MiB the service takes for JPEGs, made once per run."""
+    size = mib * MIB - len(JPEG_START)
+    return [
+        write(directory / f"upload-{n:04d}.jpg", photo(seed * 100_000 + n, size))
+        for n in range(1, count + 1)
+    ]
 
 
 def new_album(emulator: Emulator, name: str) -> str:
