@@ -53,7 +53,7 @@ from smugfs.emulator.handling import (
 )
 from smugfs.emulator.links import link, node_uri
 from smugfs.emulator.model import ALBUM, FOLDER, PAGE
-from smugfs.emulator.store import ServiceError, Store
+from smugfs.emulator.store import ServiceError, Store, checked_name
 from smugfs.emulator.wire import Endpoint, Query
 
 
@@ -381,8 +381,7 @@ class Api(AlbumImageEndpoints):
         parent = self._node(call, match["node"])
         self._require(call, parent.owner, "Add")
         body = call.body
-        if not isinstance(body.get("Name", ""), str) or not body.get("Name"):
-            raise ServiceError(400, "Name is required")
+        checked_name(body.get("Name"))
         type_ = str(body.get("Type", FOLDER))
         if type_ == ALBUM:
             # `SortMethod`/`SortDirection` here are the node's; a template presets the album's.

@@ -50,7 +50,7 @@ from smugfs.emulator.links import (
     user_uri,
 )
 from smugfs.emulator.model import ALBUM, FOLDER, Node
-from smugfs.emulator.store import ServiceError
+from smugfs.emulator.store import ServiceError, checked_name
 from smugfs.emulator.wire import Endpoint
 
 # The deprecated album field names the endpoint still takes, and the names they stand for.
@@ -193,7 +193,7 @@ class FolderEndpoints:
         """POST `!folders`: a new folder, under the rules of POST `node!children`."""
         parent = self._folder(call, match)
         self.api._require(call, parent.owner, "Add")
-        _required_name(call.body)
+        checked_name(call.body.get("Name"))
         node = call.store.create_node_from(parent, FOLDER, call.body)
         return created(render(call, node), E_FOLDER_CREATED, folder_uri(call.store, node))
 
@@ -210,7 +210,7 @@ class FolderEndpoints:
         # The legacy endpoint protects an album sent with a password by it.
         if body.get("Password") and "SecurityType" not in body:
             body["SecurityType"] = "Password"
-        _required_name(body)
+        checked_name(body.get("Name"))
         node = album_templates.create_album(
             store, parent, body, album_sort=True, template_required=template_required
         )
@@ -264,10 +264,3 @@ def render(call: Call, node: Node) -> dict[str, Any]:
     uris["AlbumList"] = link(f"{uri}!albumlist", E_ALBUM_LIST)
     out["Uris"] = uris
     return out
-
-
-def _required_name(body: dict[str, Any]) -> str:
-    name = body.get("Name")
-    if not isinstance(name, str) or not name.strip():
-        raise ServiceError(400, "Name is required")
-    return name

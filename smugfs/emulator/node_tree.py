@@ -11,18 +11,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from smugfs.emulator import naming
-from smugfs.emulator.image_fields import DESCRIPTION_MAX
 from smugfs.emulator.model import ALBUM, FOLDER, Album, Image, Node
 from smugfs.emulator.refusals import ServiceError
 from smugfs.emulator.rules import (
     ALBUM_SORT_ALIASES,
     ALBUM_SORT_METHODS,
     MAX_FOLDER_DEPTH,
-    NODE_SORT_METHODS,
     NODE_TYPES,
-    PRIVACY_VALUES,
-    SECURITY_TYPES,
     SORT_DIRECTIONS,
+    URL_NAME_REFUSAL,
+    check_node_fields,
+    checked_name,
     keyword_list,
     truthy,
 )
@@ -124,6 +123,10 @@ class NodeTree(Tables):
             n.date_modified = stamp
         self.dirty = True
 
+    def _next_sort_index(self, folder: Node) -> int:
+        """The `SortIndex` of a node joining `folder`: after every child it has."""
+        return 1 + max((self.nodes[c].sort_index for c in folder.children), default=0)
+
     def _sibling_url_names(self, parent: Node, excluding: str | None = None) -> set[str]:
         return {self.nodes[c].url_name for c in parent.children if c != excluding}
 
@@ -153,27 +156,23 @@ class NodeTree(Tables):
         """A new folder, album or page under the folder `parent` (the POST `!children` rules)."""
         if parent.type != FOLDER:
             raise ServiceError(400, "Only folders can have child nodes")
-        if len(description) > DESCRIPTION_MAX:
-            raise ServiceError(400, f"Description must be at most {DESCRIPTION_MAX} characters")
         if type_ not in NODE_TYPES:
             raise ServiceError(400, f"Type must be one of {', '.join(NODE_TYPES)}")
-        name = name.strip()
-        if not name or len(name) > naming.NAME_MAX:
-            raise ServiceError(400, "Name must be 1 to 254 characters")
-        if privacy not in PRIVACY_VALUES:
-            raise ServiceError(400, f"Privacy must be one of {', '.join(PRIVACY_VALUES)}")
-        if security_type not in SECURITY_TYPES:
-            raise ServiceError(400, "Invalid SecurityType")
-        if sort_method not in NODE_SORT_METHODS or sort_direction not in SORT_DIRECTIONS:
-            raise ServiceError(400, "Invalid SortMethod or SortDirection")
+        name = checked_name(name)
+        sent = {
+            "Description": description,
+            "Privacy": privacy,
+            "SecurityType": security_type,
+            "SortMethod": sort_method,
+            "SortDirection": sort_direction,
+        }
+        if url_name:
+            sent["UrlName"] = url_name
+        check_node_fields(sent)
         if type_ == FOLDER and self.folder_depth(parent) + 1 > MAX_FOLDER_DEPTH:
             raise ServiceError(400, f"Folders can only be nested {MAX_FOLDER_DEPTH} levels deep")
         if url_name is None or url_name == "":
             url_name = naming.derive_url_name(name)
-        elif not naming.valid_supplied_url_name(url_name):
-            raise ServiceError(
-                400, "UrlName must start with a capital letter and hold letters, digits and -"
-            )
         if auto_rename:
             url_name = naming.unique_url_name(url_name, self._sibling_url_names(parent))
         else:
@@ -196,7 +195,7 @@ class NodeTree(Tables):
             password_hint=password_hint,
             sort_method=sort_method,
             sort_direction=sort_direction,
-            sort_index=1 + max((self.nodes[c].sort_index for c in parent.children), default=0),
+            sort_index=self._next_sort_index(parent),
         )
         if type_ == ALBUM:
             album = Album(
@@ -236,15 +235,12 @@ class NodeTree(Tables):
         """PATCH of a node: only the fields sent change; a sibling UrlName clash is 409."""
         parent = self.nodes[node.parent_id] if node.parent_id else None
         if "Name" in fields:
-            name = str(fields["Name"]).strip()
-            if not name or len(name) > naming.NAME_MAX:
-                raise ServiceError(400, "Name must be 1 to 254 characters")
+            checked_name(str(fields["Name"]))
+        check_node_fields(fields)
         if "UrlName" in fields:
             url_name = str(fields["UrlName"])
-            if parent is None or not naming.valid_supplied_url_name(url_name):
-                raise ServiceError(
-                    400, "UrlName must start with a capital letter and hold letters, digits and -"
-                )
+            if parent is None:
+                raise ServiceError(400, URL_NAME_REFUSAL)
             taken = {u.lower() for u in self._sibling_url_names(parent, node.node_id)}
             if url_name.lower() in taken:
                 if truthy(fields.get("AutoRename")):
@@ -252,16 +248,6 @@ class NodeTree(Tables):
                     fields = {k: v for k, v in fields.items() if k != "UrlName"}
                 else:
                     raise ServiceError(409, f"A node with the UrlName {url_name} already exists")
-        if "Description" in fields and len(str(fields["Description"])) > DESCRIPTION_MAX:
-            raise ServiceError(400, f"Description must be at most {DESCRIPTION_MAX} characters")
-        if "Privacy" in fields and fields["Privacy"] not in PRIVACY_VALUES:
-            raise ServiceError(400, f"Privacy must be one of {', '.join(PRIVACY_VALUES)}")
-        if "SortMethod" in fields and fields["SortMethod"] not in NODE_SORT_METHODS:
-            raise ServiceError(400, "Invalid SortMethod")
-        if "SortDirection" in fields and fields["SortDirection"] not in SORT_DIRECTIONS:
-            raise ServiceError(400, "Invalid SortDirection")
-        if "SecurityType" in fields and fields["SecurityType"] not in SECURITY_TYPES:
-            raise ServiceError(400, "Invalid SecurityType")
         self._apply(
             node,
             fields,
@@ -375,9 +361,7 @@ class NodeTree(Tables):
             old_parent.children.remove(node.node_id)
             self.touch(old_parent, stamp)
             node.parent_id = target.node_id
-            node.sort_index = 1 + max(
-                (self.nodes[c].sort_index for c in target.children), default=0
-            )
+            node.sort_index = self._next_sort_index(target)
             target.children.append(node.node_id)
             self.touch(node, stamp)
         return nodes

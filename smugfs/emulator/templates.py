@@ -17,7 +17,7 @@ from smugfs.emulator.album_templates import render, template_uri
 from smugfs.emulator.api import Api
 from smugfs.emulator.endpoints import E_TEMPLATE, E_TEMPLATE_CREATED, E_TEMPLATES
 from smugfs.emulator.handling import Call, Outcome, RouteSpec, created
-from smugfs.emulator.store import PRIVACY_VALUES, ServiceError, truthy
+from smugfs.emulator.store import ServiceError, check_node_fields, checked_name, truthy
 
 
 def routes(api: Api) -> list[RouteSpec]:
@@ -59,20 +59,17 @@ class TemplateEndpoints:
         nick = self.api._user(match["nick"]).nick
         self.api._require(call, nick, "Modify")
         body = call.body
-        name = body.get("Name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 254:
-            raise ServiceError(400, "Name must be 1 to 254 characters")
+        name = checked_name(body.get("Name"))
         fields = call.store.check_album_fields(
             {k: body[k] for k in ("SortMethod", "SortDirection") if k in body}
         )
         privacy = str(
             body.get("Privacy", "Public" if truthy(body.get("Public", True)) else "Unlisted")
         )
-        if privacy not in PRIVACY_VALUES:
-            raise ServiceError(400, f"Privacy must be one of {', '.join(PRIVACY_VALUES)}")
+        check_node_fields({"Privacy": privacy})
         template = call.store.create_album_template(
             nick,
-            name.strip(),
+            name,
             privacy=privacy,
             allow_downloads=truthy(body.get("AllowDownloads", True)),
             sort_method=str(fields.get("SortMethod", "Position")),
