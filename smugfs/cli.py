@@ -14,6 +14,7 @@ from typing import Any
 import platformdirs
 
 from smugfs import __version__
+from smugfs.emulator.conditions import FAULT_KINDS
 
 
 def _emulator_args(parser: argparse.ArgumentParser) -> None:
@@ -39,48 +40,64 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         "--latency-ms",
         type=float,
         default=0.0,
-        help="delay every request by this many milliseconds",
+        metavar="N",
+        help="delay every request by N milliseconds",
     )
     parser.add_argument(
         "--item-cost-ms",
         type=float,
         default=0.0,
-        help="extra milliseconds per item a listing returns",
+        metavar="N",
+        help="N milliseconds more for each item a listing returns",
     )
     parser.add_argument(
         "--bandwidth-mbps",
         type=float,
         default=0.0,
+        metavar="N",
         help="megabits a second each connection carries, each way (0: unlimited)",
     )
     parser.add_argument(
         "--link-mbps",
         type=float,
         default=0.0,
+        metavar="N",
         help="megabits a second all connections together carry, each way (0: unlimited)",
     )
     parser.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
+        metavar="F",
         help="fraction of requests (0-1) answered with an injected fault",
     )
     parser.add_argument(
         "--fault-kinds",
-        default="429,500,503,drop,truncate,gateway,malformed",
-        help="which faults to inject (comma-separated)",
+        default=",".join(FAULT_KINDS),
+        metavar="KINDS",
+        help=f"which faults to inject, comma-separated (default: all of {','.join(FAULT_KINDS)})",
     )
     parser.add_argument(
         "--listing-delay-ms",
         type=float,
         default=0.0,
-        help="new images appear in listings (and deleted ones leave them) only after this delay",
+        metavar="N",
+        help="new images appear in listings (and deleted ones leave them) only N milliseconds "
+        "after the change",
     )
     parser.add_argument(
-        "--rate-limit", type=int, default=100_000, help="requests per caller per window before 429"
+        "--rate-limit",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="requests a caller may send in a window before the answer is 429",
     )
     parser.add_argument(
-        "--rate-window", type=float, default=3600.0, help="rate-limit window in seconds"
+        "--rate-window",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="the rate limit's window in seconds",
     )
     parser.add_argument(
         "--no-range", action="store_true", help="the media server ignores HTTP Range requests"
@@ -89,6 +106,7 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         default=None,
+        metavar="N",
         help="seed for keys, credentials and injected faults (a reproducible run; without it "
         "tokens, secrets and verifiers come from a secure random source)",
     )
@@ -126,9 +144,9 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         "writeback, "
         "uploads=N, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
-        "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, config=PATH, "
-        "log_file=PATH, "
-        "log_level=LEVEL; "
+        "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, "
+        "readahead_files=N, readahead_size=256M, thumbnails=off, thumbnail_sizes=normal,large, "
+        "config=PATH, log_file=PATH, log_level=LEVEL (see the README); "
         "the generic options of mount(8) and fstab (rw, nodev, noatime, _netdev, x-systemd.*, "
         "...) are accepted and ignored",
     )
@@ -150,6 +168,8 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
 
 
 Subcommands = argparse._SubParsersAction  # what `add_subparsers` returns
+NEW_MOUNTPOINT = "the directory to mount on (an empty one)"
+RUNNING_MOUNTPOINT = "where the mount is"
 
 
 def _command(
@@ -158,13 +178,13 @@ def _command(
     summary: str,
     description: str,
     *,
-    mountpoint: bool = False,
+    mountpoint: str | None = None,
 ) -> argparse.ArgumentParser:
     """A subcommand: `summary` is its line in `smugfs --help`, `description` opens
-    `smugfs NAME --help`; with `mountpoint` its first argument is MOUNTPOINT."""
+    `smugfs NAME --help`; with `mountpoint` (its help) the first argument is MOUNTPOINT."""
     parser = sub.add_parser(name, help=summary, description=description)
-    if mountpoint:
-        parser.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT")
+    if mountpoint is not None:
+        parser.add_argument("mountpoint", type=Path, metavar="MOUNTPOINT", help=mountpoint)
     return parser
 
 
@@ -180,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "mount",
         "mount a SmugMug account",
-        "Mount the SmugMug account named by the SMUGFS_* variables at MOUNTPOINT.",
-        mountpoint=True,
+        "Mount your SmugMug account at MOUNTPOINT: the one of the saved login (smugfs login), "
+        "the config file or the SMUGFS_* variables. It runs in the background (with -f, in "
+        "the foreground) until smugfs unmount.",
+        mountpoint=NEW_MOUNTPOINT,
     )
     _mount_args(mount)
     mount.add_argument(
@@ -195,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         "mount the built-in demo library",
         "Serve the built-in sample library (kept in your data directory) with the "
         "emulator and mount it at MOUNTPOINT; unmounting stops both.",
-        mountpoint=True,
+        mountpoint=NEW_MOUNTPOINT,
     )
     _mount_args(demo)
     demo.add_argument(
@@ -208,8 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "unmount",
         "unmount a smugfs mount",
-        "Unmount a smugfs mount cleanly.",
-        mountpoint=True,
+        "Unmount a smugfs mount cleanly, then wait while its process finishes the uploads "
+        "still queued (exit 1 naming any that were not uploaded).",
+        mountpoint=RUNNING_MOUNTPOINT,
     )
     login = _command(
         sub,
@@ -219,8 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
         "type back the six-digit code. The API secret comes from SMUGFS_API_SECRET, the "
         "config file or a prompt (never from the command line, where other users could see it).",
     )
-    login.add_argument("--endpoint", help="the service (default: SmugMug, or the config file)")
-    login.add_argument("--api-key", help="your SmugMug API key")
+    login.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="the service (default: SMUGFS_ENDPOINT, else the config file's, else SmugMug)",
+    )
+    login.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="your SmugMug API key (default: SMUGFS_API_KEY, else the config file's)",
+    )
     _command(sub, "logout", "forget the saved access token", "Remove the saved token.")
     _command(
         sub,
@@ -232,8 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "status",
         "show what a running mount is doing",
-        "Show cache use, uploads, request counts and rate-limit headroom of a running mount.",
-        mountpoint=True,
+        "Show the cache use, uploads, request counts, rate-limit headroom and thumbnails made "
+        "of a running mount.",
+        mountpoint=RUNNING_MOUNTPOINT,
     )
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
     _command(
@@ -243,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Wait until every file written to a running mount (with -o writeback, "
         "or left by a mount that was killed) has been uploaded, showing the progress; exit 1 "
         "naming each file that was not uploaded and why.",
-        mountpoint=True,
+        mountpoint=RUNNING_MOUNTPOINT,
     )
     thumbnails = _command(
         sub,
@@ -253,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         "photo and video below each PATH of a running mount, from SmugMug's renditions, "
         "showing the progress; exit 1 if any could not be made.",
     )
-    thumbnails.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    thumbnails.add_argument(
+        "paths", type=Path, nargs="+", metavar="PATH", help="a folder or album in the mount"
+    )
     emulator = _command(
         sub,
         "emulator",

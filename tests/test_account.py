@@ -39,7 +39,18 @@ from smugfs.testing.media import photo
 from smugfs.testing.mounts import is_mounted
 from smugfs.testing.waits import wait_until
 
-SUBCOMMANDS = ("mount", "demo", "unmount", "login", "logout", "whoami", "status", "emulator")
+SUBCOMMANDS = (
+    "mount",
+    "demo",
+    "unmount",
+    "login",
+    "logout",
+    "whoami",
+    "status",
+    "sync",
+    "thumbnails",
+    "emulator",
+)
 VERIFIER = re.compile(r'<code id="verifier">(\d{6})</code>')
 STATUS_HEADINGS = (
     "mountpoint",
@@ -789,6 +800,10 @@ def test_help_of_every_subcommand_and_the_version(tmp_path: Path) -> None:
     top = smugfs("--help", env=env)
     assert top.returncode == 0
     assert all(command in top.stdout for command in SUBCOMMANDS)
+    # Every mount option a setting reads is named in the mount's help.
+    mount_help = " ".join(smugfs("mount", "--help", env=env).stdout.split())
+    named = set(re.findall(r"\b(\w+)=", mount_help))
+    assert set(config.OPTION_FIELDS) | config.COMMAND_OPTIONS <= named, mount_help
     version = smugfs("--version", env=env)
     assert version.returncode == 0
     assert re.fullmatch(r"smugfs \d+\.\d+\.\d+\S*\n", version.stdout)
