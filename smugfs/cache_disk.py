@@ -19,6 +19,7 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,20 @@ def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> Non
         written = os.pwrite(fd, view, offset)
         view = view[written:]
         offset += written
+
+
+def write_parts(fd: int, parts: Sequence[memoryview], offset: int) -> None:
+    """Write buffers one after another from `offset`, in one system call where it takes them
+    all (a thread hop per call is the cost this saves)."""
+    views = [part.cast("B") for part in parts]
+    while views:
+        written = os.pwritev(fd, views, offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def read_upto(fd: int, offset: int, length: int) -> bytes:

@@ -17,7 +17,7 @@ safe to do on the loop):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, TypeVarTuple
@@ -162,22 +162,33 @@ class CachedFile:
         Raises ValueError on misaligned input or data past EOF, OSError if the bytes cannot be
         written. May evict other (unpinned) files to keep the budget.
         """
+        await self.write_runs(offset, (memoryview(data),))
+
+    async def write_runs(self, offset: int, parts: Sequence[memoryview]) -> None:
+        """Store buffers of whole blocks one after another from `offset`, in one write (the
+        last block of the content may be short); as `write_blocks` otherwise."""
         block_size = self.block_size
-        end = offset + len(data)
+        length = sum(len(part) for part in parts)
+        end = offset + length
         if offset < 0 or offset % block_size:
             raise ValueError(f"offset {offset} is not a multiple of the block size {block_size}")
         if end > self.size:
             raise ValueError(f"data [{offset}, {end}) runs past the end ({self.size})")
-        if len(data) % block_size and end != self.size:
-            raise ValueError(f"{len(data)} bytes is not whole blocks and does not reach the end")
+        if any(len(part) % block_size for part in parts[:-1]) or (
+            length % block_size and end != self.size
+        ):
+            raise ValueError(f"{length} bytes is not whole blocks and does not reach the end")
         self._check_usable()
-        if not data:
+        if not length:
             return
         while self._truncating is not None:
             await self._truncating.wait()
             self._check_usable()
         generation = self._generation
-        await self._descriptor.run(cache_disk.write_all, data, offset)
+        if len(parts) == 1:
+            await self._descriptor.run(cache_disk.write_all, parts[0], offset)
+        else:
+            await self._descriptor.run(cache_disk.write_parts, parts, offset)
         if generation != self._generation or self._descriptor.fd is None:
             return  # discarded (or closed) meanwhile: these bytes are not vouched for
         gained = self._blocks.mark(offset // block_size, (end - 1) // block_size)
@@ -185,8 +196,11 @@ class CachedFile:
             self._dirty = True
             self._holder.account(self.entry, gained)
         self._holder.touch(self.entry)
-        self._recent.remember(offset, data)
-        self._unsaved += len(data)
+        at = offset
+        for part in parts:
+            self._recent.remember(at, part)
+            at += len(part)
+        self._unsaved += length
         if self._unsaved >= PERSIST_EVERY:
             nursery = self._holder.nursery
             if nursery is None:

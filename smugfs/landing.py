@@ -1,26 +1,44 @@
 """The bytes of one ranged GET on their way into the content cache, whole blocks at a time.
 
-Received bytes are gathered until about one kernel read's worth (`LAND_BYTES`) is there, then
-written to the cache and announced, so that a reader waits for its own bytes only, not for the
-whole GET. A GET's first landings are smaller (a block, then doubling), so the first read of a
-file waits only for its own block and a reader of heads can close (and cut the GET) early.
+The bytes are received straight into buffers of the landing's own (`buffer`), each a run of
+whole blocks. A full buffer is written to the cache and announced, so that a reader waits for
+its own bytes only, not for the whole GET; the cache keeps the buffer to answer the kernel's
+reads of those bytes (it is never written again). A GET's first buffers are smaller (a block,
+then doubling up to `LAND_BYTES`), so the first read of a file waits only for its own block and
+a reader of heads can close (and cut the GET) early.
+
+Full buffers are written by a task of their own (in the mount's nursery) while the next ones
+are received: a write into the page cache costs about as long as receiving the same bytes, and
+a GET that waited for each of its writes would only ever do one of the two at a time. At most
+`WRITES_AHEAD` buffers wait for their write; the receiving waits beyond that.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
+
+import trio
 
 from smugfs.cached_file import CachedFile
 from smugfs.errors import IntegrityError
 
-# Bytes of a GET gathered before they are written to the cache and handed to waiting readers:
+log = logging.getLogger(__name__)
+
+# The largest buffer received before it is written to the cache and handed to waiting readers:
 # about one kernel read.
 LAND_BYTES = 1024 * 1024
+# Full buffers that may wait for their write while the next are received.
+WRITES_AHEAD = 4
+
+_Write = tuple[int, memoryview]
 
 
 class Landing:
-    """Bytes [offset, offset + length) of `name` fed in order, landed in `cached`; `landed`
-    is told each run of blocks (first, last) once it is in the cache."""
+    """Bytes [offset, offset + length) of `name` received in order and landed in `cached`;
+    `landed` is told each run of blocks (first, last) once it is in the cache. Writes run in
+    `nursery` (inline without one). `close` must follow, whatever happened."""
 
     def __init__(
         self,
@@ -29,6 +47,7 @@ class Landing:
         length: int,
         name: str,
         landed: Callable[[int, int], None],
+        nursery: trio.Nursery | None = None,
     ) -> None:
         self._cached = cached
         self._block = cached.block_size
@@ -36,41 +55,96 @@ class Landing:
         self._end = offset + length
         self._name = name
         self._landed = landed
-        self._parts: list[bytes | memoryview] = []
-        self._gathered = 0
-        # Where the bytes not yet written start.
+        # The buffer being received into, where it starts in the file, and how full it is.
+        self._buffer = bytearray()
         self._at = offset
+        self._filled = 0
+        # The writer's queue, its first error, and whether it has ended.
+        self._error: Exception | None = None
+        self._done = trio.Event()
+        self._queue: trio.MemorySendChannel[_Write] | None = None
+        if nursery is None:
+            self._done.set()
+        else:
+            self._queue, receive = trio.open_memory_channel[_Write](WRITES_AHEAD)
+            nursery.start_soon(self._writer, receive)
 
-    async def feed(self, chunk: bytes) -> None:
-        """Take the next bytes received; lands the whole blocks once enough are gathered."""
-        self._parts.append(chunk)
-        self._gathered += len(chunk)
-        if self._at + self._gathered > self._end:
-            raise IntegrityError(f"{self._name}: the server sent more than was asked")
-        if self._gathered >= min(LAND_BYTES, max(self._block, self._at - self._start)):
-            await self._land_whole_blocks()
+    def buffer(self) -> memoryview:
+        """Where the next bytes go; IntegrityError once the range is all in."""
+        if self._filled == len(self._buffer):
+            size = min(LAND_BYTES, max(self._block, self._at - self._start))
+            size = min(size - size % self._block, self._end - self._at)
+            if size <= 0:
+                raise IntegrityError(f"{self._name}: the server sent more than was asked")
+            # A new buffer every time: the cache keeps the last ones for the kernel's reads.
+            self._buffer = bytearray(size)
+            self._filled = 0
+        return memoryview(self._buffer)[self._filled :]
 
-    async def keep_whole_blocks(self) -> None:
-        """A GET cut short keeps the whole blocks it has gathered."""
-        if self._gathered >= self._block and self._at + self._gathered <= self._end:
-            await self._land_whole_blocks()
+    async def filled(self, count: int) -> None:
+        """`count` more bytes were received; a full buffer is landed."""
+        self._filled += count
+        if self._filled == len(self._buffer):
+            await self._land(self._filled)
 
     async def finish(self) -> None:
-        """Land what is left once the server has sent everything (the file's last block may
-        be short)."""
-        if self._parts:
-            data = b"".join(self._parts)
-            self._parts = []
-            self._gathered = 0
-            await self._cached.write_blocks(self._at, data)
-            self._at += len(data)
+        """Wait until every buffer received is in the cache; the first error writing one."""
+        await self.close()
+        if self._error is not None:
+            raise self._error
 
-    async def _land_whole_blocks(self) -> None:
-        data = memoryview(b"".join(self._parts))
-        whole = self._gathered - self._gathered % self._block
-        # The bytes past the last whole block wait for the next chunk (views, no copy).
-        self._parts = [data[whole:]] if whole < self._gathered else []
-        self._gathered -= whole
-        await self._cached.write_blocks(self._at, data[:whole])
-        self._landed(self._at // self._block, (self._at + whole) // self._block - 1)
-        self._at += whole
+    async def keep_whole_blocks(self) -> None:
+        """A GET cut short keeps the whole blocks it has received (call it shielded)."""
+        try:
+            await self._land(self._filled - self._filled % self._block)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ValueError, OSError) as exc:
+            # The writer stopped (the mount ends) or failed: nothing more is written.
+            log.debug("keeping what landed of %s: %s", self._name, exc)
+        await self.close()
+
+    async def close(self) -> None:
+        """No more buffers: wait for the writes queued (call it shielded on a way out)."""
+        if self._queue is not None:
+            await self._queue.aclose()
+        await self._done.wait()
+
+    async def _land(self, count: int) -> None:
+        """Queue the first `count` bytes of the buffer (whole blocks, or up to the end)."""
+        if self._error is not None:
+            raise self._error
+        if count <= 0:
+            return
+        write = (self._at, memoryview(self._buffer).toreadonly()[:count])
+        # What is landed is not received again: the next bytes go into a new buffer.
+        self._at += count
+        self._buffer = bytearray()
+        self._filled = 0
+        if self._queue is None:
+            await self._write(write[0], [write[1]])
+        else:
+            await self._queue.send(write)
+
+    async def _write(self, at: int, parts: list[memoryview]) -> None:
+        await self._cached.write_runs(at, parts)
+        length = sum(len(part) for part in parts)
+        self._landed(at // self._block, (at + length - 1) // self._block)
+
+    async def _writer(self, queue: trio.MemoryReceiveChannel[_Write]) -> None:
+        # A task of the mount's nursery: it must never raise. The buffers queued meanwhile go
+        # in one write. After an error it only drains the queue, so that the receiving side is
+        # never stuck on a full one.
+        try:
+            async with queue:
+                async for at, data in queue:
+                    parts = [data]
+                    with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
+                        while len(parts) < WRITES_AHEAD:
+                            parts.append(queue.receive_nowait()[1])
+                    if self._error is None:
+                        try:
+                            await self._write(at, parts)
+                        except Exception as exc:
+                            log.debug("writing %s into the cache: %s", self._name, exc)
+                            self._error = exc
+        finally:
+            self._done.set()

@@ -10,9 +10,9 @@ request. A seek drops the window back to one block. When the last reader of a fi
 it, or the sweep that fetched it ahead stops, the GETs still under way for it are cut: what has
 landed stays (whole blocks only), the rest is not fetched.
 
-GETs run in the mount's nursery and stream into the cache as the bytes arrive (`landing.py`): a
-reader waits only for the blocks it asked for, while the rest of its window keeps arriving, so
-the link stays busy while the kernel consumes.
+GETs run in the mount's nursery and are received into the cache as the bytes arrive
+(`landing.py`): a reader waits only for the blocks it asked for, while the rest of its window
+keeps arriving, so the link stays busy while the kernel consumes.
 
 Fetches are single-flight (`fetches.py`): a block being fetched is waited for, not fetched
 twice, across every open file of the same version. Invariant kept across awaits: a block is
@@ -232,31 +232,31 @@ class ReadPath:
         def landed(first: int, last: int) -> None:
             self._claims.landed(image.version, fetch, first, last)
 
-        landing = Landing(cached, offset, length, image.file_name, landed)
+        landing = Landing(cached, offset, length, image.file_name, landed, self._nursery)
         try:
             try:
-                got = await self.client.stream_range(image.media_url, offset, length, landing.feed)
+                got = await self.client.stream_range_into(image.media_url, offset, length, landing)
             except trio.Cancelled:
                 with trio.CancelScope(shield=True):
-                    try:
-                        await landing.keep_whole_blocks()
-                    except (ValueError, OSError) as exc:
-                        log.debug("keeping what landed of %s: %s", image.file_name, exc)
+                    await landing.keep_whole_blocks()
                 raise
             except RangeIgnored:
                 log.info("the media server ignores Range; reading whole files instead")
                 self.range_supported = False
                 return
+            await landing.finish()
             if got != length:
                 raise IntegrityError(
                     f"{image.file_name}: got {got} bytes at {offset}, expected {length}"
                 )
-            await landing.finish()
             if cached.complete:
                 self._verifier.completed(image, cached)
         except Exception as exc:
             log.debug("fetching %s failed: %s", image.file_name, exc)
             fetch.error = exc
+        finally:
+            with trio.CancelScope(shield=True):
+                await landing.close()
 
 
 def _read_file(path: Path, offset: int, size: int) -> bytes:

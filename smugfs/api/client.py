@@ -56,6 +56,7 @@ class SmugMugClient:
         self.list_all = self._api.list_all
         self.get_range = self._media.get_range
         self.stream_range = self._media.stream_range
+        self.stream_range_into = self._media.stream_range_into
         self.stream_whole = self._media.stream_whole
         self.upload = uploader.upload
         self.landed_upload = uploader.landed_upload

@@ -9,29 +9,89 @@ This is done through the extension points both libraries document: an httpcore n
 (`network_backend=`) whose streams read in larger pieces, under a pool wrapped as an httpx
 transport (`transport=`). httpcore's exceptions pass through unchanged; `transport.py` sorts
 them together with httpx's.
+
+A media body can also be received straight into the caller's buffers (`RawBody`), past h11:
+h11 and httpcore copy every byte of a body three times before httpx hands it on (into h11's
+buffer, out of it twice, then to `bytes`), which was a third of the mount's CPU time in a cold
+read. For that, a stream hands h11 a response's header block alone (the bytes after it wait
+for the next read), so that nothing of the body is in h11's buffer when the headers are
+parsed; the body is then read from the socket with `recv_into` (or, under TLS, from the TLS
+stream). h11 never sees that body, so httpcore closes the connection at the end of the
+response instead of reusing it: one connection per media GET.
 """
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import AsyncIterator, Iterable
 
 import httpcore
 import httpx
+import trio
 
 READ_BYTES = 1024 * 1024
+# Where a response's header block ends.
+_HEADER_END = b"\r\n\r\n"
 
 
 class _LargeReads(httpcore.AsyncNetworkStream):
-    """A network stream that asks the socket for at least `READ_BYTES` per read."""
+    """A network stream that asks the socket for at least `READ_BYTES` per read, and hands
+    the header block of each response to h11 alone (see `RawBody`)."""
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._stream = stream
+        # Bytes received after a header block, for the next read.
+        self._pending = memoryview(b"")
+        # Whether the header block of a response is still to come (a request was sent), and
+        # the last bytes of it seen so far (a header end split across two reads).
+        self._in_headers = False
+        self._seen = b""
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._stream.read(max(max_bytes, READ_BYTES), timeout)
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending = memoryview(b"")
+        else:
+            data = await self._stream.read(max(max_bytes, READ_BYTES), timeout)
+        if self._in_headers and data:
+            searched = self._seen + data
+            end = searched.find(_HEADER_END)
+            if end < 0:
+                self._seen = searched[-(len(_HEADER_END) - 1) :]
+            else:
+                self._in_headers = False
+                self._seen = b""
+                cut = end + len(_HEADER_END) - (len(searched) - len(data))
+                self._pending = memoryview(data)[cut:]
+                data = data[:cut]
+        return data
+
+    async def receive_into(self, buffer: memoryview, timeout: float | None) -> int:
+        """Receive up to `len(buffer)` bytes of a body into `buffer`; how many (0: the peer
+        closed the connection)."""
+        if self._pending:
+            taken = min(len(buffer), len(self._pending))
+            buffer[:taken] = self._pending[:taken]
+            self._pending = self._pending[taken:]
+            return taken
+        if self._stream.get_extra_info("ssl_object") is not None:
+            data = await self._stream.read(len(buffer), timeout)
+            buffer[: len(data)] = data
+            return len(data)
+        sock = self._stream.get_extra_info("socket")
+        try:
+            with trio.fail_after(math.inf if timeout is None else timeout):
+                got: int = await sock.recv_into(buffer)
+        except trio.TooSlowError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+        return got
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._in_headers = True
+        self._seen = b""
         await self._stream.write(buffer, timeout)
 
     async def aclose(self) -> None:
@@ -134,3 +194,39 @@ class LargeReadTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+class RawBody:
+    """The body of a streamed response read into the caller's buffers, past h11 (see the
+    module's docstring): only for a body of known length sent as it is."""
+
+    def __init__(self, stream: _LargeReads, length: int, timeout: float | None) -> None:
+        self._stream = stream
+        self.remaining = length
+        self._timeout = timeout
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> RawBody | None:
+        """The raw body of `response`, whose body nothing has read yet; None when it cannot be
+        read so (not one of our connections, no length, an encoding or chunking)."""
+        stream = response.extensions.get("network_stream")
+        headers = response.headers
+        length = headers.get("content-length", "")
+        if (
+            not isinstance(stream, _LargeReads)
+            or not length.isdigit()
+            or headers.get("transfer-encoding")
+            or headers.get("content-encoding", "identity") != "identity"
+        ):
+            return None
+        timeout = response.request.extensions.get("timeout", {}).get("read")
+        return cls(stream, int(length), timeout)
+
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Receive the next bytes of the body into `buffer` (at most its length, while
+        `remaining`). A connection that ends early is `httpcore.RemoteProtocolError`."""
+        got = await self._stream.receive_into(buffer[: self.remaining], self._timeout)
+        if not got:
+            raise httpcore.RemoteProtocolError("the connection closed before the body ended")
+        self.remaining -= got
+        return got
