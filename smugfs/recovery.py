@@ -22,7 +22,7 @@ import trio
 from smugfs.api.client import SmugMugClient, UploadSource
 from smugfs.api.models import RemoteImage
 from smugfs.errors import NotFound, ServiceUnavailable, SmugfsError, UploadRefused
-from smugfs.staging import UPLOADING, Leftover, Staging, file_digest, hand_back
+from smugfs.staging import IntentState, Leftover, Staging, file_digest, hand_back
 from smugfs.status_file import KEPT, UPLOADED, WAITING
 from smugfs.upload_queue import Job, UploadQueue
 
@@ -63,13 +63,13 @@ class Recovery:
         leftovers = await trio.to_thread.run_sync(self.staging.leftovers)
         uploads: list[tuple[Leftover, Recovered]] = []
         for leftover in leftovers:
-            if leftover.intent.state != UPLOADING and leftover.path.stat().st_size == 0:
+            if leftover.intent.state != IntentState.UPLOADING and leftover.path.stat().st_size == 0:
                 # An empty file never closed: nothing to upload and nothing to keep.
                 await trio.to_thread.run_sync(self.staging.drop, leftover.path)
                 continue
             item = Recovered(leftover.intent.path, WAITING)
             self.items.append(item)
-            if leftover.intent.state == UPLOADING:
+            if leftover.intent.state == IntentState.UPLOADING:
                 uploads.append((leftover, item))
             else:
                 await self._keep(leftover, item, "it was never closed, so it may be incomplete")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import hashlib
 import json
 import logging
@@ -120,17 +121,20 @@ class LocalFile:
     digest_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
 
-# What an intent says about its staging file: still being written (never closed, so its bytes
-# may be incomplete), or complete and asked to be uploaded by `close()`.
-WRITING = "writing"
-UPLOADING = "uploading"
+class IntentState(enum.StrEnum):
+    """What an intent says about its staging file."""
+
+    # Still being written: never closed, so its bytes may be incomplete.
+    WRITING = "writing"
+    # Complete, and asked to be uploaded by `close()`.
+    UPLOADING = "uploading"
 
 
 @dataclasses.dataclass(frozen=True)
 class Intent:
     """Where a staging file is going: enough to finish or report it after a crash."""
 
-    state: str
+    state: IntentState
     album_uri: str
     # The file's path in the mount, for people (`Travel/Lisbon/p.jpg`).
     path: str
@@ -154,7 +158,7 @@ class Intent:
             return None
         try:
             intent = cls(
-                state=str(data["state"]),
+                state=IntentState(data["state"]),
                 album_uri=str(data["album_uri"]),
                 path=str(data["path"]),
                 name=str(data["name"]),
@@ -167,9 +171,7 @@ class Intent:
             )
         except (KeyError, TypeError, ValueError):
             return None
-        if intent.state not in (WRITING, UPLOADING) or not intent.name or not intent.album_uri:
-            return None
-        return intent
+        return intent if intent.name and intent.album_uri else None
 
 
 def _fields(value: Any) -> dict[str, Any]:

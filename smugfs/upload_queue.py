@@ -36,12 +36,6 @@ log = logging.getLogger(__name__)
 RETRY_INTERVAL = 30.0
 MAX_ATTEMPTS = 20
 
-QUEUED = "queued"
-UPLOADING = "uploading"
-DONE = "done"
-FAILED = "failed"
-WITHDRAWN = "withdrawn"
-
 
 @dataclasses.dataclass(eq=False)
 class Job:
@@ -51,7 +45,6 @@ class Job:
     path: str
     size: int
     attempt: Callable[[Job], Awaitable[None]]
-    state: str = QUEUED
     error: SmugfsError | None = None
     # What the attempt that failed says besides its error (where the bytes were handed back).
     detail: str = ""
@@ -117,7 +110,6 @@ class UploadQueue:
         the running one is over (its outcome is not raised here)."""
         job = self._waiting.pop(key, None)
         if job is not None:
-            job.state = WITHDRAWN
             job.finished.set()
             self._touch()
             return True
@@ -207,7 +199,6 @@ class UploadQueue:
             while self._waiting:
                 _, job = self._waiting.popitem(last=False)
                 self._running[job.key] = job
-                job.state = UPLOADING
                 self._touch()
                 try:
                     await self._run(job)
@@ -242,12 +233,10 @@ class UploadQueue:
         except SmugfsError as exc:
             self._fail(job, exc, f"{exc}; {job.detail}" if job.detail else str(exc))
         else:
-            job.state = DONE
             self.done_files += 1
             self.done_bytes += job.size
 
     def _fail(self, job: Job, error: SmugfsError, why: str) -> None:
-        job.state = FAILED
         job.error = error
         self.failures.append(Failure(job.path, why, time.time()))
         log.warning("%s was not uploaded: %s", job.path, why)

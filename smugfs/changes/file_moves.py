@@ -19,7 +19,7 @@ from smugfs.changes.context import ChangeContext, now
 from smugfs.changes.uploads import Uploader
 from smugfs.errors import IsADirectory, NotPermitted
 from smugfs.names import unescape
-from smugfs.staging import WRITING, is_local_only
+from smugfs.staging import IntentState, is_local_only
 from smugfs.tree import Entry, image_identity, local_identity
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class FileMoves:
         if local.writers == 0 and not is_local_only(new_name):
             await self._uploader.upload_if_needed(entry)
         else:
-            await context.journal.record(entry, WRITING)
+            await context.journal.record(entry, IntentState.WRITING)
 
     async def _park(self, entry: Entry, new_name: str) -> None:
         """An uploaded photo renamed to a temporary name in its album (an editor's backup

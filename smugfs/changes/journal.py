@@ -14,7 +14,7 @@ import time
 
 from smugfs.listings import Listings
 from smugfs.names import unescape
-from smugfs.staging import Intent, Staging, is_local_only
+from smugfs.staging import Intent, IntentState, Staging, is_local_only
 from smugfs.tree import Entry
 
 
@@ -26,11 +26,17 @@ class Journal:
         self._staging = staging
 
     async def record(
-        self, entry: Entry, state: str, md5: str = "", *, sent: bool = True, durable: bool = False
+        self,
+        entry: Entry,
+        state: IntentState,
+        md5: str = "",
+        *,
+        sent: bool = True,
+        durable: bool = False,
     ) -> None:
-        """Write down where `entry`'s staged file is going, in `state` (`staging.WRITING` or
-        `UPLOADING`); `sent` false says the upload is only queued, `durable` that the intent
-        must be on disk (fsynced) before this returns."""
+        """Write down where `entry`'s staged file is going, in `state`; `sent` false says the
+        upload is only queued, `durable` that the intent must be on disk (fsynced) before this
+        returns."""
         local = entry.local
         if local is None:
             return

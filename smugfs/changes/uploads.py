@@ -25,7 +25,7 @@ from smugfs.changes.context import ChangeContext
 from smugfs.changes.settling import Settling
 from smugfs.errors import NotFound, NotPermitted, ServiceUnavailable, SmugfsError
 from smugfs.names import unescape
-from smugfs.staging import UPLOADING, WRITING, LocalFile, is_local_only, kept_dir
+from smugfs.staging import IntentState, LocalFile, is_local_only, kept_dir
 from smugfs.tree import Entry, image_identity
 from smugfs.upload_queue import Job
 
@@ -84,7 +84,7 @@ class Uploader:
         md5 = await context.staging.md5(local)
         if local.replace is not None and local.replace.md5 == md5:
             return False
-        await context.journal.record(entry, UPLOADING, md5, sent=False, durable=True)
+        await context.journal.record(entry, IntentState.UPLOADING, md5, sent=False, durable=True)
         path = context.table.path(entry.inode)
 
         async def attempt(job: Job) -> None:
@@ -97,7 +97,7 @@ class Uploader:
                     uri = await self._upload_staged(entry, local, album, closing=False)
                 except ServiceUnavailable:
                     # Tried again by the queue, or by the next mount.
-                    await context.journal.record(entry, UPLOADING, md5)
+                    await context.journal.record(entry, IntentState.UPLOADING, md5)
                     raise
                 except SmugfsError:
                     where = await context.staging.hand_back(
@@ -121,7 +121,7 @@ class Uploader:
         (the next close queues it again), a running one is waited for."""
         local = entry.local
         if local is not None and await self._context.uploads.withdraw(local):
-            await self._context.journal.record(entry, WRITING)
+            await self._context.journal.record(entry, IntentState.WRITING)
 
     async def wait_for(self, entry: Entry) -> bool:
         """Wait for the queued or running upload of a file, if there is one, and raise the
@@ -147,7 +147,7 @@ class Uploader:
             await self._unchanged(entry, local, album, local.replace)
             return None
         log.info("uploading %r (%d bytes)", remote_name, local.size)
-        await context.journal.record(entry, UPLOADING, md5)
+        await context.journal.record(entry, IntentState.UPLOADING, md5)
         # What was said about it (setxattr) goes with the upload; what is said meanwhile waits.
         sent = dict(local.fields)
         try:
@@ -162,7 +162,7 @@ class Uploader:
             if closing:
                 await self._settling.drop_staged(entry)
             else:
-                await context.journal.record(entry, WRITING)
+                await context.journal.record(entry, IntentState.WRITING)
             raise
         local.dirty = False
         for name, value in sent.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from smugfs.changes.context import ChangeContext, now
 from smugfs.changes.uploads import Uploader
 from smugfs.errors import IsADirectory, NotPermitted
-from smugfs.staging import WRITING, LocalFile
+from smugfs.staging import IntentState, LocalFile
 from smugfs.tree import Entry, local_identity
 
 
@@ -41,7 +41,7 @@ class Writes:
         local.replace = context.parked.take(parent, name)
         entry = context.table.add(parent, name, local_identity(), local=local)
         context.listings.note_added(parent, entry)
-        await context.journal.record(entry, WRITING)
+        await context.journal.record(entry, IntentState.WRITING)
         return entry
 
     async def prepare_write(self, entry: Entry, *, truncate: bool) -> LocalFile:
@@ -62,7 +62,7 @@ class Writes:
                 await context.copy_content(entry.image, local)
                 local.dirty = False
             entry.local = local
-            await context.journal.record(entry, WRITING)
+            await context.journal.record(entry, IntentState.WRITING)
         if truncate and local.size:
             await self.will_change(entry, local)
             await context.staging.truncate(local, 0)
@@ -98,4 +98,4 @@ class Writes:
             # behind the last close forgets the intent under it, and must not forget this one.
             async with local.lock:
                 if not local.dirty and local.synced is not None:
-                    await self._context.journal.record(entry, WRITING)
+                    await self._context.journal.record(entry, IntentState.WRITING)
