@@ -2,9 +2,10 @@
 
 Layers, each importing only those below it:
 
-    cli -> mount -> fuse_ops -> fs -> {changes, reader} -> listings -> {tree, names, kept_times}
+    cli -> mount -> fuse_ops -> descriptions -> fs;  mount -> core -> {fs, recovery}
+    fs -> {changes, reader, thumbnails} -> listings -> {tree, names, kept_times}
         reader -> cache_store -> cached_file;  changes -> {staging, upload_queue}
-        mount -> recovery
+        cli -> {sync, thumbnails.command} -> progress
     changes: facade -> {directories, writes, file_moves} -> uploads -> settling -> context
         -> {journal, parking};  tree -> staging (only the type of `Entry.local`)
     (all of these) -> api -> config;  cli -> login -> api.oauth
