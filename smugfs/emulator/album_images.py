@@ -108,11 +108,8 @@ class AlbumImages(NodeTree):
             media["format"] = "MP4"
         else:
             media.update(video_blob=None, video_size=0, video_md5="")
-        original = None
-        if taken:
-            date, _, clock = taken.partition(" ")
-            # The service reads EXIF local time as if it were UTC.
-            original = f"{date.replace(':', '-')}T{clock}+00:00"
+        # The service reads EXIF local time as if it were UTC.
+        original = f"{media_kinds.exif_date_as_iso(taken)}+00:00" if taken else None
         given = dict(fields or {})
         if replace is not None:
             image = replace

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from smugfs.emulator import image_fields
-from smugfs.emulator.wire import Endpoint
+from smugfs.emulator.wire import Endpoint, param
 
 Parameters = tuple[dict[str, Any], ...]
 # The owner may change and delete the object (`Permissions` of PATCH and DELETE).
@@ -70,19 +70,6 @@ def create_answer(
         parameters={} if parameters is None else {"POST": parameters},
         permissions={"POST": permission},
     )
-
-
-def param(name: str, type_: str, description: str = "", **extra: Any) -> dict[str, Any]:
-    """One entry of an endpoint's `Options.Parameters`."""
-    return {
-        "Name": name,
-        "Required": False,
-        "ReadOnly": False,
-        "Default": extra.pop("Default", None),
-        "Description": description,
-        "Type": type_,
-        **extra,
-    }
 
 
 def required(entry: dict[str, Any]) -> dict[str, Any]:

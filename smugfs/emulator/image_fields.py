@@ -24,6 +24,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from smugfs.emulator.wire import param
+
 ALTITUDE_MAX = 16_777_215
 # DECIMAL(16,14) and DECIMAL(17,14): two and three digits before the point.
 LATITUDE_LIMIT = 100.0
@@ -158,26 +160,14 @@ def keywords_from_file_name(file_name: str) -> list[str]:
     return out
 
 
-def _param(name: str, type_: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Required": False,
-        "ReadOnly": False,
-        "Default": None,
-        "Description": "",
-        "Type": type_,
-        **extra,
-    }
-
-
 # The PATCH parameters the image endpoints list in their `Options`.
 PATCH_PARAMETERS = (
-    _param("Title", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
-    _param("Caption", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
-    _param("Keywords", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
-    _param("KeywordArray", "Array", ITEM_TYPE="Varchar", MIN_COUNT=0, MAX_COUNT="INFINITY"),
-    _param("Hidden", "Boolean"),
-    _param("Latitude", "DECIMAL", PRECISION=16, SCALE=14, SIGNED=True),
-    _param("Longitude", "DECIMAL", PRECISION=17, SCALE=14, SIGNED=True),
-    _param("Altitude", "Integer", MIN_VALUE=0, MAX_VALUE=ALTITUDE_MAX),
+    param("Title", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
+    param("Caption", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
+    param("Keywords", "Varchar", MIN_CHARS=0, MAX_CHARS="INFINITY"),
+    param("KeywordArray", "Array", ITEM_TYPE="Varchar", MIN_COUNT=0, MAX_COUNT="INFINITY"),
+    param("Hidden", "Boolean"),
+    param("Latitude", "DECIMAL", PRECISION=16, SCALE=14, SIGNED=True),
+    param("Longitude", "DECIMAL", PRECISION=17, SCALE=14, SIGNED=True),
+    param("Altitude", "Integer", MIN_VALUE=0, MAX_VALUE=ALTITUDE_MAX),
 )

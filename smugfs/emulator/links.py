@@ -19,13 +19,7 @@ API = "/api/v2"
 
 def link(uri: str, endpoint: Endpoint) -> dict[str, Any]:
     """A navigable `Uris` entry to `endpoint` at `uri`."""
-    return {
-        "Uri": uri,
-        "Locator": endpoint.locator,
-        "LocatorType": endpoint.locator_type,
-        "UriDescription": endpoint.description,
-        "EndpointType": endpoint.endpoint_type,
-    }
+    return endpoint.at(uri)
 
 
 def action(uri: str, endpoint: Endpoint) -> dict[str, Any]:

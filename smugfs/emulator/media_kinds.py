@@ -338,9 +338,21 @@ def exif_datetime_original(data: bytes) -> str | None:
             return None
     for value in candidates:
         text = _exif_text(value)
-        if text is not None and _EXIF_DATE_RE.fullmatch(text) and not text.startswith("0000"):
+        if _is_set_date(text):
             return text
     return None
+
+
+def _is_set_date(text: str | None) -> bool:
+    """Whether an EXIF date is one, and not the all-zero date of a camera whose clock was never
+    set."""
+    return text is not None and bool(_EXIF_DATE_RE.fullmatch(text)) and not text.startswith("0000")
+
+
+def exif_date_as_iso(text: str) -> str:
+    """An EXIF date ("YYYY:MM:DD HH:MM:SS") as ISO 8601 without a zone, as `!metadata` shows it."""
+    date, _, clock = text.partition(" ")
+    return f"{date.replace(':', '-')}T{clock}"
 
 
 def _exif_text(value: object) -> str | None:
@@ -385,11 +397,9 @@ def exif_summary(data: bytes) -> dict[str, str]:
             return out
     taken = exif_datetime_original(data)
     if taken:
-        date, _, clock = taken.partition(" ")
-        out["DateTimeCreated"] = f"{date.replace(':', '-')}T{clock}"
-    if modified and _EXIF_DATE_RE.fullmatch(modified) and not modified.startswith("0000"):
-        date, _, clock = modified.partition(" ")
-        out["DateTimeModified"] = f"{date.replace(':', '-')}T{clock}"
+        out["DateTimeCreated"] = exif_date_as_iso(taken)
+    if modified is not None and _is_set_date(modified):
+        out["DateTimeModified"] = exif_date_as_iso(modified)
     return out
 
 

@@ -58,6 +58,29 @@ class Endpoint:
     # The page size of a list asked for without `count` (100 for `!images` in the recordings).
     default_count: int = DEFAULT_COUNT
 
+    def at(self, uri: str) -> dict[str, Any]:
+        """The endpoint at `uri` as a reply's `Response` and a navigable link both describe it."""
+        return {
+            "Uri": uri,
+            "Locator": self.locator,
+            "LocatorType": self.locator_type,
+            "UriDescription": self.description,
+            "EndpointType": self.endpoint_type,
+        }
+
+
+def param(name: str, type_: str, description: str = "", **extra: Any) -> dict[str, Any]:
+    """One entry of an endpoint's `Options.Parameters`."""
+    return {
+        "Name": name,
+        "Required": False,
+        "ReadOnly": False,
+        "Default": extra.pop("Default", None),
+        "Description": description,
+        "Type": type_,
+        **extra,
+    }
+
 
 @dataclasses.dataclass
 class Query:
@@ -213,13 +236,7 @@ def envelope(
     with_options: bool = False,
 ) -> dict[str, Any]:
     """The whole reply body for `endpoint`."""
-    response: dict[str, Any] = {
-        "Uri": query.uri,
-        "Locator": endpoint.locator,
-        "LocatorType": endpoint.locator_type,
-        "UriDescription": endpoint.description,
-        "EndpointType": endpoint.endpoint_type,
-    }
+    response = endpoint.at(query.uri)
     is_list = endpoint.locator_type == "Objects"
     # The service leaves the payload key out entirely when a list is empty.
     if payload is not None and not (is_list and not payload):
