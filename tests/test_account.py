@@ -32,6 +32,7 @@ import pytest
 from smugfs import config, logs, mount_helper
 from smugfs.config import Credentials
 from smugfs.errors import ConfigurationError
+from smugfs.testing.account import create_album
 from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.library import walk
@@ -258,16 +259,6 @@ def status_lines(mountpoint: Path, env: dict[str, str]) -> list[str]:
     return result.stdout.splitlines()
 
 
-def create_album(emulator: Emulator, name: str) -> None:
-    """A new album at the root of the first user, made through the API."""
-    with emulator.client() as http:
-        user = http.get("/api/v2!authuser").json()["Response"]["User"]
-        response = http.post(
-            user["Uris"]["Node"]["Uri"] + "!children", json={"Type": "Album", "Name": name}
-        )
-        assert response.status_code == 201, response.text
-
-
 def fails_read_only(*command: str | os.PathLike[str]) -> None:
     """A tool that must be refused with EROFS."""
     result = run(*command, check=False)
@@ -441,7 +432,8 @@ def test_config_file_values_take_effect_and_o_options_override_them(
         assert "read-only" in lines[1]
         fails_read_only("mkdir", mountpoint / "New")
         assert os.listdir(mountpoint) == []
-        create_album(emulator, "Soon")
+        with emulator.client() as http:
+            create_album(http, "Soon")
         assert wait_until(lambda: os.listdir(mountpoint) == ["Soon"], timeout=10)
         unmount(mountpoint, env)
     assert " INFO " in (tmp_path / "mount.log").read_text()
@@ -457,7 +449,8 @@ def test_config_file_values_take_effect_and_o_options_override_them(
         assert f"in {option_cache}" in lines[2]
         assert "read-only" in lines[1]
         assert os.listdir(mountpoint) == ["Soon"]
-        create_album(emulator, "Later")
+        with emulator.client() as http:
+            create_album(http, "Later")
         time.sleep(3)
         assert os.listdir(mountpoint) == ["Soon"]
         unmount(mountpoint, env)

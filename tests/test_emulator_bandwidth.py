@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smugfs.testing.account import create_album, upload
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
@@ -45,12 +46,8 @@ def photo_url(shared: Emulator) -> str:
     """The original of a 1 MiB photo (a real JPEG, padded) uploaded without any limit."""
     data = jpeg(7, (320, 240), length=MIB)
     with shared.client() as c:
-        created = c.post(root_uri(c) + "!children", json={"Name": "Shaped", "Type": "Album"})
-        assert created.status_code == 201, created.text
-        album = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-        reply = shared.upload(album, "big.jpg", data).json()
-        assert reply["stat"] == "ok", reply
-        image = c.get(reply["Image"]["ImageUri"]).json()["Response"]["Image"]
+        uploaded = upload(shared, create_album(c, "Shaped"), "big.jpg", data)
+        image = c.get(uploaded["ImageUri"]).json()["Response"]["Image"]
     url: str = image["ArchivedUri"]
     with httpx.Client(timeout=30) as plain:
         assert plain.get(url).content == data
@@ -153,8 +150,7 @@ def test_api_bodies_are_shaped(emu: Emulator) -> None:
 def test_uploads_are_shaped_on_their_way_up(emu: Emulator) -> None:
     data = jpeg(11, (320, 240), length=MIB // 2)
     with emu.client() as c:
-        created = c.post(root_uri(c) + "!children", json={"Name": "Shaped up", "Type": "Album"})
-        album = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
+        album = create_album(c, "Shaped up")
     emu.configure(bandwidth_mbps=MBPS)
     started = time.monotonic()
     reply = emu.upload(album, "up.jpg", data).json()

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from PIL import Image as PILImage
 
+from smugfs.testing.account import create_album, upload
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import jpeg
 
@@ -142,40 +143,6 @@ def library(owner: httpx.Client) -> Library:
         if "ChildNodes" in node["Uris"]:
             pending.extend(listing(owner, node["Uris"]["ChildNodes"]["Uri"], count=200))
     return Library(root_uri, albums, nodes)
-
-
-def new_album(client: httpx.Client, name: str) -> dict[str, Any]:
-    """A new public album under the root of a fresh emulator."""
-    user = payload(get(client, f"{API}!authuser"))
-    created = client.post(
-        user["Uris"]["Node"]["Uri"] + "!children",
-        json={"Name": name, "Type": "Album", "Privacy": "Public"},
-    )
-    assert created.status_code == 201, created.text
-    album_uri = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-    return dict(payload(get(client, album_uri)))
-
-
-def upload(emulator: Emulator, album_uri: str, data: bytes, file_name: str) -> dict[str, Any]:
-    """Upload `data` as `file_name` into an album; returns the upload reply's `Image`."""
-    response = httpx.post(
-        emulator.upload_url,
-        content=data,
-        headers={
-            "X-Smug-AlbumUri": album_uri,
-            "X-Smug-Version": "v2",
-            "X-Smug-ResponseType": "JSON",
-            "X-Smug-FileName": quote(file_name),
-            "Content-MD5": hashlib.md5(data).hexdigest(),
-        },
-        auth=emulator.auth(),
-        timeout=30.0,
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["stat"] == "ok", body
-    image: dict[str, Any] = body["Image"]
-    return image
 
 
 # ---------------------------------------------------------------------- paging
@@ -752,9 +719,9 @@ def test_file_names_filter_returns_only_the_named_images(
 
 def test_file_names_filter_handles_commas_and_spaces_in_names(emulator: Emulator) -> None:
     with emulator.client() as client:
-        album = new_album(client, "Odd Names")
+        album = payload(get(client, create_album(client, "Odd Names", Privacy="Public")))
         for n, name in enumerate(["a,b.jpg", "two words.jpg", "plain.jpg", "other.jpg"]):
-            upload(emulator, album["Uri"], jpeg(n), name)
+            upload(emulator, album["Uri"], name, jpeg(n))
         images_uri = album["Uris"]["AlbumImages"]["Uri"]
         wanted = ",".join(quote(n, safe="") for n in ["a,b.jpg", "two words.jpg", "plain.jpg"])
         first = get(client, f"{images_uri}?FileNames={wanted}&count=2")["Response"]

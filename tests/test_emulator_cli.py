@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 import smugfs
+from smugfs.testing.account import album_uri_of, create_album, create_node, upload
 from smugfs.testing.commands import smugfs_command, subprocess_env
 from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
 from smugfs.testing.media import jpeg
@@ -105,23 +106,9 @@ def test_state_and_credentials_survive_a_restart_on_the_same_data(tmp_path: Path
     payload = jpeg(1, (120, 80))
     with running_emulator(tmp_path / "first", data_dir=data_dir) as first:
         with first.client() as c:
-            root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-            node = c.post(root + "!children", json={"Name": "Keeper", "Type": "Album"})
-            assert node.status_code == 201
-            album = node.json()["Response"]["Node"]
-        key = album["Uris"]["Album"]["Uri"].rsplit("/", 1)[1]
-        reply = httpx.post(
-            first.upload_url,
-            content=payload,
-            auth=first.auth(),
-            headers={
-                "X-Smug-AlbumUri": f"/api/v2/album/{key}",
-                "X-Smug-Version": "v2",
-                "X-Smug-ResponseType": "JSON",
-                "X-Smug-FileName": "kept.jpg",
-            },
-        )
-        assert reply.json()["stat"] == "ok"
+            album = create_node(c, "Keeper")
+        key = album_uri_of(album).rsplit("/", 1)[1]
+        upload(first, album_uri_of(album), "kept.jpg", payload)
         first_env = dict(first.env)
         reader = first.token(permissions="Read")
     with running_emulator(tmp_path / "second", data_dir=data_dir) as second:
@@ -141,40 +128,28 @@ def test_state_and_credentials_survive_a_restart_on_the_same_data(tmp_path: Path
             assert c.delete(album["Uri"]).status_code == 401
         with second.client() as c:
             # New keys made after the restart do not collide with the old ones.
-            fresh = c.post(root + "!children", json={"Name": "Fresh", "Type": "Album"})
-            assert fresh.status_code == 201
-            assert fresh.json()["Response"]["Node"]["NodeID"] != album["NodeID"]
+            assert create_node(c, "Fresh")["NodeID"] != album["NodeID"]
 
 
 def test_keys_of_deleted_objects_are_not_reissued_after_restarts(tmp_path: Path) -> None:
     # A client may still remember a deleted node's key; the service never hands it out again.
     data_dir = tmp_path / "data"
 
-    def create_album(emu: Emulator, name: str) -> dict[str, str]:
+    def create(emu: Emulator, name: str) -> dict[str, Any]:
         with emu.client() as c:
-            user = c.get("/api/v2!authuser").json()["Response"]["User"]
-            reply = c.post(
-                user["Uris"]["Node"]["Uri"] + "!children", json={"Name": name, "Type": "Album"}
-            )
-            assert reply.status_code == 201
-            node = reply.json()["Response"]["Node"]
-            return {
-                "node": node["NodeID"],
-                "uri": node["Uri"],
-                "album": node["Uris"]["Album"]["Uri"],
-            }
+            return create_node(c, name)
 
     with running_emulator(tmp_path / "one", data_dir=data_dir) as emu:
-        create_album(emu, "Kept")
+        create(emu, "Kept")
     with running_emulator(tmp_path / "two", data_dir=data_dir) as emu:
-        gone = create_album(emu, "Deleted")
+        gone = create(emu, "Deleted")
         with emu.client() as c:
-            assert c.delete(gone["uri"]).status_code == 200
+            assert c.delete(gone["Uri"]).status_code == 200
     # The library now looks exactly as it did before the second start.
     with running_emulator(tmp_path / "three", data_dir=data_dir) as emu:
-        fresh = create_album(emu, "Fresh")
-    assert fresh["node"] != gone["node"]
-    assert fresh["album"] != gone["album"]
+        fresh = create(emu, "Fresh")
+    assert fresh["NodeID"] != gone["NodeID"]
+    assert album_uri_of(fresh) != album_uri_of(gone)
 
 
 def test_sigterm_ends_the_emulator_promptly_with_exit_code_0(tmp_path: Path) -> None:
@@ -210,21 +185,8 @@ def test_no_range_flag_turns_range_requests_off(tmp_path: Path, no_range: bool) 
     args = ("--no-range",) if no_range else ()
     data = jpeg(1, (120, 80))
     with running_emulator(tmp_path, *args) as emu, emu.client() as c:
-        root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-        node = c.post(root + "!children", json={"Name": "Ranges", "Type": "Album"})
-        key = node.json()["Response"]["Node"]["Uris"]["Album"]["Uri"].rsplit("/", 1)[1]
-        reply = httpx.post(
-            emu.upload_url,
-            content=data,
-            auth=emu.auth(),
-            headers={
-                "X-Smug-AlbumUri": f"/api/v2/album/{key}",
-                "X-Smug-Version": "v2",
-                "X-Smug-ResponseType": "JSON",
-                "X-Smug-FileName": "r.jpg",
-            },
-        ).json()
-        url = c.get(reply["Image"]["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
+        image = upload(emu, create_album(c, "Ranges"), "r.jpg", data)
+        url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
         response = c.get(url, headers={"Range": "bytes=10-19"})
     if no_range:
         assert response.status_code == 200

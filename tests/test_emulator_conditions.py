@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from smugfs.testing import account
+from smugfs.testing.account import create_album
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
@@ -48,21 +50,12 @@ def emu(shared: Emulator) -> Iterator[Emulator]:
 
 def new_album(c: httpx.Client) -> str:
     """A new album's key."""
-    response = c.post(
-        root_uri(c) + "!children", json={"Name": f"Cond {next(_names)}", "Type": "Album"}
-    )
-    assert response.status_code == 201, response.text
-    uri: str = response.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-    return uri.rsplit("/", 1)[1]
+    return create_album(c, f"Cond {next(_names)}").rsplit("/", 1)[1]
 
 
 def upload(emu: Emulator, album: str, data: bytes, name: str = "p.jpg") -> dict[str, Any]:
     """Upload into `album`; the reply's `Image` block."""
-    response = emu.upload(f"/api/v2/album/{album}", name, data)
-    body = response.json()
-    assert body["stat"] == "ok", body
-    image: dict[str, Any] = body["Image"]
-    return image
+    return account.upload(emu, f"/api/v2/album/{album}", name, data)
 
 
 def archived_uri(emu: Emulator, c: httpx.Client, data: bytes) -> str:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from smugfs.emulator.image_fields import keywords_from_file_name
+from smugfs.testing import account
+from smugfs.testing.account import create_album, create_node
 from smugfs.testing.emulator import Emulator, running_emulator
-from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
 
 _seeds = itertools.count(500)
@@ -41,22 +42,12 @@ def c(emu: Emulator) -> Iterator[httpx.Client]:
 @pytest.fixture
 def album(c: httpx.Client) -> str:
     """A new public album's key."""
-    name = f"Fields {next(_seeds)}"
-    response = c.post(
-        root_uri(c) + "!children", json={"Name": name, "Type": "Album", "Privacy": "Public"}
-    )
-    assert response.status_code == 201, response.text
-    uri: str = response.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-    return uri.rsplit("/", 1)[1]
+    return create_album(c, f"Fields {next(_seeds)}", Privacy="Public").rsplit("/", 1)[1]
 
 
 def upload(emu: Emulator, album: str, name: str, **headers: str) -> dict[str, Any]:
     """Upload a fresh JPEG; the reply's `Image` block."""
-    response = emu.upload(f"/api/v2/album/{album}", name, jpeg(next(_seeds)), **headers)
-    body = response.json()
-    assert body["stat"] == "ok", body
-    image: dict[str, Any] = body["Image"]
-    return image
+    return account.upload(emu, f"/api/v2/album/{album}", name, jpeg(next(_seeds)), **headers)
 
 
 def image_of(c: httpx.Client, uri: str) -> dict[str, Any]:
@@ -202,10 +193,7 @@ def test_the_patch_parameters_are_in_the_options(
 
 
 def test_a_node_description_is_at_most_65535_characters(c: httpx.Client) -> None:
-    response = c.post(
-        root_uri(c) + "!children", json={"Name": f"Described {next(_seeds)}", "Type": "Album"}
-    )
-    node = response.json()["Response"]["Node"]
+    node = create_node(c, f"Described {next(_seeds)}")
     assert c.patch(node["Uri"], json={"Description": "d" * 65_535}).status_code == 200
     assert c.patch(node["Uri"], json={"Description": "d" * 65_536}).status_code == 400
     assert c.get(node["Uri"]).json()["Response"]["Node"]["Description"] == "d" * 65_535

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 from PIL import Image as PILImage
 
 from smugfs.emulator import sample_media
+from smugfs.testing.account import create_album, upload
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import jpeg
 
@@ -44,41 +44,6 @@ def images_of(client: httpx.Client, album: dict[str, Any]) -> list[dict[str, Any
 def kyoto_image(owner: httpx.Client, albums: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One public sample photo."""
     return images_of(owner, albums["Kyoto"])[0]
-
-
-def upload(
-    emulator: Emulator, album_uri: str, data: bytes, file_name: str, *, replace: str = ""
-) -> dict[str, Any]:
-    """Upload (or, with `replace`, re-upload in place) and return the reply's `Image`."""
-    headers = {
-        "X-Smug-AlbumUri": album_uri,
-        "X-Smug-Version": "v2",
-        "X-Smug-ResponseType": "JSON",
-        "X-Smug-FileName": quote(file_name),
-        "Content-MD5": hashlib.md5(data).hexdigest(),
-    }
-    if replace:
-        headers["X-Smug-ImageUri"] = replace
-    response = httpx.post(
-        emulator.upload_url, content=data, headers=headers, auth=emulator.auth(), timeout=30.0
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["stat"] == "ok", body
-    image: dict[str, Any] = body["Image"]
-    return image
-
-
-def fresh_album(emulator: Emulator, client: httpx.Client) -> str:
-    """A new public album in a fresh emulator; returns its URI."""
-    user = client.get(f"{API}!authuser").json()["Response"]["User"]
-    created = client.post(
-        user["Uris"]["Node"]["Uri"] + "!children",
-        json={"Name": "Media", "Type": "Album", "Privacy": "Public"},
-    )
-    assert created.status_code == 201, created.text
-    album_uri: str = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-    return album_uri
 
 
 def image_record(client: httpx.Client, uri: str) -> dict[str, Any]:
@@ -205,8 +170,8 @@ def test_head_gives_the_length_without_a_body(
 def test_range_switched_off_at_run_time_sends_the_whole_file(emulator: Emulator) -> None:
     data = jpeg(1, (400, 300))
     with emulator.client() as client:
-        album_uri = fresh_album(emulator, client)
-        uploaded = upload(emulator, album_uri, data, "whole.jpg")
+        album_uri = create_album(client, "Media", Privacy="Public")
+        uploaded = upload(emulator, album_uri, "whole.jpg", data)
         archived = image_record(client, uploaded["ImageUri"])["ArchivedUri"]
     with httpx.Client(timeout=30.0) as media:
         assert media.get(archived, headers={"Range": "bytes=0-99"}).status_code == 206
@@ -324,13 +289,15 @@ def test_video_largest_rendition_matches_its_size_and_md5_but_not_the_upload(
 def test_replacing_in_place_retires_the_old_url(emulator: Emulator) -> None:
     before_bytes, after_bytes = jpeg(2, (200, 150)), jpeg(3, (120, 90))
     with emulator.client() as client:
-        album_uri = fresh_album(emulator, client)
-        first = upload(emulator, album_uri, before_bytes, "swap.jpg")
+        album_uri = create_album(client, "Media", Privacy="Public")
+        first = upload(emulator, album_uri, "swap.jpg", before_bytes)
         old = image_record(client, first["ImageUri"])
         assert old["Serial"] == 0
         with httpx.Client(timeout=30.0) as media:
             assert media.get(old["ArchivedUri"]).content == before_bytes
-            second = upload(emulator, album_uri, after_bytes, "swap.jpg", replace=old["Uri"])
+            second = upload(
+                emulator, album_uri, "swap.jpg", after_bytes, X_Smug_ImageUri=old["Uri"]
+            )
             new = image_record(client, second["ImageUri"])
             assert new["ImageKey"] == old["ImageKey"]
             assert new["Serial"] == old["Serial"] + 1
@@ -347,8 +314,8 @@ def test_replacing_in_place_retires_the_old_url(emulator: Emulator) -> None:
 def test_stats_count_exactly_the_media_bytes_served(emulator: Emulator) -> None:
     data = jpeg(4, (300, 200))
     with emulator.client() as client:
-        album_uri = fresh_album(emulator, client)
-        uploaded = upload(emulator, album_uri, data, "counted.jpg")
+        album_uri = create_album(client, "Media", Privacy="Public")
+        uploaded = upload(emulator, album_uri, "counted.jpg", data)
         archived = image_record(client, uploaded["ImageUri"])["ArchivedUri"]
     before = emulator.stats()
     with httpx.Client(timeout=30.0) as media:

@@ -24,6 +24,7 @@ from PIL import Image
 
 import smugfs.emulator
 from smugfs.testing import media
+from smugfs.testing.account import create_album
 from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
 from smugfs.testing.media import jpeg
 
@@ -50,13 +51,7 @@ _albums = itertools.count(1)
 @pytest.fixture
 def album(c: httpx.Client) -> str:
     """The AlbumKey of a fresh album under the root."""
-    root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-    response = c.post(
-        root + "!children", json={"Name": f"Uploads {next(_albums)}", "Type": "Album"}
-    )
-    assert response.status_code == 201, response.text
-    uri: str = response.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-    return uri.rsplit("/", 1)[1]
+    return create_album(c, f"Uploads {next(_albums)}").rsplit("/", 1)[1]
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -422,9 +417,7 @@ def test_replacement_with_new_headers_updates_title_and_caption(
 def test_replacing_an_image_of_another_album_is_refused(
     emu: Emulator, c: httpx.Client, album: str
 ) -> None:
-    root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-    other = c.post(root + "!children", json={"Name": "Elsewhere", "Type": "Album"})
-    other_key = other.json()["Response"]["Node"]["Uris"]["Album"]["Uri"].rsplit("/", 1)[1]
+    other_key = create_album(c, "Elsewhere").rsplit("/", 1)[1]
     foreign = upload_ok(emu, other_key, jpeg(), "foreign.jpg")
     response = post_upload(
         emu, jpeg(), smug_headers(album, "x.jpg", **{"X-Smug-ImageUri": foreign["ImageUri"]})

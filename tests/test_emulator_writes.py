@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smugfs.testing import account
 from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
 from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
@@ -61,13 +62,7 @@ def album_key(node: dict[str, Any]) -> str:
 
 def upload(emu: Emulator, key: str, name: str, data: bytes | None = None) -> dict[str, Any]:
     """Upload bytes into album `key`; returns the `Image` block of a successful reply."""
-    data = data if data is not None else jpeg()
-    response = emu.upload(f"/api/v2/album/{key}", name, data)
-    body = response.json()
-    assert response.status_code == 200
-    assert body["stat"] == "ok", body
-    result: dict[str, Any] = body["Image"]
-    return result
+    return account.upload(emu, f"/api/v2/album/{key}", name, jpeg() if data is None else data)
 
 
 def listed(c: httpx.Client, key: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from smugfs.testing.account import ALBUM, FOLDER, Account, create_album, upload
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, restart
 from smugfs.testing.media import photo
@@ -29,26 +30,6 @@ SETTLE = ["listing_settle=1"]
 FAST = 3.0
 
 
-def _node(emulator: Emulator, parent_uri: str | None, name: str, kind: str) -> dict[str, str]:
-    """A new folder or album (under the root folder when `parent_uri` is None); its URIs."""
-    with emulator.client() as client:
-        if parent_uri is None:
-            user = client.get("/api/v2!authuser").json()["Response"]["User"]
-            parent_uri = user["Uris"]["Node"]["Uri"]
-        reply = client.post(parent_uri + "!children", json={"Type": kind, "Name": name})
-        assert reply.status_code == 201, reply.text
-        node = reply.json()["Response"]["Node"]
-        uris = {"node": node["Uri"]}
-        if kind == "Album":
-            uris["album"] = node["Uris"]["Album"]["Uri"]
-        return uris
-
-
-def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> None:
-    response = emulator.upload(album_uri, name, data)
-    assert response.json()["stat"] == "ok", response.text
-
-
 def _requests(emulator: Emulator) -> dict[str, int]:
     counts: dict[str, int] = emulator.stats()["by_endpoint"]
     return counts
@@ -58,24 +39,25 @@ def _library(emulator: Emulator) -> tuple[dict[str, bytes], str]:
     """Folder `Trips` holding album `Alps` with three photos; album `Spare` at the root with
     two; album `Deep/L1/L2/L3` with one, deeper than listing ahead reaches from the root.
     Returns the photos by path, and the album URI of `Alps`."""
-    parent: dict[str, str] | None = None
-    for name in ("Deep", "L1", "L2"):
-        parent = _node(emulator, parent and parent["node"], name, "Folder")
-    assert parent is not None
-    deep = _node(emulator, parent["node"], "L3", "Album")
-    trips = _node(emulator, None, "Trips", "Folder")
-    alps = _node(emulator, trips["node"], "Alps", "Album")
-    spare = _node(emulator, None, "Spare", "Album")
-    photos = {}
-    for n in range(3):
-        photos[f"Trips/Alps/a{n}.jpg"] = photo(n)
-        _upload(emulator, alps["album"], f"a{n}.jpg", photos[f"Trips/Alps/a{n}.jpg"])
-    for n in range(2):
-        photos[f"Spare/s{n}.jpg"] = photo(10 + n)
-        _upload(emulator, spare["album"], f"s{n}.jpg", photos[f"Spare/s{n}.jpg"])
-    photos["Deep/L1/L2/L3/d.jpg"] = photo(20)
-    _upload(emulator, deep["album"], "d.jpg", photos["Deep/L1/L2/L3/d.jpg"])
-    return photos, alps["album"]
+    account = Account(emulator)
+    try:
+        parent: str | None = None
+        for name in ("Deep", "L1", "L2"):
+            parent = account.create(name, FOLDER, parent)
+        albums = {
+            "Deep/L1/L2/L3": account.create("L3", ALBUM, parent),
+            "Trips/Alps": account.create("Alps", ALBUM, account.create("Trips", FOLDER)),
+            "Spare": account.create("Spare"),
+        }
+        photos = {f"Trips/Alps/a{n}.jpg": photo(n) for n in range(3)}
+        photos.update({f"Spare/s{n}.jpg": photo(10 + n) for n in range(2)})
+        photos["Deep/L1/L2/L3/d.jpg"] = photo(20)
+        for path, data in photos.items():
+            album, name = path.rsplit("/", 1)
+            account.upload(albums[album], name, data)
+    finally:
+        account.close()
+    return photos, albums["Trips/Alps"]
 
 
 def _listing_requests(counts: dict[str, int]) -> int:
@@ -104,8 +86,9 @@ def test_listings_are_revalidated_after_a_remount(emulator: Emulator, tmp_path: 
         assert mount.problems() == []
 
     # Changes made on the service while nothing was mounted show after the next mount.
-    _upload(emulator, alps_uri, "new.jpg", photo(99))
-    _node(emulator, None, "Later", "Album")
+    with emulator.client() as client:
+        upload(emulator, alps_uri, "new.jpg", photo(99))
+        create_album(client, "Later")
     with mounted(emulator, tmp_path, options=SETTLE) as mount:
         assert "new.jpg" in os.listdir(mount.path / "Trips" / "Alps")
         assert sorted(os.listdir(mount.path)) == ["Deep", "Later", "Spare", "Trips"]

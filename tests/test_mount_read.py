@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from smugfs.testing.account import Account
+from smugfs.testing.account import create_album, upload
 from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import SLASH, album_uri_by_name, list_all, walk
@@ -254,30 +253,18 @@ def test_reading_the_start_of_a_photo_fetches_about_that_much(
     assert stats["media_bytes"] <= 256 * 1024 < size
 
 
-def _upload(emulator: Emulator, album_uri: str, name: str, data: bytes) -> dict[str, str]:
-    account = Account(emulator)
-    try:
-        return account.upload(album_uri, name, data)
-    finally:
-        account.close()
-
-
 def _album(emulator: Emulator, name: str) -> str:
     with emulator.client() as client:
-        root = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-        node = client.post(root + "!children", json={"Type": "Album", "Name": name})
-        assert node.status_code == 201, node.text
-        uri: str = node.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-        return uri
+        return create_album(client, name)
 
 
 def test_changes_on_the_service_show_once_the_ttl_has_passed(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     album_uri = _album(emulator, "Changing")
-    kept = _upload(emulator, album_uri, "kept.jpg", photo(1, 300_000))
-    gone = _upload(emulator, album_uri, "gone.jpg", photo(2, 300_000))
-    replaced = _upload(emulator, album_uri, "replaced.jpg", photo(3, 300_000))
+    kept = upload(emulator, album_uri, "kept.jpg", photo(1, 300_000))
+    gone = upload(emulator, album_uri, "gone.jpg", photo(2, 300_000))
+    replaced = upload(emulator, album_uri, "replaced.jpg", photo(3, 300_000))
     options = ["listing_ttl=1", "attr_timeout=1", "entry_timeout=1", "negative_timeout=1"]
     with mounted(emulator, tmp_path, options=options) as mount:
         album = mount.path / "Changing"
@@ -285,20 +272,7 @@ def test_changes_on_the_service_show_once_the_ttl_has_passed(
         with emulator.client() as client:
             client.delete(gone["AlbumImageUri"]).raise_for_status()
         new_bytes = photo(4, 200_000)
-        response = httpx.post(
-            emulator.upload_url,
-            content=new_bytes,
-            headers={
-                "X-Smug-AlbumUri": album_uri,
-                "X-Smug-FileName": "replaced.jpg",
-                "X-Smug-Version": "v2",
-                "X-Smug-ResponseType": "JSON",
-                "X-Smug-ImageUri": replaced["ImageUri"],
-            },
-            auth=emulator.auth(),
-            timeout=30,
-        )
-        assert response.json()["stat"] == "ok"
+        upload(emulator, album_uri, "replaced.jpg", new_bytes, X_Smug_ImageUri=replaced["ImageUri"])
         # Until the listing is refreshed the deleted photo is still listed, but reading it
         # answers ENOENT rather than old bytes.
         result = run("cat", album / "gone.jpg", check=False)
@@ -320,7 +294,7 @@ def test_reads_work_when_the_media_server_ignores_range(flag: str, tmp_path: Pat
         album_uri = _album(emulator, "Whole")
         photos = {f"p{n}.jpg": photo(10 + n, 500_000) for n in range(3)}
         for name, data in photos.items():
-            _upload(emulator, album_uri, name, data)
+            upload(emulator, album_uri, name, data)
         with mounted(emulator, tmp_path) as mount:
             for name, data in photos.items():
                 assert (mount.path / "Whole" / name).read_bytes() == data
@@ -332,7 +306,7 @@ def test_bytes_that_fail_their_md5_are_eio_never_wrong_bytes(tmp_path: Path) -> 
     with running_emulator(tmp_path / "emulator", "--no-range") as emulator:
         album_uri = _album(emulator, "Damaged")
         data = photo(42, 400_000)
-        _upload(emulator, album_uri, "bad.jpg", data)
+        upload(emulator, album_uri, "bad.jpg", data)
         blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
         damaged = bytearray(blob.read_bytes())
         damaged[1000] ^= 0xFF
@@ -350,7 +324,7 @@ def test_a_ranged_file_that_fails_its_md5_is_dropped_from_the_cache(
 ) -> None:
     album_uri = _album(emulator, "Checked")
     data = photo(43, 300_000)
-    _upload(emulator, album_uri, "checked.jpg", data)
+    upload(emulator, album_uri, "checked.jpg", data)
     blob = emulator.data_dir / "blobs" / hashlib.md5(data).hexdigest()
     damaged = bytearray(data)
     damaged[5000] ^= 0xFF

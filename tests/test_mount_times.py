@@ -113,10 +113,9 @@ def test_a_photo_replaced_on_the_service_reports_the_services_time_again(
         ok("cp", "-p", source, target)
         assert target.stat().st_mtime_ns == 1_400_000_000_000_000_001
         image = account.by_name(album_uri)["view.jpg"]
-        reply = emulator.upload(
+        account.upload(
             album_uri, "view.jpg", photo(702, 30_000), X_Smug_ImageUri=image["Uris"]["Image"]["Uri"]
         )
-        assert reply.json()["stat"] == "ok"
         deadline = time.monotonic() + 30
         while target.stat().st_mtime_ns == 1_400_000_000_000_000_001:
             assert time.monotonic() < deadline, "the replaced photo kept the old time"

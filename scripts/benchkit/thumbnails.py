@@ -31,6 +31,7 @@ from benchkit.network import series, under
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan
 from smugfs.emulator import sample_media
+from smugfs.testing.account import FOLDER, create_album, create_node, upload
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS
 from smugfs.thumbnails.freedesktop import Original
@@ -69,11 +70,8 @@ def _upload(setup: Setup, count: int) -> None:
     emulator = setup.emulator
     assert emulator is not None
     with emulator.client() as client:
-        root = client.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-        folder = client.post(f"{root}!children", json={"Type": "Folder", "Name": ALBUM[0]})
-        folder_uri = folder.json()["Response"]["Node"]["Uri"]
-        album = client.post(f"{folder_uri}!children", json={"Type": "Album", "Name": ALBUM[1]})
-        album_uri = album.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
+        folder = create_node(client, ALBUM[0], FOLDER)
+        album_uri = create_album(client, ALBUM[1], folder["Uri"])
 
     def one(n: int) -> None:
         data = sample_media.make_camera_jpeg(
@@ -83,9 +81,7 @@ def _upload(setup: Setup, count: int) -> None:
             taken=dt.datetime(2025, 6, 21, 5, 0) + dt.timedelta(minutes=n),
             title=f"Camera {n:04d}",
         )
-        reply = emulator.upload(album_uri, f"DSC{n:05d}.JPG", data)
-        if reply.status_code != 200:
-            raise RuntimeError(f"upload of photo {n}: HTTP {reply.status_code}")
+        upload(emulator, album_uri, f"DSC{n:05d}.JPG", data)
 
     print(f"    making an album of {count} camera-sized photos", flush=True)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:

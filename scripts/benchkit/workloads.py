@@ -49,6 +49,7 @@ from benchkit.servers import Meter, read_ahead, set_read_ahead
 from benchkit.smugcli import SmugCli
 from smugfs.config import Settings
 from smugfs.emulator.generate import TREE_ALBUM_IMAGES, TREE_FAN_OUT, Spec
+from smugfs.testing.account import create_album
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import JPEG_START, photo, write
 
@@ -588,13 +589,9 @@ def photo_files(directory: Path, count: int, mib: int, seed: int) -> list[Path]:
 
 
 def new_album(emulator: Emulator, name: str) -> str:
-    """A new album at the root; its album URI."""
+    """A new album at the root; its Album URI."""
     with emulator.client() as client:
-        root = api_get(client, "/api/v2!authuser")["User"]["Uris"]["Node"]["Uri"]
-        created = client.post(f"{root}!children", json={"Type": "Album", "Name": name})
-        created.raise_for_status()
-        uri: str = created.json()["Response"]["Node"]["Uris"]["Album"]["Uri"]
-        return uri
+        return create_album(client, name)
 
 
 def upload_headers(emulator: Emulator, album_uri: str, path: Path) -> dict[str, str]:

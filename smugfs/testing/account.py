@@ -2,22 +2,72 @@
 
 `Account` reads and changes an emulator account with signed httpx (never the smugfs client), so
 tests check what the service holds, not what the mount believes; `uploads` and `requests_to`
-count what the emulator received.
+count what the emulator received. Albums and folders are made by `create_node` and photos
+uploaded by `upload`, the one way for every test and benchmark that needs them made (those
+that test the making itself send their own requests).
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from smugfs.testing.emulator import Emulator
-from smugfs.testing.library import list_all
+from smugfs.testing.library import list_all, root_uri
+from smugfs.testing.media import md5
 
 FOLDER = "Folder"
 ALBUM = "Album"
+
+
+# ---------------------------------------------------------------------------- making things
+
+
+def create_node(
+    client: httpx.Client,
+    name: str,
+    type_: str = ALBUM,
+    parent_uri: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A new album or folder below `parent_uri` (the root by default), with any other fields
+    given (`Privacy="Public"`...); its `Node` record, asserting the service made it."""
+    response = client.post(
+        (parent_uri or root_uri(client)) + "!children",
+        json={"Type": type_, "Name": name, **fields},
+    )
+    assert response.status_code == 201, response.text
+    node: dict[str, Any] = response.json()["Response"]["Node"]
+    return node
+
+
+def album_uri_of(node: dict[str, Any]) -> str:
+    """The Album URI of an album's node record."""
+    uri: str = node["Uris"]["Album"]["Uri"]
+    return uri
+
+
+def create_album(
+    client: httpx.Client, name: str, parent_uri: str | None = None, **fields: Any
+) -> str:
+    """A new album (`create_node`); its Album URI."""
+    return album_uri_of(create_node(client, name, ALBUM, parent_uri, **fields))
+
+
+def upload(
+    emulator: Emulator, album_uri: str, name: str, data: bytes, **headers: str
+) -> dict[str, Any]:
+    """Upload bytes into an album as a client does, with their MD5 and any `X-Smug-*` headers
+    given (`X_Smug_Caption=...`); the reply's `Image`, asserting the service took them."""
+    # Percent-encoded unless it travels unchanged, as clients send it.
+    sent_name = name if name.isascii() else quote(name, safe="")
+    response = emulator.upload(album_uri, sent_name, data, Content_MD5=md5(data), **headers)
+    body = response.json()
+    assert body["stat"] == "ok", body
+    image: dict[str, Any] = body["Image"]
+    return image
 
 
 # ---------------------------------------------------------------------------- the account
@@ -82,14 +132,12 @@ class Account:
         assert chain[0]["NodeID"] == node["NodeID"]
         return [n["Name"] for n in chain[1:]]
 
-    def create(self, name: str, type_: str = ALBUM, parent_uri: str | None = None) -> str:
+    def create(
+        self, name: str, type_: str = ALBUM, parent_uri: str | None = None, **fields: Any
+    ) -> str:
         """A new album (its Album URI) or folder (its node URI)."""
-        response = self.http.post(
-            (parent_uri or self.root_uri) + "!children", json={"Type": type_, "Name": name}
-        )
-        assert response.status_code == 201, response.text
-        node = response.json()["Response"]["Node"]
-        uri: str = node["Uris"]["Album"]["Uri"] if type_ == ALBUM else node["Uri"]
+        node = create_node(self.http, name, type_, parent_uri or self.root_uri, **fields)
+        uri: str = album_uri_of(node) if type_ == ALBUM else node["Uri"]
         return uri
 
     def images(self, album_uri: str) -> list[dict[str, Any]]:
@@ -120,26 +168,9 @@ class Account:
         response.raise_for_status()
         return response.content
 
-    def upload(self, album_uri: str, name: str, data: bytes) -> dict[str, str]:
-        """Upload bytes into an album as any client would; returns the reply's `Image`."""
-        response = httpx.post(
-            self.emulator.upload_url,
-            content=data,
-            headers={
-                "X-Smug-AlbumUri": album_uri,
-                # Percent-encoded unless it travels unchanged, as clients send it.
-                "X-Smug-FileName": name if name.isascii() else quote(name, safe=""),
-                "X-Smug-Version": "v2",
-                "X-Smug-ResponseType": "JSON",
-                "Content-MD5": hashlib.md5(data).hexdigest(),
-            },
-            auth=self.emulator.auth(),
-            timeout=30,
-        )
-        body = response.json()
-        assert body["stat"] == "ok", body
-        image: dict[str, str] = body["Image"]
-        return image
+    def upload(self, album_uri: str, name: str, data: bytes, **headers: str) -> dict[str, Any]:
+        """Upload bytes into an album (`upload`); the reply's `Image`."""
+        return upload(self.emulator, album_uri, name, data, **headers)
 
     def patch(self, uri: str, fields: dict[str, Any]) -> None:
         """PATCH an object."""
