@@ -15,6 +15,65 @@ import platformdirs
 
 from smugfs import __version__
 from smugfs.emulator.conditions import FAULT_KINDS
+from smugfs.emulator.conditions import Settings as EmulatorSettings
+
+# The service conditions `smugfs emulator` takes as numbers: each sets the field of the
+# emulator's Settings it names, whose default it keeps (flag, field, type, metavar, help).
+_CONDITIONS: tuple[tuple[str, str, type, str, str], ...] = (
+    ("--latency-ms", "latency_ms", float, "N", "delay every request by N milliseconds"),
+    (
+        "--item-cost-ms",
+        "item_cost_ms",
+        float,
+        "N",
+        "N milliseconds more for each item a listing returns",
+    ),
+    (
+        "--bandwidth-mbps",
+        "bandwidth_mbps",
+        float,
+        "N",
+        "megabits a second each connection carries, each way (0: unlimited)",
+    ),
+    (
+        "--link-mbps",
+        "link_mbps",
+        float,
+        "N",
+        "megabits a second all connections together carry, each way (0: unlimited)",
+    ),
+    (
+        "--fault-rate",
+        "fault_rate",
+        float,
+        "F",
+        "fraction of requests (0-1) answered with an injected fault",
+    ),
+    (
+        "--listing-delay-ms",
+        "listing_delay_ms",
+        float,
+        "N",
+        "new images appear in listings (and deleted ones leave them) only N milliseconds "
+        "after the change",
+    ),
+    (
+        "--rate-limit",
+        "rate_limit",
+        int,
+        "N",
+        "requests a caller may send in a window before the answer is 429",
+    ),
+    ("--rate-window", "rate_window_s", float, "S", "the rate limit's window in seconds"),
+    (
+        "--seed",
+        "seed",
+        int,
+        "N",
+        "seed for keys, credentials and injected faults (a reproducible run; without it "
+        "tokens, secrets and verifiers come from a secure random source)",
+    ),
+)
 
 
 def _emulator_args(parser: argparse.ArgumentParser) -> None:
@@ -36,41 +95,16 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         help="start with a generated benchmark library, e.g. 'large=1024,photos=1000' "
         "(fields large, video (MiB), photos, album, tree, wide, seed; see docs/emulator.md)",
     )
-    parser.add_argument(
-        "--latency-ms",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="delay every request by N milliseconds",
-    )
-    parser.add_argument(
-        "--item-cost-ms",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="N milliseconds more for each item a listing returns",
-    )
-    parser.add_argument(
-        "--bandwidth-mbps",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="megabits a second each connection carries, each way (0: unlimited)",
-    )
-    parser.add_argument(
-        "--link-mbps",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="megabits a second all connections together carry, each way (0: unlimited)",
-    )
-    parser.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="fraction of requests (0-1) answered with an injected fault",
-    )
+    defaults = EmulatorSettings()
+    for flag, field, kind, metavar, help in _CONDITIONS:
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=kind,
+            default=getattr(defaults, field),
+            metavar=metavar,
+            help=help,
+        )
     parser.add_argument(
         "--fault-kinds",
         default=",".join(FAULT_KINDS),
@@ -78,37 +112,7 @@ def _emulator_args(parser: argparse.ArgumentParser) -> None:
         help=f"which faults to inject, comma-separated (default: all of {','.join(FAULT_KINDS)})",
     )
     parser.add_argument(
-        "--listing-delay-ms",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="new images appear in listings (and deleted ones leave them) only N milliseconds "
-        "after the change",
-    )
-    parser.add_argument(
-        "--rate-limit",
-        type=int,
-        default=100_000,
-        metavar="N",
-        help="requests a caller may send in a window before the answer is 429",
-    )
-    parser.add_argument(
-        "--rate-window",
-        type=float,
-        default=3600.0,
-        metavar="S",
-        help="the rate limit's window in seconds",
-    )
-    parser.add_argument(
         "--no-range", action="store_true", help="the media server ignores HTTP Range requests"
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help="seed for keys, credentials and injected faults (a reproducible run; without it "
-        "tokens, secrets and verifiers come from a secure random source)",
     )
     parser.add_argument(
         "--env-file",
@@ -521,7 +525,6 @@ def _run_unmount(mountpoint: Path) -> int:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from smugfs.emulator.conditions import Settings
     from smugfs.emulator.generate import Spec
     from smugfs.emulator.server import serve
 
@@ -531,18 +534,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
         print(f"smugfs emulator: --generate: {exc}", file=sys.stderr)
         return 2
 
-    settings = Settings(
-        latency_ms=args.latency_ms,
-        item_cost_ms=args.item_cost_ms,
-        bandwidth_mbps=args.bandwidth_mbps,
-        link_mbps=args.link_mbps,
-        fault_rate=args.fault_rate,
+    settings = EmulatorSettings(
+        **{field: getattr(args, field) for _, field, _, _, _ in _CONDITIONS},
         fault_kinds=tuple(k for k in args.fault_kinds.split(",") if k),
         range_enabled=not args.no_range,
-        listing_delay_ms=args.listing_delay_ms,
-        rate_limit=args.rate_limit,
-        rate_window_s=args.rate_window,
-        seed=args.seed,
     )
     try:
         settings.update(
