@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ def test_rows_of_a_file_with_another_field_order_read_by_name(tmp_path: Path) ->
     record["field_of_a_later_version"] = 1
     state.db.execute("INSERT INTO fields (kind, names) VALUES ('images', ?)", (json.dumps(names),))
     state.db.execute(
-        "INSERT INTO images VALUES ('k1', 'album', ?)",
+        "INSERT INTO images (image_key, album_key, data) VALUES ('k1', 'album', ?)",
         (json.dumps([record[n] for n in names]),),
     )
     state.close()
@@ -209,4 +210,34 @@ def test_an_albums_total_size_counts_each_image_as_it_is_now(tmp_path: Path) -> 
     expected = sum(table[k].size for k in keys if k in table)
     assert expected == sum(range(30)) - 3 - 4 - 5 + 1000 + 2000 + 35
     assert table.total_size(keys, "a") == expected
+    state.close()
+
+
+def test_a_state_file_of_the_first_format_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / state_file.STATE_FILE
+    first = sqlite3.connect(path)
+    first.executescript(
+        """
+        CREATE TABLE images (
+            image_key TEXT PRIMARY KEY, album_key TEXT NOT NULL, data TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX images_by_album ON images (album_key);
+        PRAGMA user_version=1;
+        """
+    )
+    codec = state_file.Codec(IMAGES, IMAGES.names)
+    first.executemany(
+        "INSERT INTO images VALUES (?, ?, ?)",
+        [
+            (f"k{n}", "a" if n % 2 else "b", codec.encode(image(f"k{n}", "a" if n % 2 else "b")))
+            for n in range(10)
+        ],
+    )
+    first.commit()
+    first.close()
+    state, table = reopened(path, capacity=4)
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == state_file.FORMAT
+    assert table.count_by_album() == {"a": 5, "b": 5}
+    assert [i.image_key for i in table.many(["k1", "k3", "k0"], "a")] == ["k1", "k3", "k0"]
+    assert table["k4"] == image("k4", "b")
     state.close()

@@ -35,7 +35,10 @@ class AlbumImages(NodeTree):
         linger until it has, as on the real service.
         """
         clock = time.monotonic()
-        shown = [self.images[k] for k in album.image_keys if self.visible_at.get(k, 0.0) <= clock]
+        visible = album.image_keys
+        if self.visible_at:
+            visible = [k for k in visible if self.visible_at.get(k, 0.0) <= clock]
+        shown = self.images.many(visible, album.album_key)
         self.tombstones = [t for t in self.tombstones if t.until > clock]
         shown.extend(t.image for t in self.tombstones if t.album_key == album.album_key)
         keys: dict[str, Any] = {

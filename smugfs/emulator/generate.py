@@ -100,6 +100,9 @@ class _Writer:
         self.pool = self.rng.randbytes(POOL_BYTES)
         self.clock = _EPOCH
         self.shared: tuple[str, int] | None = None
+        # Every image key taken, so that a new one is checked in memory rather than in the
+        # state file (a million checks would be most of the time a build takes).
+        self.image_keys = set(store.images)
 
     def tick(self) -> str:
         self.clock += dt.timedelta(seconds=1)
@@ -165,7 +168,7 @@ class _Writer:
         md5, length = blob
         stamp = self.tick()
         image = Image(
-            image_key=self.store.new_key(naming.IMAGE_KEY_LENGTH, self.store.images),
+            image_key=self.store.new_key(naming.IMAGE_KEY_LENGTH, self.image_keys),
             album_key=album.album_key,
             serial=0,
             file_name=file_name,
@@ -186,6 +189,7 @@ class _Writer:
             video_md5=md5 if video else "",
         )
         self.store.images[image.image_key] = image
+        self.image_keys.add(image.image_key)
         album.image_keys.append(image.image_key)
         album.last_updated = album.images_last_updated = stamp
         self.store.touch(self.store.album_node(album), stamp)

@@ -20,7 +20,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +30,7 @@ from smugfs.emulator.model import Image, from_plain
 STATE_FILE = "state.sqlite"
 LEGACY_STATE_FILE = "state.json"
 # PRAGMA user_version of the database this version writes.
-FORMAT = 1
+FORMAT = 2
 
 Record = TypeVar("Record")
 
@@ -41,10 +41,26 @@ CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS images (
-    image_key TEXT PRIMARY KEY, album_key TEXT NOT NULL, data TEXT NOT NULL
+    album_key TEXT NOT NULL, image_key TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (album_key, image_key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS images_by_album ON images (album_key);
+CREATE UNIQUE INDEX IF NOT EXISTS images_by_key ON images (image_key);
 """
+
+# Steps from each earlier format to the next (`PRAGMA user_version`).
+_MIGRATIONS = {
+    # Format 1 kept images in key order: an album's images were scattered over the file.
+    1: """
+CREATE TABLE images_clustered (
+    album_key TEXT NOT NULL, image_key TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (album_key, image_key)
+) WITHOUT ROWID;
+INSERT INTO images_clustered SELECT album_key, image_key, data FROM images;
+DROP INDEX images_by_album;
+DROP TABLE images;
+ALTER TABLE images_clustered RENAME TO images;
+""",
+}
 
 
 class StateError(Exception):
@@ -77,25 +93,52 @@ SMALL_KINDS: tuple[Kind[Any], ...] = (USERS, NODES, ALBUMS, API_KEYS, TOKENS, AL
 
 
 class Codec(Generic[Record]):
-    """Turns records of one kind into rows and back, given the field order a file uses."""
+    """Turns records of one kind into rows and back, given the field order a file uses, and
+    takes snapshots of records: their field values, with lists and dicts copied (those are
+    changed in place), which compare equal to `values` until the record changes."""
 
     def __init__(self, kind: Kind[Record], stored: tuple[str, ...]) -> None:
         self.kind = kind
         self.stored = stored
-        self._values = operator.attrgetter(*kind.names)
+        self.values: Callable[[Record], tuple[Any, ...]] = operator.attrgetter(*kind.names)
         self._same = stored == kind.names
         self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self._decode = json.JSONDecoder().raw_decode
+        # Fields holding lists or dicts (their defaults are made by a factory).
+        self._containers = [
+            n
+            for n, f in enumerate(dataclasses.fields(kind.cls))  # type: ignore[arg-type]
+            if f.default_factory is not dataclasses.MISSING
+        ]
 
     def encode(self, record: Record) -> str:
         """The row's data: the field values as a JSON array in declared order."""
-        return self._encode(self._values(record))
+        return self._encode(self.values(record))
 
     def decode(self, data: str) -> Record:
         """The record a row holds (by field name when the file's order is not this one's)."""
-        values = json.loads(data)
-        if self._same:
-            return self.kind.cls(*values)
-        return from_plain(self.kind.cls, dict(zip(self.stored, values, strict=False)))
+        return self.decode_with_snapshot(data)[0]
+
+    def decode_with_snapshot(self, data: str) -> tuple[Record, tuple[Any, ...]]:
+        """The record a row holds and its snapshot, made from the values decoded."""
+        values = self._decode(data)[0]
+        if not self._same:
+            record = from_plain(self.kind.cls, dict(zip(self.stored, values, strict=False)))
+            return record, self.snapshot(record)
+        record = self.kind.cls(*values)
+        for n in self._containers:
+            values[n] = type(values[n])(values[n])
+        return record, tuple(values)
+
+    def snapshot(self, record: Record) -> tuple[Any, ...]:
+        """The record's field values as they are now, lists and dicts copied."""
+        values = self.values(record)
+        if not self._containers:
+            return values
+        copied = list(values)
+        for n in self._containers:
+            copied[n] = type(copied[n])(copied[n])
+        return tuple(copied)
 
 
 class StateFile:
@@ -111,6 +154,11 @@ class StateFile:
         if version > FORMAT:
             self.db.close()
             raise StateError(f"{path} was written by a newer version (format {version})")
+        # Images are read an album at a time: a few MiB of pages kept between reads.
+        self.db.execute("PRAGMA cache_size=-8192")
+        while 0 < version < FORMAT:
+            self.db.executescript(f"BEGIN; {_MIGRATIONS[version]} COMMIT;")
+            version += 1
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={FORMAT}")
         stored = dict(self.db.execute("SELECT kind, names FROM fields").fetchall())
@@ -190,8 +238,16 @@ class StateFile:
         row = self.db.execute("SELECT data FROM images WHERE image_key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def album_image_rows(self, album_key: str) -> list[tuple[str, str]]:
+        """(image key, data) of every image `album_key` owns, read as one run of the file."""
+        rows = self.db.execute(
+            "SELECT image_key, data FROM images WHERE album_key = ?", (album_key,)
+        )
+        return [(str(key), str(data)) for key, data in rows]
+
     def put_images(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Write (image key, album key, data) rows."""
+        """Write (image key, album key, data) rows (the key is unique: the row of an image
+        that moved to another album is replaced)."""
         self.begin()
         self.db.executemany(
             "INSERT OR REPLACE INTO images (image_key, album_key, data) VALUES (?, ?, ?)", rows
@@ -275,24 +331,19 @@ class KeptRecords:
     def __init__(self, kind: Kind[Any], codec: Codec[Any], records: dict[str, Any]) -> None:
         self.kind = kind
         self._codec = codec
-        self._values = operator.attrgetter(*kind.names)
-        self._kept = {key: self._copy(record) for key, record in records.items()}
-
-    def _copy(self, record: Any) -> tuple[Any, ...]:
-        # Lists and dicts are changed in place (an album's image keys): copy them.
-        return tuple(type(v)(v) if isinstance(v, list | dict) else v for v in self._values(record))
+        self._kept = {key: codec.snapshot(record) for key, record in records.items()}
 
     def write(self, state: StateFile, records: dict[str, Any]) -> None:
         """Write the records that differ from what was last written; remove the gone ones."""
         changed = [
             (key, record)
             for key, record in records.items()
-            if self._kept.get(key) != self._values(record)
+            if self._kept.get(key) != self._codec.values(record)
         ]
         if changed:
             state.put_records(self.kind, ((k, self._codec.encode(r)) for k, r in changed))
             for key, record in changed:
-                self._kept[key] = self._copy(record)
+                self._kept[key] = self._codec.snapshot(record)
         gone = [key for key in self._kept if key not in records]
         if gone:
             state.drop_records(self.kind, gone)
