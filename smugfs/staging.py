@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -38,6 +37,7 @@ from typing import Any
 import trio
 
 from smugfs.api.models import RemoteImage
+from smugfs.digests import RunningDigest
 from smugfs.errors import NotFound
 from smugfs.locks import try_exclusive_lock
 from smugfs.xattrs import PHOTO_FIELDS
@@ -114,11 +114,8 @@ class LocalFile:
     # Descriptive fields set on it (setxattr) before it is uploaded: sent with the upload.
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The MD5 of the bytes written so far, while they are written from start to end (as cp
-    # and rsync write), so the upload needs no second pass over the file; None once a write
-    # lands anywhere else.
-    digest: Any = dataclasses.field(default_factory=hashlib.md5, repr=False)
-    digested: int = 0
-    digest_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    # and rsync write), so the upload needs no second pass over the file.
+    digest: RunningDigest = dataclasses.field(default_factory=RunningDigest, repr=False)
 
 
 class IntentState(enum.StrEnum):
@@ -289,23 +286,12 @@ class Staging:
         return LocalFile(path, fd, mtime)
 
     async def write(self, local: LocalFile, offset: int, data: bytes) -> int:
-        """Write bytes at `offset`; the file grows as needed."""
-
-        def write_and_digest(fd: int) -> int:
-            written = os.pwrite(fd, data, offset)
-            # Writes of one file may run in several worker threads at once.
-            with local.digest_lock:
-                if local.digest is not None:
-                    if offset == local.digested and written == len(data):
-                        local.digest.update(data)
-                        local.digested += written
-                    else:
-                        local.digest = None
-            return written
-
+        """Write bytes at `offset`; the file grows as needed. The bytes are hashed after this
+        returns (see `digests.py`)."""
         async with local.lock:
             with _in_use(local) as fd:
-                written = await trio.to_thread.run_sync(write_and_digest, fd)
+                written: int = await trio.to_thread.run_sync(os.pwrite, fd, data, offset)
+            await local.digest.wrote(offset, data, written)
         local.size = max(local.size, offset + written)
         local.dirty = True
         return written
@@ -323,18 +309,16 @@ class Staging:
                 await trio.to_thread.run_sync(os.ftruncate, fd, size)
         local.size = size
         local.dirty = True
-        with local.digest_lock:
-            if size == 0:
-                local.digest, local.digested = hashlib.md5(), 0
-            elif local.digested != size:
-                local.digest = None
+        if size == 0:
+            local.digest = RunningDigest()
+        elif local.digest.length != size:
+            local.digest.lose()
 
     async def md5(self, local: LocalFile) -> str:
         """The MD5 (hex) of a staging file's content."""
-        with local.digest_lock:
-            if local.digest is not None and local.digested == local.size:
-                return str(local.digest.hexdigest())
-
+        running = await local.digest.hexdigest(local.size)
+        if running is not None:
+            return running
         md5, _ = await trio.to_thread.run_sync(file_digest, local.path)
         return md5
 
