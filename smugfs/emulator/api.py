@@ -112,11 +112,7 @@ class Api(AlbumImageEndpoints):
             (f"{album}!deleteimages", E_DELETE_IMAGES, {"POST": self.delete_images}),
         ]
         # An image is served alike by its own URI and as shown in an album, and so are its parts.
-        images = [(f"{album}/image/{IMAGE_KEY}", E_ALBUM_IMAGE), (f"/image/{IMAGE_KEY}", E_IMAGE)]
         edits = editable(self.image, self.patch_image, self.delete_image)
-        table.extend((image, endpoint, edits) for image, endpoint in images)
-        for extend in extensions:
-            table.extend(extend(self))
         parts: list[tuple[str, Endpoint, Handler]] = [
             ("metadata", E_METADATA, self.image_metadata),
             ("sizedetails", E_SIZE_DETAILS, self.image_size_details),
@@ -124,9 +120,14 @@ class Api(AlbumImageEndpoints):
             ("largestvideo", E_LARGEST_VIDEO, self.image_largest_video),
             ("albums", E_IMAGE_ALBUMS, self.image_albums),
         ]
-        for name, endpoint, handler in parts:
-            for image, _ in reversed(images):
-                table.append((f"{image}!{name}", endpoint, {"GET": handler}))
+        for image, endpoint in [
+            (f"/image/{IMAGE_KEY}", E_IMAGE),
+            (f"{album}/image/{IMAGE_KEY}", E_ALBUM_IMAGE),
+        ]:
+            table.append((image, endpoint, edits))
+            table.extend((f"{image}!{name}", part, {"GET": read}) for name, part, read in parts)
+        for extend in extensions:
+            table.extend(extend(self))
         self.routes = [
             Route(re.compile(f"/api/v2{pattern}"), endpoint, handlers)
             for pattern, endpoint, handlers in table
