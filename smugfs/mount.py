@@ -39,6 +39,11 @@ from smugfs.thumbnails.thumbnailer import Thumbnailer
 log = logging.getLogger(__name__)
 
 READ_AHEAD_KB = 1024
+# How often the read-ahead is checked after the mount starts serving, for how long, and how
+# many checks in a row it must have held (see `_tune_read_ahead_when_serving`).
+_TUNE_EVERY = 0.02
+_TUNE_CHECKS = 250
+_TUNE_HELD = 10
 
 
 def check_mountpoint(mountpoint: Path) -> Path:
@@ -72,29 +77,50 @@ def check_credentials(settings: config.Settings) -> None:
         )
 
 
-def _tune_read_ahead(mountpoint: Path) -> bool:
+def _set_read_ahead(mountpoint: Path) -> bool:
     """Let the kernel send larger reads (fewer round trips, fewer GETs); root only. Returns
-    whether the setting holds."""
+    whether it can be set."""
     device = mounted_paths().get(str(mountpoint))
-    if device is None:
-        return False
-    setting = Path(f"/sys/class/bdi/{device}/read_ahead_kb")
     try:
-        setting.write_text(str(READ_AHEAD_KB))
-        return setting.read_text().strip() == str(READ_AHEAD_KB)
+        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
     except OSError as exc:
         log.debug("read-ahead stays at the kernel default: %s", exc.strerror)
-        return True
+        return False
+    return True
 
 
 async def _tune_read_ahead_when_serving(mountpoint: Path) -> None:
-    """Raise the read-ahead once the kernel's FUSE handshake is done: the handshake's reply
-    sets it back to 128 KiB if it is raised earlier."""
-    for attempt in range(10):
-        await trio.sleep(0.2 * (attempt + 1))
-        if await trio.to_thread.run_sync(_tune_read_ahead, mountpoint):
-            log.debug("read-ahead of %s set to %d KiB", mountpoint, READ_AHEAD_KB)
-            return
+    """Raise the read-ahead as soon as the kernel's FUSE handshake is done: the handshake's
+    reply sets it back to 128 KiB if it is raised earlier, and a file opened before it is
+    raised keeps 128 KiB reads (a photo read then costs several GETs instead of one). The
+    handshake is not observable from here, so the setting is applied at once and again
+    whenever it was set back, until it has held for `_TUNE_HELD` checks in a row."""
+    held = 0
+    for _ in range(_TUNE_CHECKS):
+        await trio.sleep(_TUNE_EVERY)
+        value = await trio.to_thread.run_sync(_read_ahead_of, mountpoint)
+        if value is None:
+            continue  # not mounted yet
+        if value == READ_AHEAD_KB:
+            held += 1
+            if held >= _TUNE_HELD:
+                log.debug("read-ahead of %s set to %d KiB", mountpoint, READ_AHEAD_KB)
+                return
+            continue
+        held = 0
+        if not await trio.to_thread.run_sync(_set_read_ahead, mountpoint):
+            return  # not ours to set (not root)
+
+
+def _read_ahead_of(mountpoint: Path) -> int | None:
+    """The mount's read-ahead in KiB, if it can be read."""
+    device = mounted_paths().get(str(mountpoint))
+    if device is None:
+        return None
+    try:
+        return int(Path(f"/sys/class/bdi/{device}/read_ahead_kb").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def fuse_options(settings: config.Settings) -> set[str]:

@@ -5,8 +5,9 @@ present blocks; missing ones are fetched with one ranged GET per contiguous run.
 keeps a read-ahead window: one block at first, so a thumbnailer reading the first 64 KiB of a
 photo fetches one block; once `GROW_AFTER` bytes have been read in sequence, the rest of the
 file up to `MAX_WINDOW` in one GET; and a file its process is expected to read whole (the last
-file it read, it read whole: `readahead.py`) is fetched whole by its first read, in one
-request. A seek drops the window back to one block. When the last reader of a file closes
+file it read, it read whole: `readahead.py`), or whose first read from the start asks for
+more than a head (`WHOLE_FIRST_READ`), is fetched whole by that read, in one request. A seek
+drops the window back to one block. When the last reader of a file closes
 it, or the sweep that fetched it ahead stops, the GETs still under way for it are cut: what has
 landed stays (whole blocks only), the rest is not fetched.
 
@@ -49,6 +50,11 @@ MAX_WINDOW = 32 * 1024 * 1024
 # asks for up to 256 KiB at the start of any file read, and a reader that only wants the start
 # of a file (a thumbnailer, `file`, `exiftool`) should not pay for more.
 GROW_AFTER = 512 * 1024
+# A first read from the start of at least this much is taken as the start of a whole read, so
+# that file is fetched whole by that read, in one GET (cut if the reader stops early): the kernel
+# asks this much at once when the process itself read 128 KiB or more (cat, cp, dd, file),
+# while a reader of heads reading 64 KiB makes it ask 128 KiB (one block).
+WHOLE_FIRST_READ = 256 * 1024
 # A sequential read past this point is a long one, and the log says so once per open.
 LONG_READ = 64 * 1024 * 1024
 # Passes of `ensure` over the blocks a read needs. Not request retries (the client retries every
@@ -277,7 +283,7 @@ class OpenFile:
         self.whole = whole
         self.window = cached.block_size
         # The first read is not "sequential": a reader that only wants the start of a file
-        # (a thumbnailer, `file`, `exiftool`) gets one block, not a grown window.
+        # (a thumbnailer, `exiftool`) gets the blocks it asked for, not a grown window.
         self.next_offset = -1
         self.streak = 0
         self.closed = False
@@ -302,6 +308,8 @@ class OpenFile:
                 self.window = MAX_WINDOW
         else:
             self.streak = end - offset
+            if offset == 0 and size >= WHOLE_FIRST_READ:
+                self.whole = True
             self.window = MAX_WINDOW if self.whole and offset == 0 else block
         self.next_offset = end
         first = offset // block

@@ -11,6 +11,7 @@ listing order (tar's), the inode order (cp's) and the name order (rsync's) diffe
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from smugfs.testing.commands import run
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.media import photo
 from smugfs.testing.mounts import Mount, mounted
+from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
 
@@ -125,6 +127,37 @@ def test_a_copied_album_is_byte_identical_at_about_one_request_a_photo(
     assert stats["media_bytes"] == total
     assert stats["media_requests"] <= PHOTOS + 5
     assert peak < 250
+
+
+@pytest.mark.parametrize("tool", ["cat", "cp", "dd"])
+def test_a_photo_read_alone_right_after_mounting_costs_one_request(
+    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path, tool: str
+) -> None:
+    photos = library[1]
+    name = sorted(photos)[len(tool)]
+    copy = tmp_path / name
+    with mounted(emulator, tmp_path / "m") as mount:
+        path = mount.path / ALBUM / name
+        assert path.stat().st_size == len(photos[name])
+        # What the mount sets just after it starts serving (a reader opening a file a few
+        # milliseconds earlier gets the kernel's 128 KiB reads, a GET a block until the
+        # reading is clearly sequential).
+        device = os.stat(mount.path).st_dev
+        setting = Path(f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb")
+        wait_for(lambda: setting.read_text().strip() == "1024", "the mount's read-ahead")
+        emulator.reset_stats()
+        if tool == "cat":
+            with open(copy, "wb") as out:
+                subprocess.run(["cat", path], stdout=out, check=True, timeout=60)
+        elif tool == "cp":
+            run("cp", path, copy)
+        else:
+            run("dd", f"if={path}", f"of={copy}", "bs=1M", "status=none")
+        stats = emulator.stats()
+        assert mount.problems() == []
+    assert copy.read_bytes() == photos[name]
+    assert stats["media_requests"] == 1
+    assert stats["media_bytes"] == len(photos[name])
 
 
 def test_a_second_rsync_copies_nothing(
