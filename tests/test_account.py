@@ -33,7 +33,13 @@ from smugfs import config, logs, mount_helper
 from smugfs.config import Credentials
 from smugfs.errors import ConfigurationError
 from smugfs.testing.account import create_album
-from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
+from smugfs.testing.commands import (
+    one_line_error,
+    processes_mentioning,
+    run,
+    smugfs_command,
+    subprocess_env,
+)
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.library import walk
 from smugfs.testing.media import photo
@@ -100,16 +106,7 @@ def smugfs(
     *args: str, env: dict[str, str], input: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run `smugfs ARGS` as a user would; its output is kept for the secret check."""
-    result = subprocess.run(
-        [sys.executable, "-m", "smugfs", *args],
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
+    result = smugfs_command(*args, env=env, input=input, timeout=timeout)
     PRODUCED.outputs += [result.stdout, result.stderr]
     return result
 

@@ -10,15 +10,13 @@ queue. The service's copy is checked through the emulator's own API at the end.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from smugfs.testing.account import Account, uploads
-from smugfs.testing.commands import subprocess_env
+from smugfs.testing.commands import smugfs_command
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import JPEG_START, md5
 from smugfs.testing.mounts import Mount, mounted
@@ -76,14 +74,7 @@ def check_photo_in_album(emulator: Emulator, account: Account, mount: Mount, see
     assert report.counts["reopen"] > 10, report
     assert report.counts["fsync"] > 10, report
     # With write-back the last close only queued the upload: wait as a user does.
-    synced = subprocess.run(
-        [sys.executable, "-m", "smugfs", "sync", str(mount.path)],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=180,
-        check=False,
-    )
+    synced = smugfs_command("sync", str(mount.path), timeout=180)
     assert synced.returncode == 0, synced.stdout + synced.stderr
     (image,) = account.images(album_uri)
     assert image["FileName"] == "fsx.jpg"

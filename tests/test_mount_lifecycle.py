@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from smugfs.testing.commands import one_line_error, processes_mentioning, run, subprocess_env
+from smugfs.testing.commands import (
+    one_line_error,
+    processes_mentioning,
+    run,
+    smugfs_command,
+    subprocess_env,
+)
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.mounts import is_mounted, mounted, start_mount
 from smugfs.testing.waits import wait_until
@@ -22,15 +27,7 @@ def smugfs(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the `smugfs` command line as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "smugfs", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return smugfs_command(*args, env=env, timeout=timeout)
 
 
 def env_for(emulator: Emulator, **overrides: str) -> dict[str, str]:

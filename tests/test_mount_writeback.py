@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from smugfs.testing.account import Account, uploads
-from smugfs.testing.commands import ok, subprocess_env
+from smugfs.testing.commands import ok, smugfs_command, subprocess_env
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import md5, photo, write
 from smugfs.testing.mounts import Mount, is_mounted, mounted, start_mount
@@ -34,14 +34,7 @@ WRITEBACK = ["writeback", "uploads=4", "request_timeout=3"]
 
 def smugfs(*args: str | os.PathLike[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run a `smugfs` subcommand (not on a terminal: plain progress lines)."""
-    return subprocess.run(
-        [sys.executable, "-m", "smugfs", *[os.fspath(a) for a in args]],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=timeout,
-        check=False,
-    )
+    return smugfs_command(*args, timeout=timeout)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

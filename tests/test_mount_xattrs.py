@@ -12,8 +12,6 @@ import errno
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 from smugfs.testing.account import Account, requests_to
-from smugfs.testing.commands import ok, subprocess_env
+from smugfs.testing.commands import ok, smugfs_command
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import photo, write
 from smugfs.testing.mounts import Mount, is_mounted, mounted, start_mount
@@ -277,14 +275,7 @@ def test_with_write_back_the_upload_carries_them_too(
         directory = mount.path / name
         ok("cp", "--preserve=xattr", local_photo(tmp_path, "queued.jpg"), directory / "a.jpg")
         ok("rsync", "-X", local_photo(tmp_path, "synced.jpg"), directory / "b.jpg")
-        synced = subprocess.run(
-            [sys.executable, "-m", "smugfs", "sync", str(mount.path)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            timeout=120,
-            check=False,
-        )
+        synced = smugfs_command("sync", str(mount.path), timeout=120)
         assert synced.returncode == 0, synced.stderr
         for photo_name in ("a.jpg", "b.jpg"):
             image = the_image(module_account, uri, photo_name)
@@ -316,14 +307,7 @@ def test_a_killed_write_back_mount_uploads_them_next_time(
         mount.unmount()
     assert module_account.image_count(uri) == 0
     with mounted(module_emulator, workdir, options=options) as again:
-        synced = subprocess.run(
-            [sys.executable, "-m", "smugfs", "sync", str(again.path)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            timeout=120,
-            check=False,
-        )
+        synced = smugfs_command("sync", str(again.path), timeout=120)
         assert synced.returncode == 0, synced.stderr
     image = the_image(module_account, uri, "late.jpg")
     assert image["Caption"] == "Fado in the Mouraria"

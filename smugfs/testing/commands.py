@@ -21,14 +21,22 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def smugfs_command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `python -m smugfs ARGS` to completion."""
+def smugfs_command(
+    *args: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m smugfs ARGS` to completion as a user does, not on a terminal: in `env`
+    (`subprocess_env()` by default), reading `input` or nothing."""
     return subprocess.run(
-        [sys.executable, "-m", "smugfs", *args],
+        [sys.executable, "-m", "smugfs", *[os.fspath(arg) for arg in args]],
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=subprocess_env(),
+        env=subprocess_env() if env is None else env,
         check=False,
     )
 

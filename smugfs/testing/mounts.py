@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from smugfs.testing.commands import subprocess_env
+from smugfs.testing.commands import smugfs_command, subprocess_env
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.waits import wait_for
 
@@ -65,14 +65,8 @@ class Mount:
 
     def status(self) -> list[str]:
         """What `smugfs status` says about this mount, line by line."""
-        result = subprocess.run(
-            [sys.executable, "-m", "smugfs", "status", str(self.path)],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            timeout=30,
-            check=True,
-        )
+        result = smugfs_command("status", str(self.path))
+        assert result.returncode == 0, result.stderr
         return result.stdout.splitlines()
 
     def unmount(self) -> None:
