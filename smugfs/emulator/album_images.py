@@ -64,13 +64,11 @@ class AlbumImages(NodeTree):
         replace: Image | None = None,
         fields: Mapping[str, Any] | None = None,
         stamp: str | None = None,
-        name_keywords: bool = False,
     ) -> Image:
         """Store an upload in `album`, or replace `replace` in place; refusals are faults.
         `md5` is the body's MD5 (hex) when the caller has computed it already. `fields` are the
         descriptive fields sent with it (`title`, `caption`, `keywords`, `hidden`, `latitude`,
-        `longitude`, `altitude`): only those change, a replacement keeps the others. With
-        `name_keywords`, a new image given no keywords gets keywords from its file name."""
+        `longitude`, `altitude`): only those change, a replacement keeps the others."""
         if not data:
             raise UploadRefused(UPLOAD_EMPTY, "empty file")
         fmt = media_kinds.sniff_format(data)
@@ -113,7 +111,6 @@ class AlbumImages(NodeTree):
             media.update(video_blob=None, video_size=0, video_md5="")
         # The service reads EXIF local time as if it were UTC.
         original = f"{media_kinds.exif_date_as_iso(taken)}+00:00" if taken else None
-        given = dict(fields or {})
         if replace is not None:
             image = replace
             image.serial += 1
@@ -133,12 +130,10 @@ class AlbumImages(NodeTree):
             )
             self.images[image.image_key] = image
             album.image_keys.append(image.image_key)
-            if "keywords" not in given and name_keywords:
-                given["keywords"] = image_fields.keywords_from_file_name(image.file_name)
             if self.listing_delay > 0:
                 self.visible_at[image.image_key] = time.monotonic() + self.listing_delay
         # Only the fields the upload sent change; a replacement keeps the others.
-        for attr, value in given.items():
+        for attr, value in (fields or {}).items():
             setattr(image, attr, value)
         self._touch_album(self.albums[image.album_key], stamp)
         return image

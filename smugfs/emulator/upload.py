@@ -87,6 +87,10 @@ def upload(
         file_name = unquote(file_name)
     if not file_name:
         file_name = replace.file_name if replace else "upload"
+    fields = sent_fields(headers)
+    if replace is None and "keywords" not in fields:
+        # A new image whose upload names no keywords gets keywords made from its file name.
+        fields["keywords"] = image_fields.keywords_from_file_name(file_name)
     try:
         image = store.add_image(
             album,
@@ -94,8 +98,7 @@ def upload(
             md5=digest.hex(),
             file_name=file_name,
             replace=replace,
-            fields=sent_fields(headers),
-            name_keywords=True,
+            fields=fields,
         )
     except UploadRefused as exc:
         return fail(exc.code, exc.message)
