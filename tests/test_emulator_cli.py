@@ -10,7 +10,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 import smugfs
 from smugfs.testing.account import album_uri_of, create_album, create_node, upload
 from smugfs.testing.commands import smugfs_command, subprocess_env
-from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
+from smugfs.testing.emulator import Emulator, emulator_command, running_emulator, start_emulator
 from smugfs.testing.media import jpeg
 
 ENV_NAMES = {
@@ -53,18 +52,7 @@ def test_env_file_holds_exactly_the_smugfs_lines_with_mode_0600(tmp_path: Path) 
     log_path = tmp_path / "emulator.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smugfs",
-                "emulator",
-                "--port",
-                str(port),
-                "--data",
-                str(tmp_path / "data"),
-                "--env-file",
-                str(env_file),
-            ],
+            emulator_command(port, tmp_path / "data", env_file),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=subprocess_env(),

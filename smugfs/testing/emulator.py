@@ -159,6 +159,24 @@ class Emulator:
                 self.process.wait(timeout=10)
 
 
+def emulator_command(port: int, data_dir: Path, env_file: Path, *args: str) -> list[str]:
+    """The command line of `smugfs emulator` on `port`, keeping its state in `data_dir` and
+    writing its account's settings to `env_file`."""
+    return [
+        sys.executable,
+        "-m",
+        "smugfs",
+        "emulator",
+        "--port",
+        str(port),
+        "--data",
+        str(data_dir),
+        "--env-file",
+        str(env_file),
+        *args,
+    ]
+
+
 def start_emulator(
     workdir: Path,
     *args: str,
@@ -173,19 +191,7 @@ def start_emulator(
     env_file = workdir / "emulator.env"
     env_file.unlink(missing_ok=True)
     log_path = workdir / "emulator.log"
-    command = [
-        sys.executable,
-        "-m",
-        "smugfs",
-        "emulator",
-        "--port",
-        str(port),
-        "--data",
-        str(data_dir),
-        "--env-file",
-        str(env_file),
-        *args,
-    ]
+    command = emulator_command(port, data_dir, env_file, *args)
     if sample:
         command.append("--sample")
     with open(log_path, "wb") as log:
