@@ -98,28 +98,49 @@ class Desktop:
             os.killpg(process.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        """Stop every program, what the bus started for them (tumblerd, GVfs daemons), the
-        bus and the screen."""
+        """Stop every program, what the bus started for them (tumblerd, GVfs daemons, the
+        tracker miners), the bus and the screen, and wait until all of them are gone.
+
+        The bus forks into the background and the services it starts are handed to init, so
+        they are found by the session they run in (this desktop's own XDG_RUNTIME_DIR, which
+        each of them inherits), not by parentage. Left running, they would look into the
+        mounts the next tests make (a new mount's root listed before the test looks)."""
         for process in reversed(self.processes[1:]):
             self.stop(process)
-        if self.bus_pid:
-            for pid in [*_children_of(self.bus_pid), self.bus_pid]:
+        session = f"XDG_RUNTIME_DIR={self.env['XDG_RUNTIME_DIR']}".encode()
+        stragglers = [pid for pid in _processes_with(session) if pid != os.getpid()]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in stragglers:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while (stragglers := [p for p in stragglers if _alive(p)]) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
         self.stop(self.processes[0])
+        if stragglers:
+            raise RuntimeError(f"desktop processes would not stop: {stragglers}")
 
 
-def _children_of(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (from /proc)."""
+def _processes_with(variable: bytes) -> list[int]:
+    """The processes whose environment holds `variable` (NAME=VALUE), from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if variable in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
     return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie nobody reaps counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
 def _free_display() -> int:
