@@ -10,12 +10,18 @@ import httpx
 import pytest
 
 from smugfs.testing.account import Account
+from smugfs.testing.commands import start_children_as_a_shell_does
 from smugfs.testing.emulator import Emulator, running_emulator, start_emulator
 from smugfs.testing.mounts import STARTED
 
 # libfuse's line for a reply the kernel no longer waits for (the process that asked was killed
 # or interrupted, and the kernel dropped its request): nothing of the mount's is lost.
 HARMLESS = ("fuse_reply_* failed with No such file or directory",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Children start as a user's shell would start them, however the suite itself was."""
+    start_children_as_a_shell_does()
 
 
 @pytest.fixture(autouse=True)

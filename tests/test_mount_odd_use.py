@@ -104,17 +104,6 @@ with open(sys.argv[1], "wb") as fifo:
 """
 
 
-# `cp` as a user's shell starts it: SIGINT neither ignored nor blocked. A child inherits both
-# from the test process, and whatever ran in it before (a long test session) must not decide
-# whether the Ctrl-C this test sends reaches `cp`.
-COPIER = r"""
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-os.execvp("cp", ["cp", *sys.argv[1:]])
-"""
-
-
 def kill_cp_halfway(source: Path, target: Path, sig: signal.Signals, tmp_path: Path) -> None:
     """`cp` from a pipe that delivers half of `source`, killed by `sig` once that half is in
     `target` (the copy is then waiting for the rest, in the middle of its work)."""
@@ -122,9 +111,7 @@ def kill_cp_halfway(source: Path, target: Path, sig: signal.Signals, tmp_path: P
     os.mkfifo(fifo)
     half = source.stat().st_size // 2
     feeder = subprocess.Popen([sys.executable, "-c", FEEDER, str(fifo), str(source)])
-    copier = subprocess.Popen(
-        [sys.executable, "-c", COPIER, str(fifo), str(target)], stderr=subprocess.DEVNULL
-    )
+    copier = subprocess.Popen(["cp", str(fifo), str(target)], stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: target.exists() and target.stat().st_size >= half, "cp to copy half")
         copier.send_signal(sig)

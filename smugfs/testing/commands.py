@@ -4,6 +4,7 @@ as child processes, with what they print captured and checked."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,21 @@ import smugfs
 
 # The directory holding the smugfs package (the checkout, for an editable install).
 PACKAGE_ROOT = Path(smugfs.__file__).resolve().parent.parent
+
+
+def start_children_as_a_shell_does() -> None:
+    """Give the test process the signal state a user's shell gives a program it starts, so
+    that every child inherits it: nothing blocked, SIGINT and SIGQUIT not ignored.
+
+    A program's ignored signals and signal mask survive fork and exec. A shell without job
+    control starts a background job (`scripts/test &`, a CI runner, nohup) with SIGINT and
+    SIGQUIT ignored; Python then leaves SIGINT ignored, and every `cp` or mount a test starts
+    would shrug off the Ctrl-C the test sends it."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def subprocess_env() -> dict[str, str]:
