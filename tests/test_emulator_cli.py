@@ -168,6 +168,30 @@ def test_sigterm_with_a_connection_open_still_exits_0(tmp_path: Path) -> None:
         emulator.stop()
 
 
+def test_an_upload_cut_off_by_its_client_stores_nothing_and_logs_no_traceback(
+    tmp_path: Path,
+) -> None:
+    with running_emulator(tmp_path) as emulator:
+        port = int(emulator.base_url.rsplit(":", 1)[1])
+        head = (
+            "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Smug-FileName: cut.jpg\r\n"
+            "Content-Length: 1000000\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head.encode() + jpeg())  # far fewer bytes than announced, then gone
+        with emulator.client() as c:
+            assert c.get("/api/v2!authuser").status_code == 200
+        # The handler meets the disconnect right after the connection closes: give a
+        # traceback time to show.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if "Traceback" in emulator.log_path.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        assert emulator.stats()["upload_bytes"] == 0
+    assert "Traceback" not in emulator.log_path.read_text(errors="replace")
+
+
 @pytest.mark.parametrize("no_range", [False, True])
 def test_no_range_flag_turns_range_requests_off(tmp_path: Path, no_range: bool) -> None:
     args = ("--no-range",) if no_range else ()

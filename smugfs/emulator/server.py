@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from starlette.requests import ClientDisconnect
 
 from smugfs.emulator import generate, sample
 from smugfs.emulator.app import DroppedConnection, Service
@@ -88,10 +89,13 @@ def env_lines(port: int, credentials: Credentials) -> list[str]:
 
 
 class _QuietDrops(logging.Filter):
-    """Keeps injected connection drops out of the server's error log."""
+    """Keeps injected connection drops, and clients that went away before their request was
+    whole (a killed uploader), out of the server's error log: neither is the service's fault."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+        return not (
+            record.exc_info and isinstance(record.exc_info[1], DroppedConnection | ClientDisconnect)
+        )
 
 
 def _terminated(signum: int, frame: object) -> None:
