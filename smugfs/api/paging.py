@@ -45,25 +45,19 @@ class JsonApi:
     ) -> dict[str, Any]:
         """An API request under the retry policy; returns the `Response` object of the
         envelope."""
-        url = self.transport.url(uri)
+        url = self.transport.url(uri, params)
         return await self.transport.retrying(
             f"{method} {path_of(url)}",
-            lambda: self.json_once(method, url, params=params, json=json),
+            lambda: self.json_once(method, url, json),
             idempotent=method in IDEMPOTENT_METHODS,
         )
 
-    async def json_once(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-    ) -> dict[str, Any]:
-        """One attempt of an API request: the envelope's `Response`, the domain error of an
-        error status, or `Retry` (a reply that is not the envelope may be a gateway's page)."""
+    async def json_once(self, method: str, url: str, json: Any = None) -> dict[str, Any]:
+        """One attempt of an API request at `url` (its query included): the envelope's
+        `Response`, the domain error of an error status, or `Retry` (a reply that is not the
+        envelope may be a gateway's page)."""
         what = f"{method} {path_of(url)}"
-        response = await self.transport.exchange(method, url, what, params=params, json=json)
+        response = await self.transport.exchange(method, url, what, json=json)
         raise_for_status(response, what)
         try:
             envelope = response.json()["Response"]

@@ -150,9 +150,11 @@ class Transport:
         """Close the connections."""
         await self._http.aclose()
 
-    def url(self, uri: str) -> str:
-        """An absolute URL for an API URI (`/api/v2/...`) or an absolute one as given."""
-        return uri if "://" in uri else self.settings.endpoint + uri
+    def url(self, uri: str, params: Mapping[str, str | int] | None = None) -> str:
+        """An absolute URL for an API URI (`/api/v2/...`) or an absolute one as given, with
+        `params` merged into its query."""
+        url = uri if "://" in uri else self.settings.endpoint + uri
+        return str(httpx.URL(url).copy_merge_params(params)) if params else url
 
     # ------------------------------------------------------------------ attempts
 
@@ -177,7 +179,6 @@ class Transport:
         url: str,
         what: str,
         *,
-        params: Mapping[str, str | int] | None = None,
         json: Any = None,
         body: httpx.AsyncByteStream | None = None,
         headers: Mapping[str, str] | None = None,
@@ -186,7 +187,7 @@ class Transport:
         """One attempt of a request, read whole; an answer not in `RETRYABLE_STATUS`.
         `body` streams a request body (its length given in `headers`)."""
         await self._before(what)
-        request = self._http.build_request(method, url, params=params, json=json, headers=headers)
+        request = self._http.build_request(method, url, json=json, headers=headers)
         if body is not None:
             request = httpx.Request(method, request.url, headers=request.headers, stream=body)
         with self._sorted(what):

@@ -39,7 +39,7 @@ async def post_once(
     async def attempt() -> T:
         nonlocal lost
         try:
-            return parse(await api.json_once("POST", url, json=body))
+            return parse(await api.json_once("POST", url, body))
         except Retry as exc:
             if not exc.applied:
                 raise  # refused before anything was done: safe to send again
