@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from smugfs.testing.account import create_album
 from smugfs.testing.emulator import Emulator, running_emulator
 from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
+from smugfs.testing.waits import wait_for
 
 _names = itertools.count(1)
 
@@ -381,6 +383,29 @@ def test_stats_count_uploads(emu: Emulator) -> None:
     assert stats["total"] == 1
     assert stats["upload_bytes"] == len(data)
     assert list(stats["by_endpoint"]) == ["POST /upload"]
+
+
+def test_held_uploads_are_received_but_stored_and_answered_only_once_let_go(
+    emu: Emulator,
+) -> None:
+    data = jpeg()
+    with emu.client() as c:
+        album = new_album(c)
+        emu.reset_stats()
+        emu.configure(uploads_held=True)
+        answers: list[dict[str, Any]] = []
+        uploader = threading.Thread(target=lambda: answers.append(upload(emu, album, data)))
+        uploader.start()
+        try:
+            wait_for(lambda: emu.stats()["upload_bytes"] == len(data), "the upload to arrive")
+            assert listed_keys(c, album) == []
+            assert uploader.is_alive()
+            assert not answers
+        finally:
+            emu.configure(uploads_held=False)
+            uploader.join(timeout=30)
+        assert len(answers) == 1
+        assert [f"/api/v2/image/{k}-0" for k in listed_keys(c, album)] == [answers[0]["ImageUri"]]
 
 
 # --------------------------------------------------------------------- eventual consistency

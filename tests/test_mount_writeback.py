@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,7 +53,53 @@ def service_conditions(emulator: Emulator, **settings: object) -> Iterator[None]
     try:
         yield
     finally:
-        emulator.configure(fault_rate=0, latency_ms=0)
+        emulator.configure(fault_rate=0, latency_ms=0, uploads_held=False)
+
+
+class Shown:
+    """A command running on a terminal of its own, and what it has shown so far."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        while chunk := os.read(self.process.stdout.fileno(), 65536):
+            self._chunks.append(chunk)
+
+    def text(self) -> str:
+        """Everything shown until now."""
+        return b"".join(self._chunks).decode(errors="replace")
+
+    def finish(self) -> None:
+        """Stop the command if it still runs, and take the rest of what it showed."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+
+
+@contextlib.contextmanager
+def on_a_terminal(command: str) -> Iterator[Shown]:
+    """`command` run by `script`, which gives it a terminal of its own; stopped on the way
+    out."""
+    process = subprocess.Popen(
+        ["script", "-qec", command, "/dev/null"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(),
+    )
+    shown = Shown(process)
+    try:
+        yield shown
+    finally:
+        shown.finish()
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 def shoot(folder: Path, count: int, seed: int = 0) -> dict[str, bytes]:
@@ -222,23 +269,19 @@ def test_sync_on_a_terminal_shows_a_progress_bar(
 ) -> None:
     album_uri = account.create("Shoot")
     photos = shoot(tmp_path / "src", 8, seed=800)
-    with mounted(emulator, tmp_path / "mount", options=WRITEBACK) as mount:
+    # The service holds the uploads until sync has shown the whole queue, so sync surely has
+    # something to show, however slowly it starts; no request timeout runs out meanwhile.
+    with mounted(emulator, tmp_path / "mount", options=["writeback", "uploads=4"]) as mount:
         os.listdir(mount.path / "Shoot")
-        with service_conditions(emulator, latency_ms=300):
+        with service_conditions(emulator, uploads_held=True):
             copy_in(mount, tmp_path / "src", "Shoot")
-            # `script` gives the command a terminal of its own.
             command = f"{sys.executable} -m smugfs sync {mount.path}"
-            shown = subprocess.run(
-                ["script", "-qec", command, "/dev/null"],
-                capture_output=True,
-                text=True,
-                env=subprocess_env(),
-                timeout=120,
-                check=False,
-            )
-        assert shown.returncode == 0, shown.stdout
-        last = shown.stdout.replace("\r", "\n").strip().splitlines()[-1]
-        assert re.match(r"(\d+)/\1 files: 100%\|", last), shown.stdout
+            with on_a_terminal(command) as shown:
+                wait_for(lambda: "0/8 files" in shown.text(), "sync to show the queue")
+                emulator.configure(uploads_held=False)
+                assert shown.process.wait(timeout=120) == 0, shown.text()
+        last = shown.text().replace("\r", "\n").strip().splitlines()[-1]
+        assert re.match(r"8/8 files: 100%\|", last), shown.text()
         assert "B/s]" in last
         landed_exactly(account, album_uri, photos)
 

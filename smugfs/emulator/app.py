@@ -65,6 +65,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SAVE_INTERVAL = 0.5
+# The longest an upload is held unanswered by `uploads_held`: a test that forgets to let go
+# gets its answers late, never a hung client.
+UPLOAD_HOLD_LIMIT = 120.0
 
 
 class DroppedConnection(Exception):
@@ -86,6 +89,9 @@ class Service:
         self.renditions = media.Renditions()
         self.env_file = env_file
         self.env_lines: list[str] = []
+        # Set while uploads are not held (`Settings.uploads_held`), so held ones go on at once.
+        self.uploads_let_go = asyncio.Event()
+        self._follow_settings()
         routes = [
             Route(
                 "/api/v2{rest:path}",
@@ -345,6 +351,7 @@ class Service:
         """The upload endpoint (POST or PUT of the raw bytes, or a multipart form)."""
         data, part_name = await _upload_body(request)
         self.stats.upload_bytes += len(data)
+        await self._while_uploads_held()
         authorization = request.headers.get("authorization")
         if not oauth.parse_authorization(authorization):
             # The uploader takes its OAuth parameters from the Authorization header only: an
@@ -375,6 +382,12 @@ class Service:
             part_name=part_name,
         )
         return JSONResponse(body)
+
+    async def _while_uploads_held(self) -> None:
+        """Wait while `uploads_held` is set (at most UPLOAD_HOLD_LIMIT seconds)."""
+        if self.settings.uploads_held:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.uploads_let_go.wait(), UPLOAD_HOLD_LIMIT)
 
     # ------------------------------------------------------------------ media
 
@@ -450,7 +463,15 @@ class Service:
                 self.settings.update(changes)
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
+            self._follow_settings()
         return JSONResponse(self.settings.public())
+
+    def _follow_settings(self) -> None:
+        """Bring what waits on the settings in line with them."""
+        if self.settings.uploads_held:
+            self.uploads_let_go.clear()
+        else:
+            self.uploads_let_go.set()
 
     async def create_user(self, request: Request) -> Response:
         """`POST /emulator/users` `{"nick": ..., "name": ...}`: a new account."""

@@ -4,7 +4,8 @@
 `POST /emulator/config`: latency per request, a cost per listed item, bandwidth per connection
 and for all connections together, a rate of injected faults
 (429, 500, 503, dropped connections, truncated bodies, answers lost after a request ran), Range
-support of the media server, a listing delay for eventual consistency, and a rate-limit budget.
+support of the media server, a listing delay for eventual consistency, a rate-limit budget, and
+uploads held unanswered (so a client's queue is surely still pending while it is looked at).
 `Faults` draws injected faults from a seeded generator so a run can be reproduced. `RateLimiter`
 keeps each caller's budget and `Stats` counts requests by endpoint and media bytes sent.
 """
@@ -33,6 +34,8 @@ class Settings:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     range_enabled: bool = True
+    # While true, an upload is received but neither stored nor answered (app.py bounds the hold).
+    uploads_held: bool = False
     listing_delay_ms: float = 0.0
     rate_limit: int = 100_000
     rate_window_s: float = 3600.0
@@ -63,14 +66,14 @@ class Settings:
                 if not set(kinds) <= set(FAULT_KINDS):
                     raise ValueError(f"fault kinds are {', '.join(FAULT_KINDS)}")
                 self.fault_kinds = kinds
-            elif key == "range_enabled":
+            elif key in ("range_enabled", "uploads_held"):
                 if isinstance(value, str):
                     # "false" is false, as a flag in a shell script would mean it.
                     text = value.strip().lower()
                     if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-                        raise ValueError("range_enabled is true or false")
+                        raise ValueError(f"{key} is true or false")
                     value = text in ("true", "1", "yes", "on")
-                self.range_enabled = bool(value)
+                setattr(self, key, bool(value))
             elif key == "seed":
                 self.seed = None if value is None else int(value)
             elif key == "rate_limit":
