@@ -66,6 +66,16 @@ def module_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
 
 
 @pytest.fixture
+def configurable_emulator(module_emulator: Emulator) -> Iterator[Emulator]:
+    """The module emulator for a test that changes its settings at run time: the settings are
+    put back and the counters zeroed after the test."""
+    defaults = module_emulator.configure()
+    yield module_emulator
+    module_emulator.configure(**defaults)
+    module_emulator.reset_stats()
+
+
+@pytest.fixture
 def module_client(module_emulator: Emulator) -> Iterator[httpx.Client]:
     """The module emulator's first user, signed."""
     with module_emulator.client() as client:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,25 +27,11 @@ BYTES_PER_SECOND = MBPS * 1_000_000 / 8
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with running_emulator(tmp_path_factory.mktemp("bandwidth")) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(shared: Emulator) -> Iterator[Emulator]:
-    """The shared emulator, its settings put back after the test."""
-    defaults = shared.configure()
-    yield shared
-    shared.configure(**defaults)
-
-
-@pytest.fixture(scope="module")
-def photo_url(shared: Emulator) -> str:
+def photo_url(module_emulator: Emulator) -> str:
     """The original of a 1 MiB photo (a real JPEG, padded) uploaded without any limit."""
     data = jpeg(7, (320, 240), length=MIB)
-    with shared.client() as c:
-        uploaded = upload(shared, create_album(c, "Shaped"), "big.jpg", data)
+    with module_emulator.client() as c:
+        uploaded = upload(module_emulator, create_album(c, "Shaped"), "big.jpg", data)
         image = c.get(uploaded["ImageUri"]).json()["Response"]["Image"]
     url: str = image["ArchivedUri"]
     with httpx.Client(timeout=30) as plain:
@@ -73,7 +58,7 @@ def side_by_side(url: str, count: int) -> float:
 
 
 def test_unshaped_download_is_far_faster_than_the_rates_tested(
-    emu: Emulator, photo_url: str
+    configurable_emulator: Emulator, photo_url: str
 ) -> None:
     assert download_seconds(photo_url) < 0.5
 
@@ -85,17 +70,17 @@ def test_flag_sets_both_rates(tmp_path: Path) -> None:
     assert settings["link_mbps"] == 400
 
 
-def test_negative_rate_is_refused_and_changes_nothing(emu: Emulator) -> None:
-    with emu.plain() as c:
+def test_negative_rate_is_refused_and_changes_nothing(configurable_emulator: Emulator) -> None:
+    with configurable_emulator.plain() as c:
         reply = c.post("/emulator/config", json={"bandwidth_mbps": 5, "link_mbps": -1})
     assert reply.status_code == 400
-    assert emu.configure()["bandwidth_mbps"] == 0
+    assert configurable_emulator.configure()["bandwidth_mbps"] == 0
 
 
 def test_a_connection_gets_its_rate_and_each_connection_its_own(
-    emu: Emulator, photo_url: str
+    configurable_emulator: Emulator, photo_url: str
 ) -> None:
-    emu.configure(bandwidth_mbps=MBPS)
+    configurable_emulator.configure(bandwidth_mbps=MBPS)
     expected = MIB / BYTES_PER_SECOND
     one = download_seconds(photo_url)
     assert expected * 0.9 <= one <= expected * 3 + 2
@@ -104,24 +89,28 @@ def test_a_connection_gets_its_rate_and_each_connection_its_own(
     assert expected * 0.9 <= two < expected * 1.6
 
 
-def test_the_link_is_shared_by_all_connections(emu: Emulator, photo_url: str) -> None:
-    emu.configure(link_mbps=MBPS)
+def test_the_link_is_shared_by_all_connections(
+    configurable_emulator: Emulator, photo_url: str
+) -> None:
+    configurable_emulator.configure(link_mbps=MBPS)
     expected = MIB / BYTES_PER_SECOND
     assert expected * 0.9 <= download_seconds(photo_url) <= expected * 3 + 2
     # Two at once share the link: twice the time of one.
     assert 2 * expected * 0.9 <= side_by_side(photo_url, 2) <= 2 * expected * 3 + 2
 
 
-def test_the_slower_of_the_two_rates_holds(emu: Emulator, photo_url: str) -> None:
-    emu.configure(bandwidth_mbps=MBPS, link_mbps=4 * MBPS)
+def test_the_slower_of_the_two_rates_holds(configurable_emulator: Emulator, photo_url: str) -> None:
+    configurable_emulator.configure(bandwidth_mbps=MBPS, link_mbps=4 * MBPS)
     expected = MIB / BYTES_PER_SECOND
     assert expected * 0.9 <= download_seconds(photo_url)
     # Four connections at once: each at its own rate is also the link's whole rate.
     assert expected * 0.9 <= side_by_side(photo_url, 4) < expected * 2.5
 
 
-def test_ranged_media_bodies_are_shaped_by_their_length(emu: Emulator, photo_url: str) -> None:
-    emu.configure(bandwidth_mbps=MBPS)
+def test_ranged_media_bodies_are_shaped_by_their_length(
+    configurable_emulator: Emulator, photo_url: str
+) -> None:
+    configurable_emulator.configure(bandwidth_mbps=MBPS)
     started = time.monotonic()
     with httpx.Client(timeout=60) as client:
         reply = client.get(photo_url, headers={"Range": f"bytes=0-{MIB // 4 - 1}"})
@@ -132,13 +121,13 @@ def test_ranged_media_bodies_are_shaped_by_their_length(emu: Emulator, photo_url
     assert expected * 0.9 <= seconds < expected * 3 + 2
 
 
-def test_api_bodies_are_shaped(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_api_bodies_are_shaped(configurable_emulator: Emulator) -> None:
+    with configurable_emulator.client() as c:
         unshaped = c.get(root_uri(c), params={"_expand": "ChildNodes"})
         size = len(unshaped.content)
         # A rate at which this body takes about half a second.
         mbps = size * 8 / 1_000_000 / 0.5
-        emu.configure(bandwidth_mbps=mbps)
+        configurable_emulator.configure(bandwidth_mbps=mbps)
         started = time.monotonic()
         shaped = c.get(root_uri(c), params={"_expand": "ChildNodes"})
         seconds = time.monotonic() - started
@@ -147,24 +136,24 @@ def test_api_bodies_are_shaped(emu: Emulator) -> None:
     assert 0.45 <= seconds < 5
 
 
-def test_uploads_are_shaped_on_their_way_up(emu: Emulator) -> None:
+def test_uploads_are_shaped_on_their_way_up(configurable_emulator: Emulator) -> None:
     data = jpeg(11, (320, 240), length=MIB // 2)
-    with emu.client() as c:
+    with configurable_emulator.client() as c:
         album = create_album(c, "Shaped up")
-    emu.configure(bandwidth_mbps=MBPS)
+    configurable_emulator.configure(bandwidth_mbps=MBPS)
     started = time.monotonic()
-    reply = emu.upload(album, "up.jpg", data).json()
+    reply = configurable_emulator.upload(album, "up.jpg", data).json()
     seconds = time.monotonic() - started
     assert reply["stat"] == "ok", reply
     expected = len(data) / BYTES_PER_SECOND
     assert expected * 0.9 <= seconds < expected * 3 + 2
     # The received bytes are the ones sent.
-    assert emu.stats()["upload_bytes"] >= len(data)
+    assert configurable_emulator.stats()["upload_bytes"] >= len(data)
 
 
-def test_control_paths_are_not_shaped(emu: Emulator) -> None:
-    emu.configure(bandwidth_mbps=0.01, link_mbps=0.01)  # 1,250 bytes a second
+def test_control_paths_are_not_shaped(configurable_emulator: Emulator) -> None:
+    configurable_emulator.configure(bandwidth_mbps=0.01, link_mbps=0.01)  # 1,250 bytes a second
     started = time.monotonic()
     for _ in range(5):
-        emu.stats()
+        configurable_emulator.stats()
     assert time.monotonic() - started < 2

@@ -14,7 +14,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +28,6 @@ from smugfs.testing.media import jpeg
 from smugfs.testing.waits import wait_for
 
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """An emulator without flags, for tests that change settings only at run time."""
-    with running_emulator(tmp_path_factory.mktemp("conditions")) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(shared: Emulator) -> Iterator[Emulator]:
-    """The shared emulator, its settings restored and counters zeroed after the test."""
-    defaults = shared.configure()
-    yield shared
-    shared.configure(**{k: v for k, v in defaults.items()})
-    shared.reset_stats()
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -95,8 +78,10 @@ def statuses(emu: Emulator, n: int) -> list[int]:
 # ---------------------------------------------------------------------------- rate limits
 
 
-def test_api_replies_carry_rate_limit_headers_that_count_down(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_api_replies_carry_rate_limit_headers_that_count_down(
+    configurable_emulator: Emulator,
+) -> None:
+    with configurable_emulator.client() as c:
         first = c.get("/api/v2!authuser")
         second = c.get(root_uri(c))
     remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (first, second)]
@@ -105,10 +90,10 @@ def test_api_replies_carry_rate_limit_headers_that_count_down(emu: Emulator) -> 
     assert time.time() < reset <= time.time() + 3600 + 5
 
 
-def test_media_replies_carry_no_rate_limit_headers(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_media_replies_carry_no_rate_limit_headers(configurable_emulator: Emulator) -> None:
+    with configurable_emulator.client() as c:
         album = new_album(c)
-        image = upload(emu, album, jpeg())
+        image = upload(configurable_emulator, album, jpeg())
         item = c.get(image["ImageUri"]).json()["Response"]["Image"]
         media = c.get(item["ArchivedUri"])
     assert media.status_code == 200
@@ -141,9 +126,9 @@ def test_rate_limit_flag_answers_429_with_retry_after_once_spent(tmp_path: Path)
             assert other.get("/api/v2!authuser").status_code == 200
 
 
-def test_rate_limit_window_ends_and_the_budget_returns(emu: Emulator) -> None:
-    emu.configure(rate_limit=1, rate_window_s=1.0)
-    with emu.client() as c:
+def test_rate_limit_window_ends_and_the_budget_returns(configurable_emulator: Emulator) -> None:
+    configurable_emulator.configure(rate_limit=1, rate_window_s=1.0)
+    with configurable_emulator.client() as c:
         c.get("/api/v2!authuser")  # may open a fresh window
         limited = c.get("/api/v2!authuser")
         assert limited.status_code == 429
@@ -185,41 +170,45 @@ def test_item_cost_flag_delays_a_listing_by_the_items_returned(tmp_path: Path) -
     assert none < 0.2
 
 
-def test_runtime_config_with_one_bad_key_changes_nothing(emu: Emulator) -> None:
-    before = emu.configure()
-    with emu.plain() as plain:
+def test_runtime_config_with_one_bad_key_changes_nothing(configurable_emulator: Emulator) -> None:
+    before = configurable_emulator.configure()
+    with configurable_emulator.plain() as plain:
         for bad in (
             {"latency_ms": 500, "no_such_setting": 1},
             {"rate_limit": 1, "fault_rate": 7},
             {"range_enabled": False, "fault_kinds": ["500", "explode"]},
         ):
             assert plain.post("/emulator/config", json=bad).status_code == 400, bad
-    assert emu.configure() == before
+    assert configurable_emulator.configure() == before
 
 
 @pytest.mark.parametrize("off", [False, "false", 0])
-def test_range_can_be_switched_off_at_run_time(emu: Emulator, off: object) -> None:
+def test_range_can_be_switched_off_at_run_time(
+    configurable_emulator: Emulator, off: object
+) -> None:
     data = jpeg(size=(200, 100))
-    with emu.client() as c:
-        image = upload(emu, new_album(c), data)
+    with configurable_emulator.client() as c:
+        image = upload(configurable_emulator, new_album(c), data)
         url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
         assert c.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
-        assert emu.configure(range_enabled=off)["range_enabled"] is False
+        assert configurable_emulator.configure(range_enabled=off)["range_enabled"] is False
         whole = c.get(url, headers={"Range": "bytes=0-9"})
     assert whole.status_code == 200
     assert whole.content == data
 
 
-def test_runtime_config_changes_settings_and_rejects_unknown_keys(emu: Emulator) -> None:
-    settings = emu.configure(latency_ms=150)
+def test_runtime_config_changes_settings_and_rejects_unknown_keys(
+    configurable_emulator: Emulator,
+) -> None:
+    settings = configurable_emulator.configure(latency_ms=150)
     assert settings["latency_ms"] == 150
-    with emu.plain() as plain:
+    with configurable_emulator.plain() as plain:
         assert plain.get("/emulator/config").json()["latency_ms"] == 150
-    with emu.client() as c:
+    with configurable_emulator.client() as c:
         c.get("/api/v2!authuser")
         elapsed, _ = timed(lambda: c.get("/api/v2!authuser"))
     assert elapsed >= 0.15
-    with emu.plain() as plain:
+    with configurable_emulator.plain() as plain:
         for bad in ({"no_such_setting": 1}, {"fault_rate": 2}, {"fault_kinds": "bogus"}):
             response = plain.post("/emulator/config", json=bad)
             assert response.status_code == 400, bad
@@ -229,8 +218,8 @@ def test_runtime_config_changes_settings_and_rejects_unknown_keys(emu: Emulator)
     assert "no_such_setting" not in after
     assert after["fault_rate"] == 0
     assert after["latency_ms"] == 150
-    emu.configure(latency_ms=0)
-    with emu.client() as c:
+    configurable_emulator.configure(latency_ms=0)
+    with configurable_emulator.client() as c:
         c.get("/api/v2!authuser")
         elapsed, _ = timed(lambda: c.get("/api/v2!authuser"))
     assert elapsed < 0.15
@@ -270,30 +259,34 @@ def test_drop_fault_breaks_the_connection(tmp_path: Path) -> None:
             assert plain.get("/emulator/health").status_code == 200
 
 
-def test_truncate_fault_cuts_api_replies_after_the_change_was_made(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_truncate_fault_cuts_api_replies_after_the_change_was_made(
+    configurable_emulator: Emulator,
+) -> None:
+    with configurable_emulator.client() as c:
         root = root_uri(c)
-        emu.configure(fault_kinds=["truncate"], fault_rate=1)
+        configurable_emulator.configure(fault_kinds=["truncate"], fault_rate=1)
         with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
             c.post(root + "!children", json={"Name": "Half Answered"})
-        emu.configure(fault_rate=0)
+        configurable_emulator.configure(fault_rate=0)
         names = child_names(c, root)
     # The write happened although its reply never arrived whole.
     assert "Half Answered" in names
 
 
-def test_truncate_fault_on_media_sends_fewer_bytes_than_content_length(emu: Emulator) -> None:
+def test_truncate_fault_on_media_sends_fewer_bytes_than_content_length(
+    configurable_emulator: Emulator,
+) -> None:
     data = jpeg(size=(400, 300))
-    with emu.client() as c:
-        url = archived_uri(emu, c, data)
-    emu.reset_stats()
-    emu.configure(fault_kinds=["truncate"], fault_rate=1)
+    with configurable_emulator.client() as c:
+        url = archived_uri(configurable_emulator, c, data)
+    configurable_emulator.reset_stats()
+    configurable_emulator.configure(fault_kinds=["truncate"], fault_rate=1)
     announced: list[int] = []
     chunks: list[bytes] = []
 
     def download() -> None:
         with (
-            httpx.Client(auth=emu.auth(), timeout=30) as media,
+            httpx.Client(auth=configurable_emulator.auth(), timeout=30) as media,
             media.stream("GET", url) as response,
         ):
             announced.append(int(response.headers["Content-Length"]))
@@ -306,7 +299,7 @@ def test_truncate_fault_on_media_sends_fewer_bytes_than_content_length(emu: Emul
     assert announced == [len(data)]
     assert 0 < len(received) < len(data)
     assert data.startswith(received)
-    assert emu.stats()["faults"] == {"truncate": 1}
+    assert configurable_emulator.stats()["faults"] == {"truncate": 1}
 
 
 def fault_sequence(tmp_path: Path, seed: str) -> list[int]:
@@ -325,15 +318,15 @@ def test_same_seed_reproduces_the_same_fault_sequence(tmp_path: Path) -> None:
     assert other != first
 
 
-def test_control_paths_are_never_faulted_or_counted(emu: Emulator) -> None:
-    emu.reset_stats()
-    emu.configure(fault_rate=1, fault_kinds=["500", "drop"])
-    with emu.plain() as plain:
+def test_control_paths_are_never_faulted_or_counted(configurable_emulator: Emulator) -> None:
+    configurable_emulator.reset_stats()
+    configurable_emulator.configure(fault_rate=1, fault_kinds=["500", "drop"])
+    with configurable_emulator.plain() as plain:
         for _ in range(10):
             assert plain.get("/emulator/health").status_code == 200
             assert plain.get("/emulator/stats").status_code == 200
             assert plain.get("/emulator/config").status_code == 200
-    stats = emu.stats()
+    stats = configurable_emulator.stats()
     assert stats["total"] == 0
     assert stats["faults"] == {}
 
@@ -341,21 +334,23 @@ def test_control_paths_are_never_faulted_or_counted(emu: Emulator) -> None:
 # ---------------------------------------------------------------------------------- stats
 
 
-def test_stats_count_requests_by_endpoint_and_media_bytes_and_reset(emu: Emulator) -> None:
+def test_stats_count_requests_by_endpoint_and_media_bytes_and_reset(
+    configurable_emulator: Emulator,
+) -> None:
     data = jpeg(size=(300, 200))
-    with emu.client() as c:
+    with configurable_emulator.client() as c:
         album = new_album(c)
-        image = upload(emu, album, data)
-        emu.reset_stats()
+        image = upload(configurable_emulator, album, data)
+        configurable_emulator.reset_stats()
         root = root_uri(c)  # GET !authuser
         c.get(root + "!children")
         c.get(root + "!children", params={"count": 5})
         c.get(f"/api/v2/album/{album}!images")
         url = c.get(image["ImageUri"]).json()["Response"]["Image"]["ArchivedUri"]
         assert c.get(url).content == data
-    with emu.plain() as plain:
+    with configurable_emulator.plain() as plain:
         plain.get("/emulator/health")
-    stats = emu.stats()
+    stats = configurable_emulator.stats()
     assert stats["total"] == 6
     by = stats["by_endpoint"]
     assert by["GET /api/v2!authuser"] == 1
@@ -365,21 +360,21 @@ def test_stats_count_requests_by_endpoint_and_media_bytes_and_reset(emu: Emulato
     assert sum(by.values()) == 6
     assert stats["media_bytes"] == len(data)
     assert stats["media_requests"] == 1
-    emu.reset_stats()
-    zeroed = emu.stats()
+    configurable_emulator.reset_stats()
+    zeroed = configurable_emulator.stats()
     assert zeroed["total"] == 0
     assert zeroed["by_endpoint"] == {}
     assert zeroed["media_bytes"] == 0
     assert zeroed["media_requests"] == 0
 
 
-def test_stats_count_uploads(emu: Emulator) -> None:
+def test_stats_count_uploads(configurable_emulator: Emulator) -> None:
     data = jpeg()
-    with emu.client() as c:
+    with configurable_emulator.client() as c:
         album = new_album(c)
-    emu.reset_stats()
-    upload(emu, album, data)
-    stats = emu.stats()
+    configurable_emulator.reset_stats()
+    upload(configurable_emulator, album, data)
+    stats = configurable_emulator.stats()
     assert stats["total"] == 1
     assert stats["upload_bytes"] == len(data)
     assert list(stats["by_endpoint"]) == ["POST /upload"]
@@ -432,13 +427,13 @@ def test_listing_delay_hides_new_uploads_and_keeps_deleted_ones_for_a_while(
         assert listed_keys(c, album) == []
 
 
-def test_listing_delay_can_be_switched_on_at_run_time(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_listing_delay_can_be_switched_on_at_run_time(configurable_emulator: Emulator) -> None:
+    with configurable_emulator.client() as c:
         album = new_album(c)
-        emu.configure(listing_delay_ms=60_000)
-        hidden = upload(emu, album, jpeg())
-        emu.configure(listing_delay_ms=0)
-        shown = upload(emu, album, jpeg())
+        configurable_emulator.configure(listing_delay_ms=60_000)
+        hidden = upload(configurable_emulator, album, jpeg())
+        configurable_emulator.configure(listing_delay_ms=0)
+        shown = upload(configurable_emulator, album, jpeg())
         keys = listed_keys(c, album)
     assert hidden["ImageUri"] not in [f"/api/v2/image/{k}-0" for k in keys]
     assert [f"/api/v2/image/{k}-0" for k in keys] == [shown["ImageUri"]]
@@ -455,12 +450,14 @@ def test_media_bytes_are_exact_under_a_listing_delay(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["gateway", "malformed"])
-def test_lost_answer_faults_hide_a_write_that_happened(emu: Emulator, kind: str) -> None:
-    with emu.client() as c:
+def test_lost_answer_faults_hide_a_write_that_happened(
+    configurable_emulator: Emulator, kind: str
+) -> None:
+    with configurable_emulator.client() as c:
         root = root_uri(c)
-        emu.configure(fault_kinds=[kind], fault_rate=1)
+        configurable_emulator.configure(fault_kinds=[kind], fault_rate=1)
         reply = c.post(root + "!children", json={"Name": f"Lost {kind}"})
-        emu.configure(fault_rate=0)
+        configurable_emulator.configure(fault_rate=0)
         if kind == "gateway":
             assert reply.status_code == 502
             assert reply.headers["content-type"].startswith("text/html")
@@ -472,11 +469,11 @@ def test_lost_answer_faults_hide_a_write_that_happened(emu: Emulator, kind: str)
     assert f"Lost {kind}" in names
 
 
-def test_malformed_fault_leaves_media_bytes_alone(emu: Emulator) -> None:
+def test_malformed_fault_leaves_media_bytes_alone(configurable_emulator: Emulator) -> None:
     data = jpeg(size=(300, 200))
-    with emu.client() as c:
-        url = archived_uri(emu, c, data)
-        emu.configure(fault_kinds=["malformed"], fault_rate=1)
+    with configurable_emulator.client() as c:
+        url = archived_uri(configurable_emulator, c, data)
+        configurable_emulator.configure(fault_kinds=["malformed"], fault_rate=1)
         body = c.get(url).content
-        emu.configure(fault_rate=0)
+        configurable_emulator.configure(fault_rate=0)
     assert body == data

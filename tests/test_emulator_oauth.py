@@ -14,23 +14,15 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
 
-from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.emulator import Emulator, OAuth1Auth
 from smugfs.testing.oauth_steps import OAUTH, access_token, authorize_json, consumer, request_token
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """One emulator for this module."""
-    with running_emulator(tmp_path_factory.mktemp("oauth")) as emulator:
-        yield emulator
-
 
 # ---------------------------------------------------------------------------------- signing
 
@@ -120,8 +112,13 @@ def problem(response: httpx.Response) -> str:
 # ------------------------------------------------------------------------- signature checks
 
 
-def test_own_signer_is_accepted(emu: Emulator) -> None:
-    response = get_signed(emu, "/api/v2!authuser", consumer=consumer(emu), token=access(emu))
+def test_own_signer_is_accepted(module_emulator: Emulator) -> None:
+    response = get_signed(
+        module_emulator,
+        "/api/v2!authuser",
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
+    )
     assert response.status_code == 200
     assert response.json()["Response"]["User"]["ResponseLevel"] == "Full"
 
@@ -136,10 +133,10 @@ def test_own_signer_is_accepted(emu: Emulator) -> None:
     ],
 )
 def test_wrong_credentials_are_401_with_the_oauth_problem(
-    emu: Emulator, change: str, expected: str
+    module_emulator: Emulator, change: str, expected: str
 ) -> None:
-    key, secret = consumer(emu)
-    token, token_secret = access(emu)
+    key, secret = consumer(module_emulator)
+    token, token_secret = access(module_emulator)
     if change == "consumer_secret":
         secret = "0" * 32
     elif change == "token_secret":
@@ -149,7 +146,7 @@ def test_wrong_credentials_are_401_with_the_oauth_problem(
     else:
         key = "NoSuchKey"
     response = get_signed(
-        emu, "/api/v2!authuser", consumer=(key, secret), token=(token, token_secret)
+        module_emulator, "/api/v2!authuser", consumer=(key, secret), token=(token, token_secret)
     )
     assert response.status_code == 401
     body = response.json()
@@ -158,40 +155,45 @@ def test_wrong_credentials_are_401_with_the_oauth_problem(
     assert problem(response) == expected
 
 
-def test_tampered_signature_is_401_signature_invalid(emu: Emulator) -> None:
+def test_tampered_signature_is_401_signature_invalid(module_emulator: Emulator) -> None:
     oauth = dict(
-        sign("GET", emu.base_url + "/api/v2!authuser", consumer=consumer(emu), token=access(emu))
+        sign(
+            "GET",
+            module_emulator.base_url + "/api/v2!authuser",
+            consumer=consumer(module_emulator),
+            token=access(module_emulator),
+        )
     )
     signature = base64.b64decode(oauth["oauth_signature"])
     oauth["oauth_signature"] = base64.b64encode(bytes([signature[0] ^ 1]) + signature[1:]).decode()
     response = httpx.get(
-        emu.base_url + "/api/v2!authuser",
+        module_emulator.base_url + "/api/v2!authuser",
         headers={"Authorization": header(list(oauth.items())), "Accept": "application/json"},
     )
     assert response.status_code == 401
     assert problem(response) == "signature_invalid"
 
 
-def test_signature_over_other_query_parameters_is_refused(emu: Emulator) -> None:
+def test_signature_over_other_query_parameters_is_refused(module_emulator: Emulator) -> None:
     oauth = sign(
         "GET",
-        emu.base_url + "/api/v2!authuser",
-        consumer=consumer(emu),
-        token=access(emu),
+        module_emulator.base_url + "/api/v2!authuser",
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
         params=[("_verbosity", "1")],
     )
     response = httpx.get(
-        emu.base_url + "/api/v2!authuser?_verbosity=3",
+        module_emulator.base_url + "/api/v2!authuser?_verbosity=3",
         headers={"Authorization": header(oauth), "Accept": "application/json"},
     )
     assert response.status_code == 401
     assert problem(response) == "signature_invalid"
 
 
-def test_replayed_nonce_is_401_nonce_used(emu: Emulator) -> None:
+def test_replayed_nonce_is_401_nonce_used(module_emulator: Emulator) -> None:
     with httpx.Client(headers={"Accept": "application/json"}) as client:
-        request = client.build_request("GET", emu.base_url + "/api/v2!authuser")
-        signed = next(emu.auth().auth_flow(request))
+        request = client.build_request("GET", module_emulator.base_url + "/api/v2!authuser")
+        signed = next(module_emulator.auth().auth_flow(request))
         first = client.send(signed)
         again = client.send(signed)
     assert first.status_code == 200
@@ -199,15 +201,15 @@ def test_replayed_nonce_is_401_nonce_used(emu: Emulator) -> None:
     assert problem(again) == "nonce_used"
 
 
-def test_same_nonce_with_a_new_timestamp_is_fine(emu: Emulator) -> None:
+def test_same_nonce_with_a_new_timestamp_is_fine(module_emulator: Emulator) -> None:
     nonce = secrets.token_hex(8)
     now = int(time.time())
     for stamp in (now - 2, now - 1):
         response = get_signed(
-            emu,
+            module_emulator,
             "/api/v2!authuser",
-            consumer=consumer(emu),
-            token=access(emu),
+            consumer=consumer(module_emulator),
+            token=access(module_emulator),
             nonce=nonce,
             timestamp=stamp,
         )
@@ -215,34 +217,39 @@ def test_same_nonce_with_a_new_timestamp_is_fine(emu: Emulator) -> None:
 
 
 @pytest.mark.parametrize("offset", [-3600, 3600])
-def test_stale_or_future_timestamp_is_401(emu: Emulator, offset: int) -> None:
+def test_stale_or_future_timestamp_is_401(module_emulator: Emulator, offset: int) -> None:
     response = get_signed(
-        emu,
+        module_emulator,
         "/api/v2!authuser",
-        consumer=consumer(emu),
-        token=access(emu),
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
         timestamp=int(time.time()) + offset,
     )
     assert response.status_code == 401
     assert problem(response) == "timestamp_refused"
 
 
-def test_request_without_any_credentials_is_401(emu: Emulator) -> None:
-    response = httpx.get(emu.base_url + "/api/v2!authuser", headers={"Accept": "application/json"})
+def test_request_without_any_credentials_is_401(module_emulator: Emulator) -> None:
+    response = httpx.get(
+        module_emulator.base_url + "/api/v2!authuser", headers={"Accept": "application/json"}
+    )
     assert response.status_code == 401
     assert "oauth_problem=" in response.json()["Message"]
 
 
-def test_missing_signature_is_401_parameter_absent(emu: Emulator) -> None:
+def test_missing_signature_is_401_parameter_absent(module_emulator: Emulator) -> None:
     oauth = [
         p
         for p in sign(
-            "GET", emu.base_url + "/api/v2!authuser", consumer=consumer(emu), token=access(emu)
+            "GET",
+            module_emulator.base_url + "/api/v2!authuser",
+            consumer=consumer(module_emulator),
+            token=access(module_emulator),
         )
         if p[0] != "oauth_signature"
     ]
     response = httpx.get(
-        emu.base_url + "/api/v2!authuser",
+        module_emulator.base_url + "/api/v2!authuser",
         headers={"Authorization": header(oauth), "Accept": "application/json"},
     )
     assert response.status_code == 401
@@ -252,11 +259,14 @@ def test_missing_signature_is_401_parameter_absent(emu: Emulator) -> None:
 # -------------------------------------------------------------------- the signed base URL
 
 
-def test_base_url_is_rebuilt_from_the_host_header(emu: Emulator) -> None:
-    port = urlsplit(emu.base_url).port
+def test_base_url_is_rebuilt_from_the_host_header(module_emulator: Emulator) -> None:
+    port = urlsplit(module_emulator.base_url).port
     # Signed for the host the client believes it talks to, sent to the loopback socket.
     oauth = sign(
-        "GET", "http://api.smugmug.com/api/v2!authuser", consumer=consumer(emu), token=access(emu)
+        "GET",
+        "http://api.smugmug.com/api/v2!authuser",
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
     )
     response = httpx.get(
         f"http://127.0.0.1:{port}/api/v2!authuser",
@@ -269,7 +279,10 @@ def test_base_url_is_rebuilt_from_the_host_header(emu: Emulator) -> None:
     assert response.status_code == 200
     # The same signature does not hold for the address the socket really has.
     oauth = sign(
-        "GET", "http://api.smugmug.com/api/v2!authuser", consumer=consumer(emu), token=access(emu)
+        "GET",
+        "http://api.smugmug.com/api/v2!authuser",
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
     )
     response = httpx.get(
         f"http://127.0.0.1:{port}/api/v2!authuser",
@@ -279,50 +292,55 @@ def test_base_url_is_rebuilt_from_the_host_header(emu: Emulator) -> None:
     assert problem(response) == "signature_invalid"
 
 
-def test_base_url_uses_the_raw_percent_encoded_path(emu: Emulator) -> None:
-    nick = emu.env.get("SMUGFS_USER", "me")
+def test_base_url_uses_the_raw_percent_encoded_path(module_emulator: Emulator) -> None:
+    nick = module_emulator.env.get("SMUGFS_USER", "me")
     encoded = "/api/v2/user/" + "".join(f"%{ord(ch):02X}" for ch in nick)
-    response = get_signed(emu, encoded, consumer=consumer(emu), token=access(emu))
+    response = get_signed(
+        module_emulator, encoded, consumer=consumer(module_emulator), token=access(module_emulator)
+    )
     assert response.status_code == 200, response.text
     assert response.json()["Response"]["User"]["NickName"] == nick
     # Signing the decoded path instead does not match what was sent.
     oauth = sign(
-        "GET", emu.base_url + "/api/v2/user/" + nick, consumer=consumer(emu), token=access(emu)
+        "GET",
+        module_emulator.base_url + "/api/v2/user/" + nick,
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
     )
     response = httpx.get(
-        emu.base_url + encoded,
+        module_emulator.base_url + encoded,
         headers={"Authorization": header(oauth), "Accept": "application/json"},
     )
     assert response.status_code == 401
 
 
-def test_percent_encoded_query_parameters_are_signed_decoded(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_percent_encoded_query_parameters_are_signed_decoded(module_emulator: Emulator) -> None:
+    with module_emulator.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
         made = c.post(root + "!children", json={"Name": "Query Album", "Type": "Album"})
         key = made.json()["Response"]["Node"]["Uris"]["Album"]["Uri"].rsplit("/", 1)[1]
     query = [("FileNames", "a photo.jpg,b&c.jpg"), ("count", "5")]
     raw = "FileNames=a%20photo.jpg%2Cb%26c.jpg&count=5"
     response = get_signed(
-        emu,
+        module_emulator,
         f"/api/v2/album/{key}!images",
         query=query,
         raw_query=raw,
-        consumer=consumer(emu),
-        token=access(emu),
+        consumer=consumer(module_emulator),
+        token=access(module_emulator),
     )
     assert response.status_code == 200, response.text
     assert response.json()["Response"]["Pages"]["RequestedCount"] == 5
 
 
-def test_oauth_parameters_in_the_query_string_work(emu: Emulator) -> None:
+def test_oauth_parameters_in_the_query_string_work(module_emulator: Emulator) -> None:
     auth = OAuth1Auth(
-        *consumer(emu),
-        token=access(emu)[0],
-        token_secret=access(emu)[1],
+        *consumer(module_emulator),
+        token=access(module_emulator)[0],
+        token_secret=access(module_emulator)[1],
         signature_type="QUERY",
     )
-    with httpx.Client(base_url=emu.base_url, auth=auth) as c:
+    with httpx.Client(base_url=module_emulator.base_url, auth=auth) as c:
         request = c.build_request("GET", "/api/v2!authuser", headers={"Accept": "application/json"})
         response = c.send(request)
     assert "oauth_signature=" in str(response.request.url)
@@ -331,16 +349,16 @@ def test_oauth_parameters_in_the_query_string_work(emu: Emulator) -> None:
     assert response.json()["Response"]["User"]["ResponseLevel"] == "Full"
 
 
-def test_oauth_parameters_in_a_form_body_work(emu: Emulator) -> None:
+def test_oauth_parameters_in_a_form_body_work(module_emulator: Emulator) -> None:
     auth = OAuth1Auth(
-        *consumer(emu),
-        token=access(emu)[0],
-        token_secret=access(emu)[1],
+        *consumer(module_emulator),
+        token=access(module_emulator)[0],
+        token_secret=access(module_emulator)[1],
         signature_type="BODY",
     )
-    with emu.client() as c:
+    with module_emulator.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
-    with httpx.Client(base_url=emu.base_url, auth=auth) as c:
+    with httpx.Client(base_url=module_emulator.base_url, auth=auth) as c:
         response = c.post(
             root + "!children",
             data={"Name": "Body Signed", "Type": "Folder"},
@@ -350,13 +368,13 @@ def test_oauth_parameters_in_a_form_body_work(emu: Emulator) -> None:
     assert response.json()["Response"]["Node"]["Name"] == "Body Signed"
 
 
-def test_api_key_alone_reads_public_nodes_only(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_api_key_alone_reads_public_nodes_only(module_emulator: Emulator) -> None:
+    with module_emulator.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
         public = c.post(root + "!children", json={"Name": "Open", "Privacy": "Public"})
         private = c.post(root + "!children", json={"Name": "Closed", "Privacy": "Private"})
-    key = consumer(emu)[0]
-    with emu.plain() as anon:
+    key = consumer(module_emulator)[0]
+    with module_emulator.plain() as anon:
         headers = {"Accept": "application/json"}
         pub = public.json()["Response"]["Node"]["Uri"]
         got = anon.get(pub, params={"APIKey": key}, headers=headers)
@@ -374,13 +392,13 @@ def test_api_key_alone_reads_public_nodes_only(emu: Emulator) -> None:
 # ------------------------------------------------------------------------------- login flow
 
 
-def test_oob_login_flow_end_to_end(emu: Emulator) -> None:
-    token = request_token(emu)
+def test_oob_login_flow_end_to_end(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
     assert token["oauth_callback_confirmed"] == "true"
     assert token["oauth_token"]
     assert token["oauth_token_secret"]
     page = httpx.get(
-        emu.base_url + f"{OAUTH}/authorize",
+        module_emulator.base_url + f"{OAUTH}/authorize",
         params={"oauth_token": token["oauth_token"], "Access": "Full", "Permissions": "Modify"},
     )
     assert page.status_code == 200
@@ -389,11 +407,13 @@ def test_oob_login_flow_end_to_end(emu: Emulator) -> None:
     assert found, page.text
     verifier = found.group(1)
     assert re.fullmatch(r"\d{6}", verifier)
-    response = access_token(emu, token, verifier)
+    response = access_token(module_emulator, token, verifier)
     assert response.status_code == 200, response.text
     granted = dict(parse_qsl(response.text))
     assert set(granted) >= {"oauth_token", "oauth_token_secret"}
-    with emu.client(token=granted["oauth_token"], token_secret=granted["oauth_token_secret"]) as c:
+    with module_emulator.client(
+        token=granted["oauth_token"], token_secret=granted["oauth_token_secret"]
+    ) as c:
         user = c.get("/api/v2!authuser")
         assert user.status_code == 200
         assert user.json()["Response"]["User"]["ResponseLevel"] == "Full"
@@ -402,25 +422,27 @@ def test_oob_login_flow_end_to_end(emu: Emulator) -> None:
         assert made.status_code == 201
 
 
-def test_authorize_answers_the_verifier_as_json_when_asked(emu: Emulator) -> None:
-    token = request_token(emu)
-    response = authorize_json(emu, token["oauth_token"], Access="Full", Permissions="Read")
+def test_authorize_answers_the_verifier_as_json_when_asked(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
+    response = authorize_json(
+        module_emulator, token["oauth_token"], Access="Full", Permissions="Read"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["oauth_token"] == token["oauth_token"]
     assert re.fullmatch(r"\d{6}", body["oauth_verifier"])
 
 
-def test_callback_login_flow_redirects_with_token_and_verifier(emu: Emulator) -> None:
+def test_callback_login_flow_redirects_with_token_and_verifier(module_emulator: Emulator) -> None:
     callback = "http://localhost:8123/callback"
     # The way smugcli asks: GET with the OAuth parameters in the query string.
-    auth = OAuth1Auth(*consumer(emu), redirect_uri=callback, signature_type="QUERY")
-    reply = httpx.get(emu.base_url + f"{OAUTH}/getRequestToken", auth=auth)
+    auth = OAuth1Auth(*consumer(module_emulator), redirect_uri=callback, signature_type="QUERY")
+    reply = httpx.get(module_emulator.base_url + f"{OAUTH}/getRequestToken", auth=auth)
     assert reply.status_code == 200, reply.text
     token = dict(parse_qsl(reply.text))
     assert token["oauth_callback_confirmed"] == "true"
     response = httpx.get(
-        emu.base_url + f"{OAUTH}/authorize",
+        module_emulator.base_url + f"{OAUTH}/authorize",
         params={"oauth_token": token["oauth_token"], "Access": "Full", "Permissions": "Modify"},
         follow_redirects=False,
     )
@@ -432,71 +454,82 @@ def test_callback_login_flow_redirects_with_token_and_verifier(emu: Emulator) ->
     verifier = sent["oauth_verifier"][0]
     # smugcli exchanges the token with a GET too, OAuth parameters in the query string.
     exchange = OAuth1Auth(
-        *consumer(emu),
+        *consumer(module_emulator),
         token=token["oauth_token"],
         token_secret=token["oauth_token_secret"],
         verifier=verifier,
         signature_type="QUERY",
     )
-    granted = httpx.get(emu.base_url + f"{OAUTH}/getAccessToken", auth=exchange)
+    granted = httpx.get(module_emulator.base_url + f"{OAUTH}/getAccessToken", auth=exchange)
     assert granted.status_code == 200, granted.text
     access_pair = dict(parse_qsl(granted.text))
-    with emu.client(
+    with module_emulator.client(
         token=access_pair["oauth_token"], token_secret=access_pair["oauth_token_secret"]
     ) as c:
         assert c.get("/api/v2!authuser").status_code == 200
 
 
-def test_wrong_verifier_is_refused(emu: Emulator) -> None:
-    token = request_token(emu)
-    verifier = authorize_json(emu, token["oauth_token"], Access="Full").json()["oauth_verifier"]
+def test_wrong_verifier_is_refused(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
+    verifier = authorize_json(module_emulator, token["oauth_token"], Access="Full").json()[
+        "oauth_verifier"
+    ]
     wrong = f"{(int(verifier) + 1) % 1_000_000:06d}"
-    response = access_token(emu, token, wrong)
+    response = access_token(module_emulator, token, wrong)
     assert response.status_code == 401
     assert "oauth_token=" not in response.text
     assert "oauth_problem=" in response.text
 
 
-def test_request_token_is_single_use(emu: Emulator) -> None:
-    token = request_token(emu)
-    verifier = authorize_json(emu, token["oauth_token"], Access="Full").json()["oauth_verifier"]
-    assert access_token(emu, token, verifier).status_code == 200
-    again = access_token(emu, token, verifier)
+def test_request_token_is_single_use(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
+    verifier = authorize_json(module_emulator, token["oauth_token"], Access="Full").json()[
+        "oauth_verifier"
+    ]
+    assert access_token(module_emulator, token, verifier).status_code == 200
+    again = access_token(module_emulator, token, verifier)
     assert again.status_code == 401
     assert "oauth_token=" not in again.text
 
 
-def test_unverified_request_token_cannot_be_exchanged(emu: Emulator) -> None:
-    token = request_token(emu)
-    response = access_token(emu, token, "123456")
+def test_unverified_request_token_cannot_be_exchanged(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
+    response = access_token(module_emulator, token, "123456")
     assert response.status_code == 401
 
 
-def test_request_token_is_not_an_access_token(emu: Emulator) -> None:
-    token = request_token(emu)
-    authorize_json(emu, token["oauth_token"], Access="Full", Permissions="Modify")
-    with emu.client(token=token["oauth_token"], token_secret=token["oauth_token_secret"]) as c:
+def test_request_token_is_not_an_access_token(module_emulator: Emulator) -> None:
+    token = request_token(module_emulator)
+    authorize_json(module_emulator, token["oauth_token"], Access="Full", Permissions="Modify")
+    with module_emulator.client(
+        token=token["oauth_token"], token_secret=token["oauth_token_secret"]
+    ) as c:
         response = c.get("/api/v2!authuser")
     assert response.status_code == 401
     assert problem(response) == "token_rejected"
 
 
-def test_request_token_without_oauth_callback_is_parameter_absent(emu: Emulator) -> None:
-    response = httpx.post(emu.base_url + f"{OAUTH}/getRequestToken", auth=emu.auth(anonymous=True))
+def test_request_token_without_oauth_callback_is_parameter_absent(
+    module_emulator: Emulator,
+) -> None:
+    response = httpx.post(
+        module_emulator.base_url + f"{OAUTH}/getRequestToken",
+        auth=module_emulator.auth(anonymous=True),
+    )
     assert response.status_code == 401
     assert problem(response) == "parameter_absent"
     assert "oauth_token=" not in response.text
 
 
-def test_request_token_needs_a_valid_consumer_signature(emu: Emulator) -> None:
-    auth = OAuth1Auth(consumer(emu)[0], "wrong-secret", redirect_uri="oob")
-    response = httpx.post(emu.base_url + f"{OAUTH}/getRequestToken", auth=auth)
+def test_request_token_needs_a_valid_consumer_signature(module_emulator: Emulator) -> None:
+    auth = OAuth1Auth(consumer(module_emulator)[0], "wrong-secret", redirect_uri="oob")
+    response = httpx.post(module_emulator.base_url + f"{OAUTH}/getRequestToken", auth=auth)
     assert response.status_code == 401
     assert problem(response) == "signature_invalid"
 
 
-def test_authorize_with_an_unknown_token_is_refused(emu: Emulator) -> None:
-    response = authorize_json(emu, "NoSuchRequestToken", Access="Full")
+def test_authorize_with_an_unknown_token_is_refused(module_emulator: Emulator) -> None:
+    response = authorize_json(module_emulator, "NoSuchRequestToken", Access="Full")
     assert response.status_code in (400, 401)
     assert "oauth_verifier" not in response.text
 
@@ -511,18 +544,18 @@ def login(emu: Emulator, **grant: str) -> tuple[str, str]:
     return granted["oauth_token"], granted["oauth_token_secret"]
 
 
-def test_authorize_for_a_named_user_gives_that_users_token(emu: Emulator) -> None:
-    with emu.plain() as plain:
+def test_authorize_for_a_named_user_gives_that_users_token(module_emulator: Emulator) -> None:
+    with module_emulator.plain() as plain:
         assert plain.post("/emulator/users", json={"nick": "bob"}).status_code == 201
-    token, secret = login(emu, Access="Full", Permissions="Modify", username="bob")
-    with emu.client(token=token, token_secret=secret) as c:
+    token, secret = login(module_emulator, Access="Full", Permissions="Modify", username="bob")
+    with module_emulator.client(token=token, token_secret=secret) as c:
         user = c.get("/api/v2!authuser").json()["Response"]["User"]
     assert user["NickName"] == "bob"
     assert user["ResponseLevel"] == "Full"
 
 
-def test_public_access_grant_cannot_see_private_albums(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_public_access_grant_cannot_see_private_albums(module_emulator: Emulator) -> None:
+    with module_emulator.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
         hidden = c.post(
             root + "!children", json={"Name": "Secret", "Type": "Album", "Privacy": "Private"}
@@ -530,8 +563,8 @@ def test_public_access_grant_cannot_see_private_albums(emu: Emulator) -> None:
         shown = c.post(
             root + "!children", json={"Name": "Shown", "Type": "Album", "Privacy": "Public"}
         ).json()["Response"]["Node"]
-    token, secret = login(emu, Access="Public", Permissions="Read")
-    with emu.client(token=token, token_secret=secret) as c:
+    token, secret = login(module_emulator, Access="Public", Permissions="Read")
+    with module_emulator.client(token=token, token_secret=secret) as c:
         assert c.get(hidden["Uri"]).status_code in (401, 403, 404)
         hidden_key = hidden["Uris"]["Album"]["Uri"]
         assert c.get(hidden_key).status_code in (401, 403, 404)
@@ -544,9 +577,9 @@ def test_public_access_grant_cannot_see_private_albums(emu: Emulator) -> None:
         assert public_node["ResponseLevel"] == "Public"
 
 
-def test_default_grant_is_public_read(emu: Emulator) -> None:
-    token, secret = login(emu)
-    with emu.client(token=token, token_secret=secret) as c:
+def test_default_grant_is_public_read(module_emulator: Emulator) -> None:
+    token, secret = login(module_emulator)
+    with module_emulator.client(token=token, token_secret=secret) as c:
         root = c.get("/api/v2!authuser")
         assert root.status_code == 200
         root_uri = root.json()["Response"]["User"]["Uris"]["Node"]["Uri"]
@@ -554,14 +587,14 @@ def test_default_grant_is_public_read(emu: Emulator) -> None:
     assert response.status_code == 401
 
 
-def test_full_read_grant_sees_private_albums_but_cannot_write(emu: Emulator) -> None:
-    with emu.client() as c:
+def test_full_read_grant_sees_private_albums_but_cannot_write(module_emulator: Emulator) -> None:
+    with module_emulator.client() as c:
         root = c.get("/api/v2!authuser").json()["Response"]["User"]["Uris"]["Node"]["Uri"]
         hidden = c.post(
             root + "!children", json={"Name": "Secret Two", "Type": "Album", "Privacy": "Private"}
         ).json()["Response"]["Node"]
-    token, secret = login(emu, Access="Full", Permissions="Read")
-    with emu.client(token=token, token_secret=secret) as c:
+    token, secret = login(module_emulator, Access="Full", Permissions="Read")
+    with module_emulator.client(token=token, token_secret=secret) as c:
         assert c.get(hidden["Uri"]).status_code == 200
         response = c.patch(hidden["Uri"], json={"Name": "Changed"})
         assert response.status_code == 401

@@ -14,7 +14,6 @@ import io
 import itertools
 import os
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +24,19 @@ from PIL import Image
 import smugfs.emulator
 from smugfs.testing import media
 from smugfs.testing.account import create_album
-from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.emulator import Emulator, OAuth1Auth
 from smugfs.testing.media import jpeg
 
 SAMPLE_MP4 = Path(smugfs.emulator.__file__).parent / "assets" / "sample.mp4"
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """One emulator for this module; each test uploads into its own album."""
-    with running_emulator(tmp_path_factory.mktemp("upload")) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def c(emu: Emulator) -> Iterator[httpx.Client]:
-    """A client signed with the first user's full-access token."""
-    with emu.client() as client:
-        yield client
 
 
 _albums = itertools.count(1)
 
 
 @pytest.fixture
-def album(c: httpx.Client) -> str:
+def album(module_client: httpx.Client) -> str:
     """The AlbumKey of a fresh album under the root."""
-    return create_album(c, f"Uploads {next(_albums)}").rsplit("/", 1)[1]
+    return create_album(module_client, f"Uploads {next(_albums)}").rsplit("/", 1)[1]
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -139,8 +124,10 @@ def assert_refused(c: httpx.Client, album: str, response: httpx.Response) -> dic
 # -------------------------------------------------------------------------------- success
 
 
-def test_successful_upload_reply_has_the_uploader_shape(emu: Emulator, album: str) -> None:
-    response = post_upload(emu, jpeg(), smug_headers(album, "first.jpg"))
+def test_successful_upload_reply_has_the_uploader_shape(
+    module_emulator: Emulator, album: str
+) -> None:
+    response = post_upload(module_emulator, jpeg(), smug_headers(album, "first.jpg"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -161,12 +148,12 @@ def test_successful_upload_reply_has_the_uploader_shape(emu: Emulator, album: st
 
 
 def test_uploaded_image_is_listed_with_archived_md5_and_size_of_the_bytes(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = jpeg(size=(40, 30))
-    before = user_image_count(c)
-    image = upload_ok(emu, album, data, "exact.jpg")
-    items = listed(c, album)
+    before = user_image_count(module_client)
+    image = upload_ok(module_emulator, album, data, "exact.jpg")
+    items = listed(module_client, album)
     assert len(items) == 1
     item = items[0]
     assert item["FileName"] == "exact.jpg"
@@ -178,9 +165,9 @@ def test_uploaded_image_is_listed_with_archived_md5_and_size_of_the_bytes(
     assert (item["OriginalWidth"], item["OriginalHeight"]) == (40, 30)
     assert item["Uri"] == image["AlbumImageUri"]
     assert item["Uris"]["Image"]["Uri"] == image["ImageUri"]
-    assert image_count(c, album) == 1
-    assert user_image_count(c) == before + 1
-    with httpx.Client(auth=emu.auth(), timeout=30) as media:
+    assert image_count(module_client, album) == 1
+    assert user_image_count(module_client) == before + 1
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as media:
         download = media.get(item["ArchivedUri"])
     assert download.status_code == 200
     assert download.content == data
@@ -188,25 +175,25 @@ def test_uploaded_image_is_listed_with_archived_md5_and_size_of_the_bytes(
 
 @pytest.mark.parametrize("encoding", ["hex", "base64"])
 def test_content_md5_as_hex_or_base64_is_accepted(
-    emu: Emulator, c: httpx.Client, album: str, encoding: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str, encoding: str
 ) -> None:
     data = jpeg()
     digest = hashlib.md5(data)
     value = digest.hexdigest() if encoding == "hex" else base64.b64encode(digest.digest()).decode()
-    upload_ok(emu, album, data, "md5.jpg", **{"Content-MD5": value})
-    assert [i["ArchivedMD5"] for i in listed(c, album)] == [digest.hexdigest()]
+    upload_ok(module_emulator, album, data, "md5.jpg", **{"Content-MD5": value})
+    assert [i["ArchivedMD5"] for i in listed(module_client, album)] == [digest.hexdigest()]
 
 
 def test_upload_needs_no_accept_or_content_type_header(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = jpeg()
     md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-    with httpx.Client(auth=emu.auth(), timeout=30) as client:
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as client:
         del client.headers["accept"]
         request = client.build_request(
             "POST",
-            emu.upload_url,
+            module_emulator.upload_url,
             content=data,
             headers=smug_headers(album, "bare.jpg", **{"Content-MD5": md5}),
         )
@@ -215,63 +202,71 @@ def test_upload_needs_no_accept_or_content_type_header(
         response = client.send(request)
     assert response.status_code == 200
     assert response.json()["stat"] == "ok"
-    assert [i["FileName"] for i in listed(c, album)] == ["bare.jpg"]
+    assert [i["FileName"] for i in listed(module_client, album)] == ["bare.jpg"]
 
 
 def test_upload_body_is_not_part_of_the_signature(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     # Sign the request without its body (what requests-oauthlib does for binary bodies),
     # then send the bytes: the uploader checks only the Authorization header.
     data = jpeg()
-    bodyless = httpx.Request("POST", emu.upload_url)
-    signed = next(emu.auth().auth_flow(bodyless))
+    bodyless = httpx.Request("POST", module_emulator.upload_url)
+    signed = next(module_emulator.auth().auth_flow(bodyless))
     assert "oauth_body_hash" not in signed.headers["Authorization"]
     headers = {
         **smug_headers(album, "unsigned-body.jpg"),
         "Authorization": signed.headers["Authorization"],
     }
-    response = httpx.post(emu.upload_url, content=data, headers=headers, timeout=30)
+    response = httpx.post(module_emulator.upload_url, content=data, headers=headers, timeout=30)
     assert response.status_code == 200
     assert response.json()["stat"] == "ok"
-    assert [i["ArchivedMD5"] for i in listed(c, album)] == [hashlib.md5(data).hexdigest()]
+    assert [i["ArchivedMD5"] for i in listed(module_client, album)] == [
+        hashlib.md5(data).hexdigest()
+    ]
 
 
 def test_put_upload_takes_the_file_name_from_the_path(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = jpeg()
     response = post_upload(
-        emu, data, smug_headers(album, None), method="PUT", url=emu.upload_url + "/put-name.jpg"
+        module_emulator,
+        data,
+        smug_headers(album, None),
+        method="PUT",
+        url=module_emulator.upload_url + "/put-name.jpg",
     )
     assert response.status_code == 200
     assert response.json()["stat"] == "ok"
-    items = listed(c, album)
+    items = listed(module_client, album)
     assert [i["FileName"] for i in items] == ["put-name.jpg"]
     assert items[0]["ArchivedMD5"] == hashlib.md5(data).hexdigest()
 
 
-def test_multipart_form_upload_works(emu: Emulator, c: httpx.Client, album: str) -> None:
+def test_multipart_form_upload_works(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
     data = jpeg()
-    with httpx.Client(auth=emu.auth(), timeout=30) as client:
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as client:
         response = client.post(
-            emu.upload_url,
+            module_emulator.upload_url,
             files={"upload_file": ("multi.jpg", data, "image/jpeg")},
             headers=smug_headers(album, None),
         )
     assert response.status_code == 200
     assert response.json()["stat"] == "ok", response.text
-    items = listed(c, album)
+    items = listed(module_client, album)
     assert [i["FileName"] for i in items] == ["multi.jpg"]
     assert items[0]["ArchivedMD5"] == hashlib.md5(data).hexdigest()
     assert items[0]["ArchivedSize"] == len(data)
 
 
 def test_title_caption_and_keywords_headers_are_applied(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     image = upload_ok(
-        emu,
+        module_emulator,
         album,
         jpeg(),
         "tagged.jpg",
@@ -281,14 +276,14 @@ def test_title_caption_and_keywords_headers_are_applied(
             "X-Smug-Keywords": "sea; sky; red",
         },
     )
-    got = c.get(image["ImageUri"]).json()["Response"]["Image"]
+    got = module_client.get(image["ImageUri"]).json()["Response"]["Image"]
     assert got["Title"] == "Sunset"
     assert got["Caption"] == "Over the bay"
     assert got["KeywordArray"] == ["sea", "sky", "red"]
 
 
 def test_hidden_and_location_headers_are_applied(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     headers = {
         "X-Smug-Hidden": "true",
@@ -296,8 +291,8 @@ def test_hidden_and_location_headers_are_applied(
         "X-Smug-Longitude": "-3.25",
         "X-Smug-Altitude": "100",
     }
-    image = upload_ok(emu, album, jpeg(), "where.jpg", **headers)
-    got = c.get(image["ImageUri"]).json()["Response"]["Image"]
+    image = upload_ok(module_emulator, album, jpeg(), "where.jpg", **headers)
+    got = module_client.get(image["ImageUri"]).json()["Response"]["Image"]
     assert got["Hidden"] is True
     assert float(got["Latitude"]) == pytest.approx(12.5)
     assert float(got["Longitude"]) == pytest.approx(-3.25)
@@ -305,52 +300,56 @@ def test_hidden_and_location_headers_are_applied(
 
 
 def test_percent_encoded_file_name_header_is_decoded(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    upload_ok(emu, album, jpeg(), "caf%C3%A9%20au%20lait.jpg")
-    assert [i["FileName"] for i in listed(c, album)] == ["caf\u00e9 au lait.jpg"]
+    upload_ok(module_emulator, album, jpeg(), "caf%C3%A9%20au%20lait.jpg")
+    assert [i["FileName"] for i in listed(module_client, album)] == ["caf\u00e9 au lait.jpg"]
 
 
 def test_file_name_header_sent_twice_arrives_joined(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     # The real uploader named such an image "foo.jpg, foo.jpg" (phpSmug#19).
     headers = [(k, v) for k, v in smug_headers(album, None).items()]
     headers += [("X-Smug-FileName", "twice.jpg"), ("X-Smug-FileName", "twice.jpg")]
-    with httpx.Client(auth=emu.auth(), timeout=30) as client:
-        response = client.post(emu.upload_url, content=jpeg(), headers=headers)
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as client:
+        response = client.post(module_emulator.upload_url, content=jpeg(), headers=headers)
     assert response.json()["stat"] == "ok"
-    assert [i["FileName"] for i in listed(c, album)] == ["twice.jpg, twice.jpg"]
+    assert [i["FileName"] for i in listed(module_client, album)] == ["twice.jpg, twice.jpg"]
 
 
-def test_absolute_album_uri_header_is_accepted(emu: Emulator, c: httpx.Client, album: str) -> None:
+def test_absolute_album_uri_header_is_accepted(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
     headers = smug_headers(album, "abs.jpg")
     headers["X-Smug-AlbumUri"] = f"https://api.smugmug.com/api/v2/album/{album}"
-    assert post_upload(emu, jpeg(), headers).json()["stat"] == "ok"
-    assert [i["FileName"] for i in listed(c, album)] == ["abs.jpg"]
+    assert post_upload(module_emulator, jpeg(), headers).json()["stat"] == "ok"
+    assert [i["FileName"] for i in listed(module_client, album)] == ["abs.jpg"]
 
 
 def test_duplicate_file_names_in_one_album_are_both_accepted(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    first = upload_ok(emu, album, jpeg(), "same.jpg")
-    second = upload_ok(emu, album, jpeg(), "same.jpg")
+    first = upload_ok(module_emulator, album, jpeg(), "same.jpg")
+    second = upload_ok(module_emulator, album, jpeg(), "same.jpg")
     assert first["ImageUri"] != second["ImageUri"]
-    items = listed(c, album)
+    items = listed(module_client, album)
     assert [i["FileName"] for i in items] == ["same.jpg", "same.jpg"]
     assert len({i["ImageKey"] for i in items}) == 2
-    assert image_count(c, album) == 2
-    names = c.get(f"/api/v2/album/{album}!images", params={"FileNames": "same.jpg"}).json()
+    assert image_count(module_client, album) == 2
+    names = module_client.get(
+        f"/api/v2/album/{album}!images", params={"FileNames": "same.jpg"}
+    ).json()
     assert names["Response"]["Pages"]["Total"] == 2
 
 
 def test_identical_bytes_uploaded_twice_are_two_images(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = jpeg()
-    upload_ok(emu, album, data, "a.jpg")
-    upload_ok(emu, album, data, "b.jpg")
-    items = listed(c, album)
+    upload_ok(module_emulator, album, data, "a.jpg")
+    upload_ok(module_emulator, album, data, "b.jpg")
+    items = listed(module_client, album)
     assert sorted(i["FileName"] for i in items) == ["a.jpg", "b.jpg"]
     assert {i["ArchivedMD5"] for i in items} == {hashlib.md5(data).hexdigest()}
 
@@ -358,25 +357,29 @@ def test_identical_bytes_uploaded_twice_are_two_images(
 # ------------------------------------------------------------------------------ replacing
 
 
-def test_image_uri_header_replaces_in_place(emu: Emulator, c: httpx.Client, album: str) -> None:
+def test_image_uri_header_replaces_in_place(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
     old_data, new_data = jpeg(), jpeg(size=(48, 36))
     original = upload_ok(
-        emu,
+        module_emulator,
         album,
         old_data,
         "replace.jpg",
         **{"X-Smug-Title": "Kept title", "X-Smug-Caption": "Kept caption"},
     )
     key = original["ImageUri"].rsplit("/", 1)[1].rsplit("-", 1)[0]
-    before = c.get(original["ImageUri"]).json()["Response"]["Image"]
+    before = module_client.get(original["ImageUri"]).json()["Response"]["Image"]
     response = post_upload(
-        emu, new_data, smug_headers(album, "replace.jpg", **{"X-Smug-ImageUri": before["Uri"]})
+        module_emulator,
+        new_data,
+        smug_headers(album, "replace.jpg", **{"X-Smug-ImageUri": before["Uri"]}),
     )
     assert response.status_code == 200
     body = response.json()
     assert body["stat"] == "ok", body
     assert body["Image"]["ImageUri"] == f"/api/v2/image/{key}-{before['Serial'] + 1}"
-    items = listed(c, album)
+    items = listed(module_client, album)
     assert len(items) == 1
     after = items[0]
     assert after["ImageKey"] == key
@@ -387,19 +390,19 @@ def test_image_uri_header_replaces_in_place(emu: Emulator, c: httpx.Client, albu
     assert after["Title"] == "Kept title"
     assert after["Caption"] == "Kept caption"
     assert after["FileName"] == "replace.jpg"
-    assert image_count(c, album) == 1
-    with httpx.Client(auth=emu.auth(), timeout=30) as media:
+    assert image_count(module_client, album) == 1
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as media:
         assert media.get(after["ArchivedUri"]).content == new_data
         # The old bytes' URL does not serve the new bytes.
         assert media.get(before["ArchivedUri"]).status_code == 404
 
 
 def test_replacement_with_new_headers_updates_title_and_caption(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    original = upload_ok(emu, album, jpeg(), "r.jpg", **{"X-Smug-Title": "Old"})
+    original = upload_ok(module_emulator, album, jpeg(), "r.jpg", **{"X-Smug-Title": "Old"})
     upload_ok(
-        emu,
+        module_emulator,
         album,
         jpeg(),
         "r.jpg",
@@ -409,36 +412,42 @@ def test_replacement_with_new_headers_updates_title_and_caption(
             "X-Smug-Caption": "Fresh",
         },
     )
-    (item,) = listed(c, album)
+    (item,) = listed(module_client, album)
     assert item["Title"] == "New"
     assert item["Caption"] == "Fresh"
 
 
 def test_replacing_an_image_of_another_album_is_refused(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    other_key = create_album(c, "Elsewhere").rsplit("/", 1)[1]
-    foreign = upload_ok(emu, other_key, jpeg(), "foreign.jpg")
+    other_key = create_album(module_client, "Elsewhere").rsplit("/", 1)[1]
+    foreign = upload_ok(module_emulator, other_key, jpeg(), "foreign.jpg")
     response = post_upload(
-        emu, jpeg(), smug_headers(album, "x.jpg", **{"X-Smug-ImageUri": foreign["ImageUri"]})
+        module_emulator,
+        jpeg(),
+        smug_headers(album, "x.jpg", **{"X-Smug-ImageUri": foreign["ImageUri"]}),
     )
-    assert_refused(c, album, response)
-    assert len(listed(c, other_key)) == 1
+    assert_refused(module_client, album, response)
+    assert len(listed(module_client, other_key)) == 1
 
 
 # ------------------------------------------------------------------------------- refusals
 
 
 def test_wrong_content_md5_is_refused_with_stat_fail(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = jpeg()
     wrong = hashlib.md5(data + b"x").hexdigest()
-    response = post_upload(emu, data, smug_headers(album, "bad.jpg", **{"Content-MD5": wrong}))
-    assert_refused(c, album, response)
+    response = post_upload(
+        module_emulator, data, smug_headers(album, "bad.jpg", **{"Content-MD5": wrong})
+    )
+    assert_refused(module_client, album, response)
     wrong64 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
-    response = post_upload(emu, data, smug_headers(album, "bad.jpg", **{"Content-MD5": wrong64}))
-    assert_refused(c, album, response)
+    response = post_upload(
+        module_emulator, data, smug_headers(album, "bad.jpg", **{"Content-MD5": wrong64})
+    )
+    assert_refused(module_client, album, response)
 
 
 @pytest.mark.parametrize(
@@ -449,143 +458,165 @@ def test_wrong_content_md5_is_refused_with_stat_fail(
     ],
 )
 def test_unknown_file_type_is_refused_with_code_64(
-    emu: Emulator, c: httpx.Client, album: str, data: bytes
+    module_emulator: Emulator, module_client: httpx.Client, album: str, data: bytes
 ) -> None:
-    body = assert_refused(c, album, post_upload(emu, data, smug_headers(album, "odd.jpg")))
+    body = assert_refused(
+        module_client, album, post_upload(module_emulator, data, smug_headers(album, "odd.jpg"))
+    )
     assert body["code"] == 64
 
 
-def test_bmp_is_refused_with_code_6(emu: Emulator, c: httpx.Client, album: str) -> None:
+def test_bmp_is_refused_with_code_6(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
     body = assert_refused(
-        c, album, post_upload(emu, media.picture(fmt="BMP"), smug_headers(album, "old.bmp"))
+        module_client,
+        album,
+        post_upload(module_emulator, media.picture(fmt="BMP"), smug_headers(album, "old.bmp")),
     )
     assert body["code"] == 6
 
 
-def test_empty_body_is_refused(emu: Emulator, c: httpx.Client, album: str) -> None:
-    assert_refused(c, album, post_upload(emu, b"", smug_headers(album, "empty.jpg")))
+def test_empty_body_is_refused(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
+    assert_refused(
+        module_client, album, post_upload(module_emulator, b"", smug_headers(album, "empty.jpg"))
+    )
 
 
 @pytest.mark.parametrize("album_uri", ["/api/v2/album/NoSuch", "", "/api/v2/node/Whatever"])
 def test_unknown_album_is_refused(
-    emu: Emulator, c: httpx.Client, album: str, album_uri: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str, album_uri: str
 ) -> None:
-    before = user_image_count(c)
+    before = user_image_count(module_client)
     headers = smug_headers(album, "lost.jpg")
     if album_uri:
         headers["X-Smug-AlbumUri"] = album_uri
     else:
         del headers["X-Smug-AlbumUri"]
-    response = post_upload(emu, jpeg(), headers)
+    response = post_upload(module_emulator, jpeg(), headers)
     assert response.status_code == 200
     body = response.json()
     assert body["stat"] == "fail"
     assert isinstance(body["code"], int)
-    assert user_image_count(c) == before
+    assert user_image_count(module_client) == before
 
 
 def test_unsigned_upload_is_refused_and_stores_nothing(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     response = httpx.post(
-        emu.upload_url, content=jpeg(), headers=smug_headers(album, "anon.jpg"), timeout=30
+        module_emulator.upload_url,
+        content=jpeg(),
+        headers=smug_headers(album, "anon.jpg"),
+        timeout=30,
     )
     assert response.status_code in (200, 401)
     assert response.json()["stat"] == "fail"
-    assert image_count(c, album) == 0
+    assert image_count(module_client, album) == 0
 
 
 def test_upload_signed_in_the_query_string_is_refused(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     # The uploader reads OAuth parameters from the Authorization header only.
     auth = OAuth1Auth(
-        emu.env["SMUGFS_API_KEY"],
-        emu.env["SMUGFS_API_SECRET"],
-        token=emu.env["SMUGFS_ACCESS_TOKEN"],
-        token_secret=emu.env["SMUGFS_ACCESS_TOKEN_SECRET"],
+        module_emulator.env["SMUGFS_API_KEY"],
+        module_emulator.env["SMUGFS_API_SECRET"],
+        token=module_emulator.env["SMUGFS_ACCESS_TOKEN"],
+        token_secret=module_emulator.env["SMUGFS_ACCESS_TOKEN_SECRET"],
         signature_type="QUERY",
         force_include_body=True,
     )
     with httpx.Client(auth=auth, timeout=30) as client:
-        response = client.post(emu.upload_url, content=jpeg(), headers=smug_headers(album, "q.jpg"))
+        response = client.post(
+            module_emulator.upload_url, content=jpeg(), headers=smug_headers(album, "q.jpg")
+        )
     assert "oauth_signature=" in str(response.request.url)
     assert response.json()["stat"] == "fail"
     assert "oauth_problem=" in response.json()["message"]
-    assert image_count(c, album) == 0
+    assert image_count(module_client, album) == 0
 
 
 def test_header_signed_upload_to_a_url_with_a_query_string_works(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     response = post_upload(
-        emu, jpeg(), smug_headers(album, "qs.jpg"), url=emu.upload_url + "?source=test"
+        module_emulator,
+        jpeg(),
+        smug_headers(album, "qs.jpg"),
+        url=module_emulator.upload_url + "?source=test",
     )
     assert response.json()["stat"] == "ok"
-    assert [i["FileName"] for i in listed(c, album)] == ["qs.jpg"]
+    assert [i["FileName"] for i in listed(module_client, album)] == ["qs.jpg"]
 
 
 def test_upload_with_a_tampered_signature_is_refused(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    response = post_upload(emu, jpeg(), smug_headers(album, "t.jpg"), api_secret="not-the-secret")
+    response = post_upload(
+        module_emulator, jpeg(), smug_headers(album, "t.jpg"), api_secret="not-the-secret"
+    )
     assert response.json()["stat"] == "fail"
     assert "oauth_problem=signature_invalid" in response.json()["message"]
-    assert image_count(c, album) == 0
+    assert image_count(module_client, album) == 0
 
 
-def test_read_only_token_cannot_upload(emu: Emulator, c: httpx.Client, album: str) -> None:
-    creds = emu.token(permissions="Read")
+def test_read_only_token_cannot_upload(
+    module_emulator: Emulator, module_client: httpx.Client, album: str
+) -> None:
+    creds = module_emulator.token(permissions="Read")
     response = post_upload(
-        emu,
+        module_emulator,
         jpeg(),
         smug_headers(album, "ro.jpg"),
         token=creds["access_token"],
         token_secret=creds["access_token_secret"],
     )
     assert response.json()["stat"] == "fail"
-    assert image_count(c, album) == 0
+    assert image_count(module_client, album) == 0
 
 
 def test_another_user_cannot_upload_into_the_album(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
-    with emu.plain() as plain:
+    with module_emulator.plain() as plain:
         plain.post("/emulator/users", json={"nick": "stranger"})
-    creds = emu.token(nick="stranger")
+    creds = module_emulator.token(nick="stranger")
     response = post_upload(
-        emu,
+        module_emulator,
         jpeg(),
         smug_headers(album, "stranger.jpg"),
         token=creds["access_token"],
         token_secret=creds["access_token_secret"],
     )
     assert response.json()["stat"] == "fail"
-    assert image_count(c, album) == 0
+    assert image_count(module_client, album) == 0
 
 
 @pytest.mark.parametrize("missing", ["X-Smug-Version", "X-Smug-ResponseType"])
 def test_required_headers_missing_is_refused(
-    emu: Emulator, c: httpx.Client, album: str, missing: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str, missing: str
 ) -> None:
     headers = smug_headers(album, "h.jpg")
     del headers[missing]
-    assert_refused(c, album, post_upload(emu, jpeg(), headers))
+    assert_refused(module_client, album, post_upload(module_emulator, jpeg(), headers))
 
 
 # ------------------------------------------------------------------------- converted media
 
 
 def test_heic_is_stored_as_a_jpeg_named_name_jpg(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = heic()
-    upload_ok(emu, album, data, "IMG_7058.HEIC")
-    (item,) = listed(c, album)
+    upload_ok(module_emulator, album, data, "IMG_7058.HEIC")
+    (item,) = listed(module_client, album)
     assert item["FileName"] == "IMG_7058.JPG"
     assert item["Format"] == "JPG"
     assert item["ArchivedMD5"] != hashlib.md5(data).hexdigest()
-    with httpx.Client(auth=emu.auth(), timeout=30) as media:
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as media:
         stored = media.get(item["ArchivedUri"]).content
     assert stored.startswith(b"\xff\xd8\xff")
     assert hashlib.md5(stored).hexdigest() == item["ArchivedMD5"]
@@ -595,20 +626,20 @@ def test_heic_is_stored_as_a_jpeg_named_name_jpg(
 
 
 def test_mp4_is_accepted_as_a_video_whose_largest_rendition_differs_from_the_upload(
-    emu: Emulator, c: httpx.Client, album: str
+    module_emulator: Emulator, module_client: httpx.Client, album: str
 ) -> None:
     data = SAMPLE_MP4.read_bytes()
-    image = upload_ok(emu, album, data, "clip.mp4")
-    (item,) = listed(c, album)
+    image = upload_ok(module_emulator, album, data, "clip.mp4")
+    (item,) = listed(module_client, album)
     assert item["FileName"] == "clip.mp4"
     assert item["Format"] == "MP4"
     assert item["IsVideo"] is True
     assert "LargestVideo" in item["Uris"]
-    response = c.get(image["ImageUri"] + "!largestvideo")
+    response = module_client.get(image["ImageUri"] + "!largestvideo")
     assert response.status_code == 200
     largest = response.json()["Response"]["LargestVideo"]
     assert largest["MD5"] != hashlib.md5(data).hexdigest()
-    with httpx.Client(auth=emu.auth(), timeout=30) as media:
+    with httpx.Client(auth=module_emulator.auth(), timeout=30) as media:
         rendition = media.get(largest["Url"]).content
     assert len(rendition) == largest["Size"]
     assert hashlib.md5(rendition).hexdigest() == largest["MD5"]

@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from smugfs.testing import account
-from smugfs.testing.emulator import Emulator, OAuth1Auth, running_emulator
+from smugfs.testing.emulator import Emulator, OAuth1Auth
 from smugfs.testing.library import root_uri
 from smugfs.testing.media import jpeg
 
 NOT_GRANTED = "The user has not granted the required permissions"
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """One emulator for this module (tests keep to their own folders and albums)."""
-    with running_emulator(tmp_path_factory.mktemp("writes")) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def c(emu: Emulator) -> Iterator[httpx.Client]:
-    """A client signed with the first user's full-access token."""
-    with emu.client() as client:
-        yield client
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -93,24 +78,26 @@ def children(c: httpx.Client, node_uri: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def folder(c: httpx.Client) -> dict[str, Any]:
+def folder(module_client: httpx.Client) -> dict[str, Any]:
     """A fresh folder under the root for one test."""
-    return create(c, root_uri(c), unique("Test Folder"))
+    return create(module_client, root_uri(module_client), unique("Test Folder"))
 
 
 @pytest.fixture
-def album(c: httpx.Client, folder: dict[str, Any]) -> dict[str, Any]:
+def album(module_client: httpx.Client, folder: dict[str, Any]) -> dict[str, Any]:
     """A fresh album inside the test's folder."""
-    return create(c, folder["Uri"], unique("Test Album"), "Album")
+    return create(module_client, folder["Uri"], unique("Test Album"), "Album")
 
 
 # ----------------------------------------------------------------------- POST node!children
 
 
 def test_creating_an_album_answers_201_created_with_the_node_and_its_album_link(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    response = c.post(folder["Uri"] + "!children", json={"Name": "Holiday", "Type": "Album"})
+    response = module_client.post(
+        folder["Uri"] + "!children", json={"Name": "Holiday", "Type": "Album"}
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["Code"] == 201
@@ -122,19 +109,21 @@ def test_creating_an_album_answers_201_created_with_the_node_and_its_album_link(
     assert node["UrlName"] == "Holiday"
     assert node["ResponseLevel"] == "Full"
     key = album_key(node)
-    album = c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
+    album = module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
     assert album["Name"] == "Holiday"
     assert album["NodeID"] == node["NodeID"]
     assert album["ImageCount"] == 0
-    assert [n["NodeID"] for n in children(c, folder["Uri"])] == [node["NodeID"]]
+    assert [n["NodeID"] for n in children(module_client, folder["Uri"])] == [node["NodeID"]]
 
 
 def test_create_reply_answers_as_the_new_node_like_the_recorded_one(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
     # Recorded (bzimmer node_create): Response.Uri is the new node, Locator Node,
     # LocatorType Object, EndpointType Node, and Options describe only POST.
-    response = c.post(folder["Uri"] + "!children", json={"Name": "Shape", "Type": "Album"})
+    response = module_client.post(
+        folder["Uri"] + "!children", json={"Name": "Shape", "Type": "Album"}
+    )
     assert response.status_code == 201
     body = response.json()
     envelope = body["Response"]
@@ -155,10 +144,10 @@ def test_create_reply_answers_as_the_new_node_like_the_recorded_one(
 
 
 def test_delete_reply_carries_only_the_delete_method_in_its_options(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    node = create(c, folder["Uri"], "Short Lived", "Album")
-    body = c.delete(node["Uri"]).json()
+    node = create(module_client, folder["Uri"], "Short Lived", "Album")
+    body = module_client.delete(node["Uri"]).json()
     assert body["Code"] == 200
     assert body["Message"] == "Ok"
     assert body["Response"]["Uri"] == node["Uri"]
@@ -167,7 +156,9 @@ def test_delete_reply_carries_only_the_delete_method_in_its_options(
     assert body["Options"]["Parameters"] == {"DELETE": []}
 
 
-def test_create_accepts_a_signed_form_encoded_body(c: httpx.Client, folder: dict[str, Any]) -> None:
+def test_create_accepts_a_signed_form_encoded_body(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
     # The body as smugcli sends it: form-encoded, no UrlName.
     form = {
         "Name": "Form Made",
@@ -176,10 +167,10 @@ def test_create_accepts_a_signed_form_encoded_body(c: httpx.Client, folder: dict
         "SortDirection": "Ascending",
         "SortMethod": "Name",
     }
-    response = c.post(folder["Uri"] + "!children", data=form)
+    response = module_client.post(folder["Uri"] + "!children", data=form)
     assert response.status_code == 201, response.text
     node = response.json()["Response"]["Node"]
-    fetched = c.get(node["Uri"]).json()["Response"]["Node"]
+    fetched = module_client.get(node["Uri"]).json()["Response"]["Node"]
     assert fetched["Name"] == "Form Made"
     assert fetched["Type"] == "Album"
     assert fetched["Privacy"] == "Public"
@@ -187,24 +178,26 @@ def test_create_accepts_a_signed_form_encoded_body(c: httpx.Client, folder: dict
     assert fetched["SortDirection"] == "Ascending"
 
 
-def test_create_accepts_a_multipart_form_body(c: httpx.Client, folder: dict[str, Any]) -> None:
-    response = c.post(
+def test_create_accepts_a_multipart_form_body(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    response = module_client.post(
         folder["Uri"] + "!children",
         files={"Name": (None, "Multi Part"), "Type": (None, "Album")},
     )
     assert response.status_code == 201, response.text
-    node = c.get(response.json()["Response"]["Node"]["Uri"]).json()["Response"]["Node"]
+    node = module_client.get(response.json()["Response"]["Node"]["Uri"]).json()["Response"]["Node"]
     assert (node["Name"], node["Type"]) == ("Multi Part", "Album")
 
 
 def test_form_body_whose_parameters_were_not_signed_is_refused_401(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    url = emu.base_url + folder["Uri"] + "!children"
+    url = module_emulator.base_url + folder["Uri"] + "!children"
     # Sign the request as if it had no body, then send it with a form body: the form
     # parameters belong in the signature base string, so the signature no longer matches.
     unsigned = httpx.Request("POST", url)
-    signed = next(emu.auth().auth_flow(unsigned))
+    signed = next(module_emulator.auth().auth_flow(unsigned))
     response = httpx.post(
         url,
         data={"Name": "Sneaky", "Type": "Folder"},
@@ -212,15 +205,15 @@ def test_form_body_whose_parameters_were_not_signed_is_refused_401(
     )
     assert response.status_code == 401
     assert "oauth_problem=signature_invalid" in response.json()["Message"]
-    assert [n["Name"] for n in children(c, folder["Uri"])] == []
+    assert [n["Name"] for n in children(module_client, folder["Uri"])] == []
 
 
 def test_json_body_dropped_by_a_signer_without_force_include_body_is_400_name_required(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
     # authlib's client core sends an empty body for JSON unless force_include_body=True.
 
-    env = emu.env
+    env = module_emulator.env
     auth = OAuth1Auth(
         env["SMUGFS_API_KEY"],
         env["SMUGFS_API_SECRET"],
@@ -228,20 +221,20 @@ def test_json_body_dropped_by_a_signer_without_force_include_body_is_400_name_re
         token_secret=env["SMUGFS_ACCESS_TOKEN_SECRET"],
     )
     with httpx.Client(
-        base_url=emu.base_url, auth=auth, headers={"Accept": "application/json"}
+        base_url=module_emulator.base_url, auth=auth, headers={"Accept": "application/json"}
     ) as lossy:
         response = lossy.post(folder["Uri"] + "!children", json={"Name": "Lost", "Type": "Album"})
     assert response.status_code == 400
     assert response.json()["Message"] == "Name is required"
-    assert children(c, folder["Uri"]) == []
+    assert children(module_client, folder["Uri"]) == []
 
 
 def test_type_defaults_to_folder_and_privacy_to_unlisted(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    response = c.post(folder["Uri"] + "!children", json={"Name": "Plain"})
+    response = module_client.post(folder["Uri"] + "!children", json={"Name": "Plain"})
     assert response.status_code == 201
-    node = c.get(response.json()["Response"]["Node"]["Uri"]).json()["Response"]["Node"]
+    node = module_client.get(response.json()["Response"]["Node"]["Uri"]).json()["Response"]["Node"]
     assert node["Type"] == "Folder"
     assert node["Privacy"] == "Unlisted"
     assert "ChildNodes" in node["Uris"]
@@ -258,97 +251,99 @@ def test_type_defaults_to_folder_and_privacy_to_unlisted(
     ],
 )
 def test_url_name_is_derived_from_name_when_not_sent(
-    c: httpx.Client, folder: dict[str, Any], name: str, url_name: str
+    module_client: httpx.Client, folder: dict[str, Any], name: str, url_name: str
 ) -> None:
-    node = create(c, folder["Uri"], name, "Album")
+    node = create(module_client, folder["Uri"], name, "Album")
     assert node["UrlName"] == url_name
     assert node["UrlPath"].endswith("/" + url_name)
-    assert c.get(node["Uri"]).json()["Response"]["Node"]["UrlName"] == url_name
+    assert module_client.get(node["Uri"]).json()["Response"]["Node"]["UrlName"] == url_name
 
 
 def test_supplied_url_name_starting_with_a_capital_letter_is_kept(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    node = create(c, folder["Uri"], "whatever", "Album", UrlName="Chosen-Name")
+    node = create(module_client, folder["Uri"], "whatever", "Album", UrlName="Chosen-Name")
     assert node["UrlName"] == "Chosen-Name"
 
 
 @pytest.mark.parametrize("url_name", ["lower-case", "2016", "-Dash"])
 def test_supplied_url_name_not_starting_with_a_capital_letter_is_400(
-    c: httpx.Client, folder: dict[str, Any], url_name: str
+    module_client: httpx.Client, folder: dict[str, Any], url_name: str
 ) -> None:
-    response = c.post(
+    response = module_client.post(
         folder["Uri"] + "!children", json={"Name": "X", "Type": "Album", "UrlName": url_name}
     )
     assert response.status_code == 400
     assert response.json()["Code"] == 400
     assert "Node" not in response.json()["Response"]
-    assert children(c, folder["Uri"]) == []
+    assert children(module_client, folder["Uri"]) == []
 
 
 @pytest.mark.parametrize("body", [{"Type": "Album"}, {"Name": "", "Type": "Album"}])
 def test_missing_or_empty_name_is_400(
-    c: httpx.Client, folder: dict[str, Any], body: dict[str, str]
+    module_client: httpx.Client, folder: dict[str, Any], body: dict[str, str]
 ) -> None:
-    response = c.post(folder["Uri"] + "!children", json=body)
+    response = module_client.post(folder["Uri"] + "!children", json=body)
     assert response.status_code == 400
-    assert children(c, folder["Uri"]) == []
+    assert children(module_client, folder["Uri"]) == []
 
 
 def test_sibling_url_name_clash_is_409_unless_auto_rename(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    first = create(c, folder["Uri"], "Trip", "Album")
-    clash = c.post(folder["Uri"] + "!children", json={"Name": "Trip", "Type": "Album"})
+    first = create(module_client, folder["Uri"], "Trip", "Album")
+    clash = module_client.post(folder["Uri"] + "!children", json={"Name": "Trip", "Type": "Album"})
     assert clash.status_code == 409
     assert clash.json()["Code"] == 409
     # A different display name with the same UrlName clashes too (UrlNames are unique).
-    clash2 = c.post(folder["Uri"] + "!children", json={"Name": "Other", "UrlName": "Trip"})
+    clash2 = module_client.post(
+        folder["Uri"] + "!children", json={"Name": "Other", "UrlName": "Trip"}
+    )
     assert clash2.status_code == 409
-    assert len(children(c, folder["Uri"])) == 1
-    renamed = c.post(
+    assert len(children(module_client, folder["Uri"])) == 1
+    renamed = module_client.post(
         folder["Uri"] + "!children", json={"Name": "Trip", "Type": "Album", "AutoRename": True}
     )
     assert renamed.status_code == 201
     second = renamed.json()["Response"]["Node"]
     assert second["Name"] == "Trip"
     assert second["UrlName"] != first["UrlName"]
-    names = sorted(n["UrlName"] for n in children(c, folder["Uri"]))
+    names = sorted(n["UrlName"] for n in children(module_client, folder["Uri"]))
     assert names == sorted([first["UrlName"], second["UrlName"]])
 
 
 def test_same_display_name_with_a_different_url_name_is_allowed(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    create(c, folder["Uri"], "Twin", "Album")
-    create(c, folder["Uri"], "Twin", "Album", UrlName="Twin-Two")
-    assert sorted(n["Name"] for n in children(c, folder["Uri"])) == ["Twin", "Twin"]
+    create(module_client, folder["Uri"], "Twin", "Album")
+    create(module_client, folder["Uri"], "Twin", "Album", UrlName="Twin-Two")
+    assert sorted(n["Name"] for n in children(module_client, folder["Uri"])) == ["Twin", "Twin"]
 
 
 def test_folders_nest_five_deep_below_the_root_and_albums_do_not_count(
-    c: httpx.Client,
+    module_client: httpx.Client,
 ) -> None:
-    parent = root_uri(c)
+    parent = root_uri(module_client)
     made = []
     for depth in range(1, 6):
-        node = create(c, parent, unique(f"Depth {depth}"))
+        node = create(module_client, parent, unique(f"Depth {depth}"))
         made.append(node)
         parent = node["Uri"]
-    too_deep = c.post(parent + "!children", json={"Name": "Depth 6", "Type": "Folder"})
+    too_deep = module_client.post(parent + "!children", json={"Name": "Depth 6", "Type": "Folder"})
     assert too_deep.status_code == 400
-    assert children(c, parent) == []
+    assert children(module_client, parent) == []
     # An album at the deepest level is fine: albums don't count toward the limit.
-    album = create(c, parent, "Deep Album", "Album")
+    album = create(module_client, parent, "Deep Album", "Album")
     assert album["UrlPath"].count("/") == 6
-    parents = c.get(album["Uri"] + "!parents", params={"count": 50}).json()["Response"]
+    parents = module_client.get(album["Uri"] + "!parents", params={"count": 50}).json()["Response"]
     assert parents["Pages"]["Total"] == 7
 
 
 def test_keywords_description_and_privacy_sent_on_create_are_kept(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
     node = create(
-        c,
+        module_client,
         folder["Uri"],
         "Tagged",
         "Album",
@@ -356,57 +351,67 @@ def test_keywords_description_and_privacy_sent_on_create_are_kept(
         Description="By the sea",
         Privacy="Private",
     )
-    fetched = c.get(node["Uri"]).json()["Response"]["Node"]
+    fetched = module_client.get(node["Uri"]).json()["Response"]["Node"]
     assert fetched["Keywords"] == ["sea", "sky"]
     assert fetched["Description"] == "By the sea"
     assert fetched["Privacy"] == "Private"
-    album = c.get(node["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
+    album = module_client.get(node["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
     assert album["Keywords"] == "sea; sky"  # a string on albums
     assert album["Privacy"] == "Private"
 
 
 def test_private_folder_makes_a_public_album_inside_effectively_private(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    private = create(c, folder["Uri"], "Closed", Privacy="Private")
-    inside = create(c, private["Uri"], "Open Inside", "Album", Privacy="Public")
-    unlisted = create(c, folder["Uri"], "Half Open", Privacy="Unlisted")
-    public_inside = create(c, unlisted["Uri"], "Public Inside", "Album", Privacy="Public")
-    node = c.get(inside["Uri"]).json()["Response"]["Node"]
+    private = create(module_client, folder["Uri"], "Closed", Privacy="Private")
+    inside = create(module_client, private["Uri"], "Open Inside", "Album", Privacy="Public")
+    unlisted = create(module_client, folder["Uri"], "Half Open", Privacy="Unlisted")
+    public_inside = create(
+        module_client, unlisted["Uri"], "Public Inside", "Album", Privacy="Public"
+    )
+    node = module_client.get(inside["Uri"]).json()["Response"]["Node"]
     assert node["Privacy"] == "Public"
     assert node["EffectivePrivacy"] == "Private"
     # The album reports the privacy that applies, not its own setting.
-    album = c.get(inside["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
+    album = module_client.get(inside["Uris"]["Album"]["Uri"]).json()["Response"]["Album"]
     assert album["Privacy"] == "Private"
     # An Unlisted folder does not cap a Public album.
-    node = c.get(public_inside["Uri"]).json()["Response"]["Node"]
+    node = module_client.get(public_inside["Uri"]).json()["Response"]["Node"]
     assert node["EffectivePrivacy"] == "Public"
 
 
-def test_has_children_follows_creates_and_deletes(c: httpx.Client, folder: dict[str, Any]) -> None:
-    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
-    child = create(c, folder["Uri"], "Only Child", "Album")
-    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is True
-    assert c.delete(child["Uri"]).status_code == 200
-    assert c.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
+def test_has_children_follows_creates_and_deletes(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    assert module_client.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
+    child = create(module_client, folder["Uri"], "Only Child", "Album")
+    assert module_client.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is True
+    assert module_client.delete(child["Uri"]).status_code == 200
+    assert module_client.get(folder["Uri"]).json()["Response"]["Node"]["HasChildren"] is False
 
 
-def test_children_can_only_be_created_under_folders(c: httpx.Client, album: dict[str, Any]) -> None:
-    response = c.post(album["Uri"] + "!children", json={"Name": "Inside", "Type": "Album"})
+def test_children_can_only_be_created_under_folders(
+    module_client: httpx.Client, album: dict[str, Any]
+) -> None:
+    response = module_client.post(
+        album["Uri"] + "!children", json={"Name": "Inside", "Type": "Album"}
+    )
     assert response.status_code == 400
-    listing = c.get(album["Uri"] + "!children")
+    listing = module_client.get(album["Uri"] + "!children")
     assert "Node" not in listing.json()["Response"]
 
 
 # --------------------------------------------------------------------------------- PATCH
 
 
-def test_patch_node_changes_only_the_fields_sent(c: httpx.Client, folder: dict[str, Any]) -> None:
-    node = create(c, folder["Uri"], "Before", "Album", Description="keep me")
-    response = c.patch(node["Uri"], json={"Name": "After"})
+def test_patch_node_changes_only_the_fields_sent(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    node = create(module_client, folder["Uri"], "Before", "Album", Description="keep me")
+    response = module_client.patch(node["Uri"], json={"Name": "After"})
     assert response.status_code == 200
     assert response.json()["Response"]["Node"]["Name"] == "After"
-    fetched = c.get(node["Uri"]).json()["Response"]["Node"]
+    fetched = module_client.get(node["Uri"]).json()["Response"]["Node"]
     assert fetched["Name"] == "After"
     assert fetched["UrlName"] == "Before"  # renaming does not move the URL
     assert fetched["Description"] == "keep me"
@@ -414,96 +419,110 @@ def test_patch_node_changes_only_the_fields_sent(c: httpx.Client, folder: dict[s
 
 
 def test_patch_url_name_moves_the_path_and_the_old_one_stops_resolving(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    node = create(c, folder["Uri"], "Moving", "Album")
-    nick = c.get("/api/v2!authuser").json()["Response"]["User"]["NickName"]
+    node = create(module_client, folder["Uri"], "Moving", "Album")
+    nick = module_client.get("/api/v2!authuser").json()["Response"]["User"]["NickName"]
     old_path = node["UrlPath"]
-    response = c.patch(node["Uri"], json={"UrlName": "Moved-Here"})
+    response = module_client.patch(node["Uri"], json={"UrlName": "Moved-Here"})
     assert response.status_code == 200
-    fetched = c.get(node["Uri"]).json()["Response"]["Node"]
+    fetched = module_client.get(node["Uri"]).json()["Response"]["Node"]
     assert fetched["UrlName"] == "Moved-Here"
     assert fetched["UrlPath"] == old_path.rsplit("/", 1)[0] + "/Moved-Here"
     lookup = f"/api/v2/user/{nick}!urlpathlookup"
-    assert c.get(lookup, params={"urlpath": old_path}).status_code == 404
-    assert c.get(lookup, params={"urlpath": fetched["UrlPath"]}).status_code == 200
+    assert module_client.get(lookup, params={"urlpath": old_path}).status_code == 404
+    assert module_client.get(lookup, params={"urlpath": fetched["UrlPath"]}).status_code == 200
 
 
 def test_patch_url_name_clash_is_409_and_auto_rename_is_200_with_nothing_changed(
-    c: httpx.Client, folder: dict[str, Any]
+    module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    create(c, folder["Uri"], "Taken", "Album")
-    other = create(c, folder["Uri"], "Free", "Album")
-    clash = c.patch(other["Uri"], json={"UrlName": "Taken"})
+    create(module_client, folder["Uri"], "Taken", "Album")
+    other = create(module_client, folder["Uri"], "Free", "Album")
+    clash = module_client.patch(other["Uri"], json={"UrlName": "Taken"})
     assert clash.status_code == 409
-    assert c.get(other["Uri"]).json()["Response"]["Node"]["UrlName"] == "Free"
-    quiet = c.patch(other["Uri"], json={"UrlName": "Taken", "AutoRename": True})
+    assert module_client.get(other["Uri"]).json()["Response"]["Node"]["UrlName"] == "Free"
+    quiet = module_client.patch(other["Uri"], json={"UrlName": "Taken", "AutoRename": True})
     assert quiet.status_code == 200
-    assert c.get(other["Uri"]).json()["Response"]["Node"]["UrlName"] == "Free"
+    assert module_client.get(other["Uri"]).json()["Response"]["Node"]["UrlName"] == "Free"
 
 
 def test_patch_url_name_must_start_with_a_capital_letter(
-    c: httpx.Client, album: dict[str, Any]
+    module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
-    response = c.patch(album["Uri"], json={"UrlName": "lower"})
+    response = module_client.patch(album["Uri"], json={"UrlName": "lower"})
     assert response.status_code == 400
-    assert c.get(album["Uri"]).json()["Response"]["Node"]["UrlName"] == album["UrlName"]
+    assert module_client.get(album["Uri"]).json()["Response"]["Node"]["UrlName"] == album["UrlName"]
 
 
 def test_patch_album_sort_method_file_name_is_echoed_as_filename(
-    c: httpx.Client, album: dict[str, Any]
+    module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    response = c.patch(f"/api/v2/album/{key}", json={"SortMethod": "FileName"})
+    response = module_client.patch(f"/api/v2/album/{key}", json={"SortMethod": "FileName"})
     assert response.status_code == 200
     assert response.json()["Response"]["Album"]["SortMethod"] == "Filename"
-    assert c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"] == "Filename"
+    assert (
+        module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"]
+        == "Filename"
+    )
 
 
 def test_patch_album_sort_method_date_time_original_is_accepted_as_date_taken(
-    c: httpx.Client, album: dict[str, Any]
+    module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     # smugcli PATCHes every album it creates with this value and stops on any non-2xx answer.
     key = album_key(album)
-    response = c.patch(f"/api/v2/album/{key}", json={"SortMethod": "DateTimeOriginal"})
+    response = module_client.patch(f"/api/v2/album/{key}", json={"SortMethod": "DateTimeOriginal"})
     assert response.status_code == 200, response.text
-    assert c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"] == "Date Taken"
+    assert (
+        module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"]
+        == "Date Taken"
+    )
 
 
 @pytest.mark.parametrize("value", ["Position", "Caption", "Date Uploaded", "Date Taken"])
 def test_patch_album_sort_method_accepts_the_values_it_reports(
-    c: httpx.Client, album: dict[str, Any], value: str
+    module_client: httpx.Client, album: dict[str, Any], value: str
 ) -> None:
     key = album_key(album)
-    response = c.patch(f"/api/v2/album/{key}", json={"SortMethod": value})
+    response = module_client.patch(f"/api/v2/album/{key}", json={"SortMethod": value})
     assert response.status_code == 200
-    assert c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"] == value
+    assert (
+        module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"] == value
+    )
 
 
 def test_patch_album_invalid_sort_method_is_400_and_changes_nothing(
-    c: httpx.Client, album: dict[str, Any]
+    module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    before = c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"]
-    response = c.patch(f"/api/v2/album/{key}", json={"SortMethod": "Bogus", "Name": "Renamed"})
+    before = module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"]
+    response = module_client.patch(
+        f"/api/v2/album/{key}", json={"SortMethod": "Bogus", "Name": "Renamed"}
+    )
     assert response.status_code == 400
-    after = c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
+    after = module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
     assert after["SortMethod"] == before
     assert after["Name"] == album["Name"]
 
 
-def test_patch_album_name_reaches_its_node(c: httpx.Client, album: dict[str, Any]) -> None:
+def test_patch_album_name_reaches_its_node(
+    module_client: httpx.Client, album: dict[str, Any]
+) -> None:
     key = album_key(album)
-    assert c.patch(f"/api/v2/album/{key}", json={"Name": "New Title"}).status_code == 200
-    assert c.get(album["Uri"]).json()["Response"]["Node"]["Name"] == "New Title"
+    assert (
+        module_client.patch(f"/api/v2/album/{key}", json={"Name": "New Title"}).status_code == 200
+    )
+    assert module_client.get(album["Uri"]).json()["Response"]["Node"]["Name"] == "New Title"
 
 
 def test_patch_image_changes_metadata_and_silently_ignores_file_name(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    uploaded = upload(emu, key, "keep.jpg")
-    response = c.patch(
+    uploaded = upload(module_emulator, key, "keep.jpg")
+    response = module_client.patch(
         uploaded["ImageUri"],
         json={
             "Title": "A title",
@@ -517,7 +536,7 @@ def test_patch_image_changes_metadata_and_silently_ignores_file_name(
     )
     assert response.status_code == 200
     assert response.json()["Message"] == "Ok"
-    image = c.get(uploaded["ImageUri"]).json()["Response"]["Image"]
+    image = module_client.get(uploaded["ImageUri"]).json()["Response"]["Image"]
     assert image["Title"] == "A title"
     assert image["Caption"] == "A caption"
     assert image["KeywordArray"] == ["one", "two"]
@@ -525,138 +544,157 @@ def test_patch_image_changes_metadata_and_silently_ignores_file_name(
     assert float(image["Latitude"]) == pytest.approx(52.5)
     assert float(image["Longitude"]) == pytest.approx(-1.25)
     assert image["FileName"] == "keep.jpg"
-    assert [i["FileName"] for i in listed(c, key)] == ["keep.jpg"]
+    assert [i["FileName"] for i in listed(module_client, key)] == ["keep.jpg"]
 
 
 @pytest.mark.parametrize(
     "change", [{"Latitude": "north"}, {"Longitude": [1]}, {"Altitude": "high"}]
 )
 def test_patch_image_with_an_unusable_value_is_400_and_changes_nothing(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any], change: dict[str, Any]
+    module_emulator: Emulator,
+    module_client: httpx.Client,
+    album: dict[str, Any],
+    change: dict[str, Any],
 ) -> None:
-    uploaded = upload(emu, album_key(album), "geo.jpg")
-    before = c.get(uploaded["ImageUri"]).json()["Response"]["Image"]
-    response = c.patch(uploaded["ImageUri"], json={"Title": "Should not stick", **change})
+    uploaded = upload(module_emulator, album_key(album), "geo.jpg")
+    before = module_client.get(uploaded["ImageUri"]).json()["Response"]["Image"]
+    response = module_client.patch(
+        uploaded["ImageUri"], json={"Title": "Should not stick", **change}
+    )
     assert response.status_code == 400
     assert response.json()["Code"] == 400
-    after = c.get(uploaded["ImageUri"]).json()["Response"]["Image"]
+    after = module_client.get(uploaded["ImageUri"]).json()["Response"]["Image"]
     assert after["Title"] == before["Title"]
     assert (after["Latitude"], after["Longitude"]) == (before["Latitude"], before["Longitude"])
 
 
 def test_patch_album_image_uri_changes_the_image(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    uploaded = upload(emu, key, "a.jpg")
-    response = c.patch(uploaded["AlbumImageUri"], json={"Caption": "via album"})
+    uploaded = upload(module_emulator, key, "a.jpg")
+    response = module_client.patch(uploaded["AlbumImageUri"], json={"Caption": "via album"})
     assert response.status_code == 200
-    assert c.get(uploaded["ImageUri"]).json()["Response"]["Image"]["Caption"] == "via album"
+    assert (
+        module_client.get(uploaded["ImageUri"]).json()["Response"]["Image"]["Caption"]
+        == "via album"
+    )
 
 
-def test_method_override_patch_on_post(c: httpx.Client, album: dict[str, Any]) -> None:
-    response = c.post(album["Uri"], params={"_method": "PATCH"}, json={"Name": "Overridden"})
+def test_method_override_patch_on_post(module_client: httpx.Client, album: dict[str, Any]) -> None:
+    response = module_client.post(
+        album["Uri"], params={"_method": "PATCH"}, json={"Name": "Overridden"}
+    )
     assert response.status_code == 200
     assert response.json()["Response"]["Node"]["Name"] == "Overridden"
-    assert c.get(album["Uri"]).json()["Response"]["Node"]["Name"] == "Overridden"
+    assert module_client.get(album["Uri"]).json()["Response"]["Node"]["Name"] == "Overridden"
 
 
-def test_method_override_delete_on_post(c: httpx.Client, folder: dict[str, Any]) -> None:
-    node = create(c, folder["Uri"], "Doomed", "Album")
-    response = c.post(node["Uri"], params={"_method": "DELETE"})
+def test_method_override_delete_on_post(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    node = create(module_client, folder["Uri"], "Doomed", "Album")
+    response = module_client.post(node["Uri"], params={"_method": "DELETE"})
     assert response.status_code == 200
-    assert c.get(node["Uri"]).status_code == 404
+    assert module_client.get(node["Uri"]).status_code == 404
 
 
 # -------------------------------------------------------------------------------- DELETE
 
 
 def test_deleting_a_folder_deletes_its_whole_subtree(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    sub = create(c, folder["Uri"], "Sub")
-    inner = create(c, sub["Uri"], "Inner", "Album")
-    top = create(c, folder["Uri"], "Top", "Album")
+    sub = create(module_client, folder["Uri"], "Sub")
+    inner = create(module_client, sub["Uri"], "Inner", "Album")
+    top = create(module_client, folder["Uri"], "Top", "Album")
     inner_key, top_key = album_key(inner), album_key(top)
-    images = [upload(emu, inner_key, "i1.jpg"), upload(emu, top_key, "t1.jpg")]
-    response = c.delete(folder["Uri"])
+    images = [
+        upload(module_emulator, inner_key, "i1.jpg"),
+        upload(module_emulator, top_key, "t1.jpg"),
+    ]
+    response = module_client.delete(folder["Uri"])
     assert response.status_code == 200
     assert response.json()["Code"] == 200
     for uri in (folder["Uri"], sub["Uri"], inner["Uri"], top["Uri"]):
-        assert c.get(uri).status_code == 404, uri
+        assert module_client.get(uri).status_code == 404, uri
     for key in (inner_key, top_key):
-        assert c.get(f"/api/v2/album/{key}").status_code == 404
+        assert module_client.get(f"/api/v2/album/{key}").status_code == 404
     for image in images:
-        assert c.get(image["ImageUri"]).status_code == 404
-    assert folder["NodeID"] not in [n["NodeID"] for n in children(c, root_uri(c))]
+        assert module_client.get(image["ImageUri"]).status_code == 404
+    assert folder["NodeID"] not in [
+        n["NodeID"] for n in children(module_client, root_uri(module_client))
+    ]
 
 
 def test_delete_album_by_album_uri_removes_its_node_and_images(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    image = upload(emu, key, "x.jpg")
-    response = c.delete(f"/api/v2/album/{key}")
+    image = upload(module_emulator, key, "x.jpg")
+    response = module_client.delete(f"/api/v2/album/{key}")
     assert response.status_code == 200
-    assert c.get(f"/api/v2/album/{key}").status_code == 404
-    assert c.get(album["Uri"]).status_code == 404
-    assert c.get(image["ImageUri"]).status_code == 404
+    assert module_client.get(f"/api/v2/album/{key}").status_code == 404
+    assert module_client.get(album["Uri"]).status_code == 404
+    assert module_client.get(image["ImageUri"]).status_code == 404
 
 
-def test_delete_album_node(c: httpx.Client, album: dict[str, Any]) -> None:
-    assert c.delete(album["Uri"]).status_code == 200
-    assert c.get(f"/api/v2/album/{album_key(album)}").status_code == 404
+def test_delete_album_node(module_client: httpx.Client, album: dict[str, Any]) -> None:
+    assert module_client.delete(album["Uri"]).status_code == 200
+    assert module_client.get(f"/api/v2/album/{album_key(album)}").status_code == 404
 
 
 def test_delete_album_image_removes_only_that_image(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    gone = upload(emu, key, "gone.jpg")
-    kept = upload(emu, key, "kept.jpg")
-    response = c.delete(gone["AlbumImageUri"])
+    gone = upload(module_emulator, key, "gone.jpg")
+    kept = upload(module_emulator, key, "kept.jpg")
+    response = module_client.delete(gone["AlbumImageUri"])
     assert response.status_code == 200
     body = response.json()
     assert body["Code"] == 200
     assert "AlbumImage" not in body["Response"]
-    assert c.get(gone["ImageUri"]).status_code == 404
-    assert c.get(gone["AlbumImageUri"]).status_code == 404
-    assert c.get(kept["ImageUri"]).status_code == 200
-    assert [i["FileName"] for i in listed(c, key)] == ["kept.jpg"]
-    assert image_count(c, key) == 1
+    assert module_client.get(gone["ImageUri"]).status_code == 404
+    assert module_client.get(gone["AlbumImageUri"]).status_code == 404
+    assert module_client.get(kept["ImageUri"]).status_code == 200
+    assert [i["FileName"] for i in listed(module_client, key)] == ["kept.jpg"]
+    assert image_count(module_client, key) == 1
 
 
-def test_deleting_the_root_is_refused(c: httpx.Client) -> None:
-    root = root_uri(c)
-    response = c.delete(root)
+def test_deleting_the_root_is_refused(module_client: httpx.Client) -> None:
+    root = root_uri(module_client)
+    response = module_client.delete(root)
     assert 400 <= response.status_code < 500
-    assert c.get(root).status_code == 200
+    assert module_client.get(root).status_code == 200
 
 
-def test_delete_of_an_unknown_node_is_404(c: httpx.Client) -> None:
-    assert c.delete("/api/v2/node/NoSuch").status_code == 404
+def test_delete_of_an_unknown_node_is_404(module_client: httpx.Client) -> None:
+    assert module_client.delete("/api/v2/node/NoSuch").status_code == 404
 
 
 def test_date_modified_of_ancestors_moves_on_after_a_change_below_them(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    sub = create(c, folder["Uri"], "Level")
-    album = create(c, sub["Uri"], "Leaf", "Album")
-    before = {u: c.get(u).json()["Response"]["Node"] for u in (folder["Uri"], sub["Uri"])}
+    sub = create(module_client, folder["Uri"], "Level")
+    album = create(module_client, sub["Uri"], "Leaf", "Album")
+    before = {
+        u: module_client.get(u).json()["Response"]["Node"] for u in (folder["Uri"], sub["Uri"])
+    }
     time.sleep(1.1)  # the API reports whole seconds
-    upload(emu, album_key(album), "new.jpg")
+    upload(module_emulator, album_key(album), "new.jpg")
     for uri, old in before.items():
-        now = c.get(uri).json()["Response"]["Node"]
+        now = module_client.get(uri).json()["Response"]["Node"]
         assert now["DateModified"] > old["DateModified"], uri
         assert now["DateAdded"] == old["DateAdded"]
-    root = c.get(root_uri(c)).json()["Response"]["Node"]
+    root = module_client.get(root_uri(module_client)).json()["Response"]["Node"]
     assert root["DateModified"] >= before[folder["Uri"]]["DateModified"]
     key = album_key(album)
-    after_upload = c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
-    stamp = c.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"]
+    after_upload = module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]
+    stamp = module_client.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"]
     time.sleep(1.1)
-    assert c.delete(album["Uri"]).status_code == 200
-    assert c.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"] > stamp
+    assert module_client.delete(album["Uri"]).status_code == 200
+    assert module_client.get(folder["Uri"]).json()["Response"]["Node"]["DateModified"] > stamp
     assert (
         after_upload["ImagesLastUpdated"]
         >= after_upload["LastUpdated"]
@@ -668,214 +706,234 @@ def test_date_modified_of_ancestors_moves_on_after_a_change_below_them(
 
 
 def test_moveimages_moves_an_image_keeping_its_key(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    moving = upload(emu, source, "move.jpg")
-    staying = upload(emu, source, "stay.jpg")
-    response = c.post(
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    moving = upload(module_emulator, source, "move.jpg")
+    staying = upload(module_emulator, source, "stay.jpg")
+    response = module_client.post(
         f"/api/v2/album/{target}!moveimages", json={"MoveUris": moving["AlbumImageUri"]}
     )
     assert response.status_code == 200
     assert response.json()["Message"] == "Ok"
-    assert [i["FileName"] for i in listed(c, source)] == ["stay.jpg"]
-    moved = listed(c, target)
+    assert [i["FileName"] for i in listed(module_client, source)] == ["stay.jpg"]
+    moved = listed(module_client, target)
     assert [i["ImageKey"] for i in moved] == [image_key_of(moving["ImageUri"])]
     assert moved[0]["Uri"].startswith(f"/api/v2/album/{target}/image/")
-    assert image_count(c, source) == 1
-    assert image_count(c, target) == 1
-    assert c.get(staying["AlbumImageUri"]).status_code == 200
-    assert c.get(moving["AlbumImageUri"]).status_code == 404
+    assert image_count(module_client, source) == 1
+    assert image_count(module_client, target) == 1
+    assert module_client.get(staying["AlbumImageUri"]).status_code == 200
+    assert module_client.get(moving["AlbumImageUri"]).status_code == 404
 
 
 def test_moveimages_takes_a_comma_separated_batch(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    uploads = [upload(emu, source, f"{n}.jpg") for n in range(3)]
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    uploads = [upload(module_emulator, source, f"{n}.jpg") for n in range(3)]
     uris = ",".join(u["AlbumImageUri"] for u in uploads)
-    response = c.post(f"/api/v2/album/{target}!moveimages", data={"MoveUris": uris})
+    response = module_client.post(f"/api/v2/album/{target}!moveimages", data={"MoveUris": uris})
     assert response.status_code == 200
-    assert listed(c, source) == []
-    assert sorted(i["FileName"] for i in listed(c, target)) == ["0.jpg", "1.jpg", "2.jpg"]
+    assert listed(module_client, source) == []
+    assert sorted(i["FileName"] for i in listed(module_client, target)) == [
+        "0.jpg",
+        "1.jpg",
+        "2.jpg",
+    ]
 
 
 def test_moveimages_with_a_bad_uri_in_the_batch_is_400_and_moves_nothing(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    good = upload(emu, source, "good.jpg")
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    good = upload(module_emulator, source, "good.jpg")
     uris = f"{good['AlbumImageUri']},/api/v2/album/{source}/image/Nothing-0"
-    response = c.post(f"/api/v2/album/{target}!moveimages", json={"MoveUris": uris})
+    response = module_client.post(f"/api/v2/album/{target}!moveimages", json={"MoveUris": uris})
     assert response.status_code == 400
-    assert [i["FileName"] for i in listed(c, source)] == ["good.jpg"]
-    assert listed(c, target) == []
-    assert image_count(c, target) == 0
+    assert [i["FileName"] for i in listed(module_client, source)] == ["good.jpg"]
+    assert listed(module_client, target) == []
+    assert image_count(module_client, target) == 0
 
 
 def test_moveimages_naming_the_same_image_twice_moves_it_once(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    moving = upload(emu, source, "twice.jpg")
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    moving = upload(module_emulator, source, "twice.jpg")
     uris = f"{moving['AlbumImageUri']},{moving['AlbumImageUri']}"
-    response = c.post(f"/api/v2/album/{target}!moveimages", json={"MoveUris": uris})
+    response = module_client.post(f"/api/v2/album/{target}!moveimages", json={"MoveUris": uris})
     assert response.status_code == 200, response.text
-    assert listed(c, source) == []
-    assert [i["FileName"] for i in listed(c, target)] == ["twice.jpg"]
-    assert image_count(c, target) == 1
+    assert listed(module_client, source) == []
+    assert [i["FileName"] for i in listed(module_client, target)] == ["twice.jpg"]
+    assert image_count(module_client, target) == 1
 
 
 def test_deleteimages_naming_the_same_image_twice_deletes_it_once(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    gone = upload(emu, key, "gone.jpg")
-    kept = upload(emu, key, "kept.jpg")
+    gone = upload(module_emulator, key, "gone.jpg")
+    kept = upload(module_emulator, key, "kept.jpg")
     uris = f"{gone['AlbumImageUri']},{gone['ImageUri']}"
-    response = c.post(f"/api/v2/album/{key}!deleteimages", json={"ImageUris": uris})
+    response = module_client.post(f"/api/v2/album/{key}!deleteimages", json={"ImageUris": uris})
     assert response.status_code == 200, response.text
-    assert [i["FileName"] for i in listed(c, key)] == ["kept.jpg"]
-    assert c.get(gone["ImageUri"]).status_code == 404
-    assert c.get(kept["ImageUri"]).status_code == 200
+    assert [i["FileName"] for i in listed(module_client, key)] == ["kept.jpg"]
+    assert module_client.get(gone["ImageUri"]).status_code == 404
+    assert module_client.get(kept["ImageUri"]).status_code == 200
 
 
 def test_collectimages_shows_the_image_in_both_albums(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    original = upload(emu, source, "shared.jpg")
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    original = upload(module_emulator, source, "shared.jpg")
     key = image_key_of(original["ImageUri"])
     uri = f"/api/v2/album/{target}!collectimages"
-    response = c.post(uri, json={"CollectUris": original["AlbumImageUri"]})
+    response = module_client.post(uri, json={"CollectUris": original["AlbumImageUri"]})
     assert response.status_code == 200
-    assert [i["ImageKey"] for i in listed(c, source)] == [key]
-    assert [i["ImageKey"] for i in listed(c, target)] == [key]
+    assert [i["ImageKey"] for i in listed(module_client, source)] == [key]
+    assert [i["ImageKey"] for i in listed(module_client, target)] == [key]
     # Collecting it again is a no-op.
-    assert c.post(uri, json={"CollectUris": original["AlbumImageUri"]}).status_code == 200
-    assert [i["ImageKey"] for i in listed(c, target)] == [key]
-    assert image_count(c, target) == 1
-    albums = c.get(original["ImageUri"] + "!albums").json()["Response"]["Album"]
+    assert (
+        module_client.post(uri, json={"CollectUris": original["AlbumImageUri"]}).status_code == 200
+    )
+    assert [i["ImageKey"] for i in listed(module_client, target)] == [key]
+    assert image_count(module_client, target) == 1
+    albums = module_client.get(original["ImageUri"] + "!albums").json()["Response"]["Album"]
     assert sorted(a["AlbumKey"] for a in albums) == sorted([source, target])
 
 
 def test_removing_a_collected_copy_keeps_the_original(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    original = upload(emu, source, "o.jpg")
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    original = upload(module_emulator, source, "o.jpg")
     key = image_key_of(original["ImageUri"])
-    c.post(
+    module_client.post(
         f"/api/v2/album/{target}!collectimages", json={"CollectUris": original["AlbumImageUri"]}
     ).raise_for_status()
     copy_uri = f"/api/v2/album/{target}/image/{original['ImageUri'].rsplit('/', 1)[1]}"
-    assert c.delete(copy_uri).status_code == 200
-    assert listed(c, target) == []
-    assert [i["ImageKey"] for i in listed(c, source)] == [key]
-    assert c.get(original["ImageUri"]).status_code == 200
+    assert module_client.delete(copy_uri).status_code == 200
+    assert listed(module_client, target) == []
+    assert [i["ImageKey"] for i in listed(module_client, source)] == [key]
+    assert module_client.get(original["ImageUri"]).status_code == 200
 
 
 def test_deleting_the_original_removes_its_collected_copies(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    source = album_key(create(c, folder["Uri"], "Source", "Album"))
-    target = album_key(create(c, folder["Uri"], "Target", "Album"))
-    original = upload(emu, source, "o.jpg")
-    c.post(
+    source = album_key(create(module_client, folder["Uri"], "Source", "Album"))
+    target = album_key(create(module_client, folder["Uri"], "Target", "Album"))
+    original = upload(module_emulator, source, "o.jpg")
+    module_client.post(
         f"/api/v2/album/{target}!collectimages", json={"CollectUris": original["AlbumImageUri"]}
     ).raise_for_status()
-    assert image_count(c, target) == 1
-    assert c.delete(original["AlbumImageUri"]).status_code == 200
-    assert listed(c, source) == []
-    assert listed(c, target) == []
-    assert image_count(c, target) == 0
-    assert c.get(original["ImageUri"]).status_code == 404
+    assert image_count(module_client, target) == 1
+    assert module_client.delete(original["AlbumImageUri"]).status_code == 200
+    assert listed(module_client, source) == []
+    assert listed(module_client, target) == []
+    assert image_count(module_client, target) == 0
+    assert module_client.get(original["ImageUri"]).status_code == 404
 
 
 def test_deleteimages_removes_the_listed_images(
-    emu: Emulator, c: httpx.Client, album: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, album: dict[str, Any]
 ) -> None:
     key = album_key(album)
-    uploads = [upload(emu, key, f"d{n}.jpg") for n in range(3)]
+    uploads = [upload(module_emulator, key, f"d{n}.jpg") for n in range(3)]
     uris = ",".join(u["AlbumImageUri"] for u in uploads[:2])
-    response = c.post(f"/api/v2/album/{key}!deleteimages", json={"ImageUris": uris})
+    response = module_client.post(f"/api/v2/album/{key}!deleteimages", json={"ImageUris": uris})
     assert response.status_code == 200
-    assert [i["FileName"] for i in listed(c, key)] == ["d2.jpg"]
+    assert [i["FileName"] for i in listed(module_client, key)] == ["d2.jpg"]
     for gone in uploads[:2]:
-        assert c.get(gone["ImageUri"]).status_code == 404
+        assert module_client.get(gone["ImageUri"]).status_code == 404
 
 
 def test_movenodes_moves_an_album_into_a_folder(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any]
+    module_emulator: Emulator, module_client: httpx.Client, folder: dict[str, Any]
 ) -> None:
-    destination = create(c, folder["Uri"], "Destination")
-    album = create(c, folder["Uri"], "Wanderer", "Album")
-    image = upload(emu, album_key(album), "w.jpg")
-    response = c.post(destination["Uri"] + "!movenodes", json={"MoveUris": album["Uri"]})
+    destination = create(module_client, folder["Uri"], "Destination")
+    album = create(module_client, folder["Uri"], "Wanderer", "Album")
+    image = upload(module_emulator, album_key(album), "w.jpg")
+    response = module_client.post(
+        destination["Uri"] + "!movenodes", json={"MoveUris": album["Uri"]}
+    )
     assert response.status_code in (200, 202)
-    moved = c.get(album["Uri"]).json()["Response"]["Node"]
+    moved = module_client.get(album["Uri"]).json()["Response"]["Node"]
     assert moved["UrlPath"] == destination["UrlPath"] + "/Wanderer"
-    parent = c.get(album["Uri"] + "!parent").json()["Response"]["Node"]
+    parent = module_client.get(album["Uri"] + "!parent").json()["Response"]["Node"]
     assert parent["NodeID"] == destination["NodeID"]
-    assert [n["NodeID"] for n in children(c, destination["Uri"])] == [album["NodeID"]]
-    assert album["NodeID"] not in [n["NodeID"] for n in children(c, folder["Uri"])]
+    assert [n["NodeID"] for n in children(module_client, destination["Uri"])] == [album["NodeID"]]
+    assert album["NodeID"] not in [n["NodeID"] for n in children(module_client, folder["Uri"])]
     # The album and its images came along unchanged.
-    assert c.get(image["ImageUri"]).status_code == 200
-    assert image_count(c, album_key(album)) == 1
+    assert module_client.get(image["ImageUri"]).status_code == 200
+    assert image_count(module_client, album_key(album)) == 1
 
 
-def test_movenodes_into_its_own_subtree_is_400(c: httpx.Client, folder: dict[str, Any]) -> None:
-    outer = create(c, folder["Uri"], "Outer")
-    inner = create(c, outer["Uri"], "Inner")
+def test_movenodes_into_its_own_subtree_is_400(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    outer = create(module_client, folder["Uri"], "Outer")
+    inner = create(module_client, outer["Uri"], "Inner")
     for target in (inner, outer):
-        response = c.post(target["Uri"] + "!movenodes", json={"MoveUris": outer["Uri"]})
+        response = module_client.post(target["Uri"] + "!movenodes", json={"MoveUris": outer["Uri"]})
         assert response.status_code == 400
     assert (
-        c.get(outer["Uri"] + "!parent").json()["Response"]["Node"]["NodeID"] == (folder["NodeID"])
+        module_client.get(outer["Uri"] + "!parent").json()["Response"]["Node"]["NodeID"]
+        == (folder["NodeID"])
     )
 
 
-def test_movenodes_url_name_clash_is_409(c: httpx.Client, folder: dict[str, Any]) -> None:
-    destination = create(c, folder["Uri"], "Destination")
-    create(c, destination["Uri"], "Same", "Album")
-    mover = create(c, folder["Uri"], "Same", "Album")
-    response = c.post(destination["Uri"] + "!movenodes", json={"MoveUris": mover["Uri"]})
+def test_movenodes_url_name_clash_is_409(
+    module_client: httpx.Client, folder: dict[str, Any]
+) -> None:
+    destination = create(module_client, folder["Uri"], "Destination")
+    create(module_client, destination["Uri"], "Same", "Album")
+    mover = create(module_client, folder["Uri"], "Same", "Album")
+    response = module_client.post(
+        destination["Uri"] + "!movenodes", json={"MoveUris": mover["Uri"]}
+    )
     assert response.status_code == 409
     assert (
-        c.get(mover["Uri"] + "!parent").json()["Response"]["Node"]["NodeID"] == (folder["NodeID"])
+        module_client.get(mover["Uri"] + "!parent").json()["Response"]["Node"]["NodeID"]
+        == (folder["NodeID"])
     )
 
 
-def test_movenodes_beyond_the_folder_depth_limit_is_400(c: httpx.Client) -> None:
+def test_movenodes_beyond_the_folder_depth_limit_is_400(module_client: httpx.Client) -> None:
     # A chain 4 folders deep below the root, and a 2-level folder tree next to it.
-    parent = root_uri(c)
+    parent = root_uri(module_client)
     for depth in range(1, 5):
-        parent = create(c, parent, unique(f"Chain {depth}"))["Uri"]
-    tree = create(c, root_uri(c), unique("Tree"))
-    create(c, tree["Uri"], "Branch")
-    response = c.post(parent + "!movenodes", json={"MoveUris": tree["Uri"]})
+        parent = create(module_client, parent, unique(f"Chain {depth}"))["Uri"]
+    tree = create(module_client, root_uri(module_client), unique("Tree"))
+    create(module_client, tree["Uri"], "Branch")
+    response = module_client.post(parent + "!movenodes", json={"MoveUris": tree["Uri"]})
     assert response.status_code == 400
-    assert children(c, parent) == []
+    assert children(module_client, parent) == []
     # An album may go there: albums don't count.
-    album = create(c, tree["Uri"], "Leaf Album", "Album")
-    assert c.post(parent + "!movenodes", json={"MoveUris": album["Uri"]}).status_code in (200, 202)
-    assert [n["NodeID"] for n in children(c, parent)] == [album["NodeID"]]
+    album = create(module_client, tree["Uri"], "Leaf Album", "Album")
+    assert module_client.post(
+        parent + "!movenodes", json={"MoveUris": album["Uri"]}
+    ).status_code in (200, 202)
+    assert [n["NodeID"] for n in children(module_client, parent)] == [album["NodeID"]]
 
 
 # --------------------------------------------------------------------------- permissions
 
 
 def test_read_only_token_reads_but_cannot_write(
-    emu: Emulator, folder: dict[str, Any], album: dict[str, Any]
+    module_emulator: Emulator, folder: dict[str, Any], album: dict[str, Any]
 ) -> None:
-    creds = emu.token(permissions="Read")
-    with emu.client(token=creds["access_token"], token_secret=creds["access_token_secret"]) as ro:
+    creds = module_emulator.token(permissions="Read")
+    with module_emulator.client(
+        token=creds["access_token"], token_secret=creds["access_token_secret"]
+    ) as ro:
         assert ro.get("/api/v2!authuser").status_code == 200
         assert ro.get(album["Uri"]).status_code == 200
         parent = folder["Uri"]
@@ -893,10 +951,12 @@ def test_read_only_token_reads_but_cannot_write(
 
 
 def test_add_permission_creates_but_cannot_modify_or_delete(
-    emu: Emulator, folder: dict[str, Any]
+    module_emulator: Emulator, folder: dict[str, Any]
 ) -> None:
-    creds = emu.token(permissions="Add")
-    with emu.client(token=creds["access_token"], token_secret=creds["access_token_secret"]) as add:
+    creds = module_emulator.token(permissions="Add")
+    with module_emulator.client(
+        token=creds["access_token"], token_secret=creds["access_token_secret"]
+    ) as add:
         made = create(add, folder["Uri"], "Added", "Album")
         response = add.delete(made["Uri"])
         assert response.status_code == 401
@@ -905,15 +965,20 @@ def test_add_permission_creates_but_cannot_modify_or_delete(
 
 
 def test_another_users_token_cannot_change_the_first_users_nodes(
-    emu: Emulator, c: httpx.Client, folder: dict[str, Any], album: dict[str, Any]
+    module_emulator: Emulator,
+    module_client: httpx.Client,
+    folder: dict[str, Any],
+    album: dict[str, Any],
 ) -> None:
-    with emu.plain() as plain:
+    with module_emulator.plain() as plain:
         assert plain.post("/emulator/users", json={"nick": "intruder"}).status_code == 201
-    creds = emu.token(nick="intruder")
+    creds = module_emulator.token(nick="intruder")
     key = album_key(album)
-    image = upload(emu, key, "mine.jpg")
+    image = upload(module_emulator, key, "mine.jpg")
     parent = folder["Uri"]
-    with emu.client(token=creds["access_token"], token_secret=creds["access_token_secret"]) as o:
+    with module_emulator.client(
+        token=creds["access_token"], token_secret=creds["access_token_secret"]
+    ) as o:
         assert o.get("/api/v2!authuser").json()["Response"]["User"]["NickName"] == "intruder"
         attempts = [
             o.post(parent + "!children", json={"Name": "Planted", "Type": "Album"}),
@@ -926,7 +991,10 @@ def test_another_users_token_cannot_change_the_first_users_nodes(
         ]
         for response in attempts:
             assert response.status_code in (401, 403, 404), response.request.url
-    assert c.get(album["Uri"]).json()["Response"]["Node"]["Name"] == album["Name"]
-    assert c.get(image["ImageUri"]).json()["Response"]["Image"]["Caption"] == ""
-    assert c.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"] != "Caption"
-    assert "Planted" not in [n["Name"] for n in children(c, parent)]
+    assert module_client.get(album["Uri"]).json()["Response"]["Node"]["Name"] == album["Name"]
+    assert module_client.get(image["ImageUri"]).json()["Response"]["Image"]["Caption"] == ""
+    assert (
+        module_client.get(f"/api/v2/album/{key}").json()["Response"]["Album"]["SortMethod"]
+        != "Caption"
+    )
+    assert "Planted" not in [n["Name"] for n in children(module_client, parent)]
