@@ -145,8 +145,7 @@ def wait_for_quiet(emulator: Emulator, timeout: float) -> None:
 
 def show(screen: Desktop, program: str, path: Path) -> None:
     """Start `program` showing `path` in a window large enough for the whole album."""
-    screen.start(program, [*COMMANDS[program], path])
-    window = screen.window_named(path.name, timeout=FILE_MANAGER_TIMEOUT)
+    window = screen.show(program, [*COMMANDS[program], path], path.name, FILE_MANAGER_TIMEOUT)
     screen.run("xdotool", "windowmove", window, "0", "0")
     screen.run("xdotool", "windowsize", window, "1260", "780")
 

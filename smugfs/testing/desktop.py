@@ -69,6 +69,41 @@ class Desktop:
             time.sleep(0.2)
         raise TimeoutError(f"no window titled {title!r} within {timeout:.0f} s")
 
+    def show(
+        self,
+        name: str,
+        command: Sequence[str | os.PathLike[str]],
+        title: str,
+        timeout: float = START_TIMEOUT,
+    ) -> str:
+        """Start `command` and return the id of the window titled `title` it shows.
+
+        A program that shows nothing within a third of `timeout` is looked at (what it waits
+        in, the windows on the screen, the end of its log), stopped and started once more, as
+        a person would; if that shows nothing either, the error carries both looks."""
+        looks: list[str] = []
+        for attempt, share in enumerate((timeout / 3, timeout * 2 / 3)):
+            process = self.start(name, command)
+            try:
+                return self.window_named(title, timeout=share)
+            except TimeoutError:
+                looks.append(
+                    f"attempt {attempt + 1}, {share:.0f} s: {self._look_at(name, process)}"
+                )
+                self.stop(process)
+        raise TimeoutError(
+            f"no window titled {title!r} within {timeout:.0f} s; " + "; ".join(looks)
+        )
+
+    def _look_at(self, name: str, process: subprocess.Popen[bytes]) -> str:
+        """What a program that shows no window is doing: its state and the kernel function each
+        of its threads waits in, the visible windows' titles, its log's last lines."""
+        state = "exited" if process.poll() is not None else _waits_in(process.pid)
+        ids = self.run("xdotool", "search", "--onlyvisible", "--name", "").stdout.split()
+        titles = [self.run("xdotool", "getwindowname", i).stdout.strip() for i in ids[:20]]
+        log = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+        return f"process {process.pid} {state}; windows {titles}; log {log}"
+
     def screenshot(self, path: Path) -> Path:
         """The whole screen as a PNG at `path`."""
         result = self.run("import", "-window", "root", str(path), timeout=30)
@@ -132,6 +167,18 @@ def _processes_with(variable: bytes) -> list[int]:
                 if variable in (entry / "environ").read_bytes().split(b"\0"):
                     found.append(int(entry.name))
     return found
+
+
+def _waits_in(pid: int) -> str:
+    """Each thread of `pid` as NAME:STATE:WCHAN (a thread stuck in a FUSE request shows
+    request_wait_answer), from /proc."""
+    threads = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        with contextlib.suppress(OSError):
+            name = (task / "comm").read_text().strip()
+            state = (task / "stat").read_text().rpartition(")")[2].split()[0]
+            threads.append(f"{name}:{state}:{(task / 'wchan').read_text().strip() or '-'}")
+    return "threads " + " ".join(threads)
 
 
 def _alive(pid: int) -> bool:
