@@ -14,17 +14,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from benchkit.servers import FuseProcess, Nginx, start_nginx, start_passthrough, start_rclone
 from smugfs.emulator import state_file
+from smugfs.testing.account import Account
 from smugfs.testing.emulator import Emulator, start_emulator
 from smugfs.testing.mounts import Mount, start_mount
 
-MAX_PAGES = 1000
-PAGE = 100
 SETTLE_SECONDS = 1.0
 
 
@@ -38,50 +34,13 @@ class RemoteFile:
     md5: str
 
 
-def api_get(client: httpx.Client, uri: str, **params: Any) -> dict[str, Any]:
-    """One API GET; the `Response` object of the envelope."""
-    response = client.get(uri, params=params)
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()["Response"]
-    return body
-
-
-def list_all(client: httpx.Client, uri: str, locator: str) -> list[dict[str, Any]]:
-    """Every item of a list endpoint, page after page (bounded)."""
-    items: list[dict[str, Any]] = []
-    start = 1
-    for _ in range(MAX_PAGES):
-        body = api_get(client, uri, start=start, count=PAGE)
-        page = body.get(locator, [])
-        items.extend(page)
-        pages = body["Pages"]
-        if not page or pages["Start"] + pages["Count"] - 1 >= pages["Total"]:
-            return items
-        start += pages["Count"]
-    raise RuntimeError(f"listing {uri} did not end within {MAX_PAGES} pages")
-
-
-def node_at(client: httpx.Client, path: tuple[str, ...]) -> dict[str, Any]:
-    """The node at a path of names below the root."""
-    user = api_get(client, "/api/v2!authuser")["User"]
-    node: dict[str, Any] = api_get(client, user["Uris"]["Node"]["Uri"])["Node"]
-    for name in path:
-        children = list_all(client, node["Uri"] + "!children", "Node")
-        found = next((c for c in children if c["Name"] == name), None)
-        if found is None:
-            raise RuntimeError(f"no {'/'.join(path)} in the library")
-        node = found
-    return node
-
-
 def album_files(emulator: Emulator, path: tuple[str, ...]) -> list[RemoteFile]:
     """The files of the album at `path`; a video's URL is its largest rendition's."""
-    with emulator.client() as client:
-        album_uri = node_at(client, path)["Uris"]["Album"]["Uri"]
+    with Account(emulator) as account:
         files = []
-        for image in list_all(client, album_uri + "!images", "AlbumImage"):
+        for image in account.images(account.album_uri(*path)):
             if image.get("IsVideo"):
-                video = api_get(client, image["Uris"]["LargestVideo"]["Uri"])["LargestVideo"]
+                video = account.get(image["Uris"]["LargestVideo"]["Uri"])["LargestVideo"]
                 url, size, md5 = video["Url"], video["Size"], video["MD5"]
             else:
                 url, size, md5 = image["ArchivedUri"], image["ArchivedSize"], image["ArchivedMD5"]

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from benchkit.context import Setup, node_at
+from benchkit.context import Setup
 from benchkit.measure import MIB, TOOL_TIMEOUT, Results, ratio, run_tool, timed
 from benchkit.report import Row, _f
 from benchkit.servers import Meter
@@ -27,6 +27,7 @@ from benchkit.workloads import Lister, Plan
 from smugfs.emulator import generate, state_file
 from smugfs.emulator.server import prepare
 from smugfs.emulator.store import ALBUM_CAPACITY
+from smugfs.testing.account import Account
 from smugfs.testing.emulator import start_emulator
 from smugfs.testing.media import photo
 
@@ -109,8 +110,8 @@ def _one_size(setup: Setup, data: Path, images: int, out: Results) -> None:
 
         lister = Lister(emulator, DIRECT_WAYS)
         try:
-            with emulator.client() as client:
-                wide = node_at(client, ("Wide",))
+            with Account(emulator) as account:
+                wide = account.node("Wide")
             seconds, found = timed(lister.tree, wide)
         finally:
             lister.close()

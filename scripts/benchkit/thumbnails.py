@@ -25,13 +25,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchkit.context import RemoteFile, Setup, album_files, list_all, node_at
+from benchkit.context import RemoteFile, Setup, album_files
 from benchkit.measure import MIB, Results, alternate, ratio
 from benchkit.network import series, under
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan
 from smugfs.emulator import sample_media
-from smugfs.testing.account import FOLDER, create_album, create_node, upload
+from smugfs.testing.account import FOLDER, Account, create_album, create_node, upload
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS
 from smugfs.thumbnails.freedesktop import Original
@@ -50,18 +50,14 @@ def _photos(setup: Setup, count: int) -> list[RemoteFile]:
     rendition a thumbnail needs asked for once so the emulator has it made)."""
     emulator = setup.emulator
     assert emulator is not None
-    with emulator.client() as client:
-        try:
-            node_at(client, ALBUM)
-        except RuntimeError:
+    with Account(emulator) as account:
+        if account.find(*ALBUM) is None:
             _upload(setup, count)
-        album_uri = node_at(client, ALBUM)["Uris"]["Album"]["Uri"]
-        for image in list_all(client, album_uri + "!images", "AlbumImage"):
-            details = client.get(image["Uris"]["ImageSizeDetails"]["Uri"]).json()
-            sizes = details["Response"]["ImageSizeDetails"]
+        for image in account.images(account.album_uri(*ALBUM)):
+            sizes = account.get(image["Uris"]["ImageSizeDetails"]["Uri"])["ImageSizeDetails"]
             for name in ("ImageSizeThumb", "ImageSizeSmall", "ImageSizeMedium"):
                 if name in sizes:
-                    client.get(sizes[name]["Url"]).raise_for_status()
+                    account.http.get(sizes[name]["Url"]).raise_for_status()
     return album_files(emulator, ALBUM)[:count]
 
 

@@ -23,15 +23,7 @@ from typing import Any
 
 import httpx
 
-from benchkit.context import (
-    PAGE,
-    RemoteFile,
-    Setup,
-    album_files,
-    api_get,
-    list_all,
-    node_at,
-)
+from benchkit.context import RemoteFile, Setup, album_files
 from benchkit.measure import (
     GIB,
     MIB,
@@ -49,14 +41,16 @@ from benchkit.servers import Meter, read_ahead, set_read_ahead
 from benchkit.smugcli import SmugCli
 from smugfs.config import Settings
 from smugfs.emulator.generate import TREE_ALBUM_IMAGES, TREE_FAN_OUT, Spec
-from smugfs.testing.account import create_album
+from smugfs.testing.account import Account, create_album
 from smugfs.testing.emulator import Emulator
+from smugfs.testing.library import response_of
 from smugfs.testing.media import JPEG_START, photo, write
 
 # What the mount uses unless told otherwise (smugfs.config.Settings): the baselines that fetch
 # listings directly use the same.
 MOUNT_CONCURRENCY = 8
 LISTING_TTL = Settings().listing_ttl
+PAGE = Settings().page_size
 # A walk through a mount that lists one directory at a time takes minutes under the home link:
 # past this (about twice what the target allows at the default sizes), the run goes on with a
 # lower bound.
@@ -351,7 +345,7 @@ class Lister:
         self.client.close()
 
     def _page(self, uri: str, locator: str, start: int) -> tuple[list[dict[str, Any]], int]:
-        body = api_get(self.client, uri, start=start, count=PAGE)
+        body = response_of(self.client.get(uri, params={"start": start, "count": PAGE}))
         with self.lock:
             self.requests += 1
         return body.get(locator, []), int(body["Pages"]["Total"])
@@ -400,9 +394,8 @@ class Lister:
 
 def root_uri(emulator: Emulator) -> str:
     """The URI of the account's root node (not timed: a mount learns it before mounting)."""
-    with emulator.client() as client:
-        uri: str = api_get(client, "/api/v2!authuser")["User"]["Uris"]["Node"]["Uri"]
-        return uri
+    with Account(emulator) as account:
+        return account.root_uri
 
 
 def ls_count(path: Path, timeout: float = TOOL_TIMEOUT) -> int:
@@ -528,8 +521,8 @@ def tree(setup: Setup, plan: Plan, out: Results) -> None:
     assert emulator is not None
     tops, subfolders, albums = tree_shape(plan.spec)
     entries = tops + subfolders + albums * (1 + TREE_ALBUM_IMAGES)
-    with emulator.client() as client:
-        node = node_at(client, ("Tree",))
+    with Account(emulator) as account:
+        node = account.node("Tree")
     out.add("tree ideal", tree_ideal(plan.spec, plan), "s")
     with wan(emulator, plan):
         budget = plan.budget("tree")
@@ -672,8 +665,8 @@ def copy_in(setup: Setup, plan: Plan, out: Results) -> None:
     albums = 0
 
     def check(album_uri: str) -> None:
-        with emulator.client() as client:
-            images = list_all(client, album_uri + "!images", "AlbumImage")
+        with Account(emulator) as account:
+            images = account.images(album_uri)
         got = {image["FileName"]: image["ArchivedMD5"] for image in images}
         if got != md5s:
             raise RuntimeError(f"the album holds {len(got)} files, not the {len(md5s)} sent")
@@ -714,9 +707,8 @@ def copy_in(setup: Setup, plan: Plan, out: Results) -> None:
 
 def node_album(emulator: Emulator, name: str) -> str:
     """The album URI of the album `name` at the root."""
-    with emulator.client() as client:
-        uri: str = node_at(client, (name,))["Uris"]["Album"]["Uri"]
-        return uri
+    with Account(emulator) as account:
+        return account.album_uri(name)
 
 
 # --------------------------------------------------------------------- memory

@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchkit.context import Setup, list_all
+from benchkit.context import Setup
 from benchkit.measure import TOOL_TIMEOUT, Results, alternate, ratio, run_tool, timed
 from benchkit.network import LOOPBACK, Network, series, under
 from benchkit.report import Row, _f
 from benchkit.workloads import Plan, httpx_uploads, new_album, node_album, photo_files
+from smugfs.testing.account import Account
 from smugfs.testing.commands import subprocess_env
 from smugfs.testing.emulator import Emulator
 
@@ -60,8 +61,8 @@ def copy_then_sync(source: Path, target: Path) -> None:
 
 def check(emulator: Emulator, album_uri: str, md5s: dict[str, str]) -> None:
     """The album holds exactly the files sent, with their MD5s."""
-    with emulator.client() as client:
-        images = list_all(client, album_uri + "!images", "AlbumImage")
+    with Account(emulator) as account:
+        images = account.images(album_uri)
     got = {image["FileName"]: image["ArchivedMD5"] for image in images}
     if got != md5s or len(images) != len(md5s):
         raise RuntimeError(f"the album holds {len(images)} files, not the {len(md5s)} sent")

@@ -79,14 +79,21 @@ class Account:
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.http = emulator.client()
-        user = self._get("/api/v2!authuser")["User"]
+        user = self.get("/api/v2!authuser")["User"]
         self.root_uri: str = user["Uris"]["Node"]["Uri"]
 
     def close(self) -> None:
         """Close the connections."""
         self.http.close()
 
-    def _get(self, uri: str, **params: Any) -> dict[str, Any]:
+    def __enter__(self) -> Account:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, uri: str, **params: Any) -> dict[str, Any]:
+        """The `Response` object of a GET (which must succeed)."""
         response = self.http.get(uri, params=params)
         response.raise_for_status()
         body: dict[str, Any] = response.json()["Response"]
@@ -153,12 +160,12 @@ class Account:
 
     def image_count(self, album_uri: str) -> int:
         """The album's own ImageCount."""
-        count: int = self._get(album_uri)["Album"]["ImageCount"]
+        count: int = self.get(album_uri)["Album"]["ImageCount"]
         return count
 
     def image(self, uri: str) -> dict[str, Any]:
         """One image (by its Image or AlbumImage URI)."""
-        body = self._get(uri)
+        body = self.get(uri)
         found: dict[str, Any] = body.get("AlbumImage") or body["Image"]
         return found
 
