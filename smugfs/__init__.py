@@ -8,7 +8,7 @@ Layers, each importing only those below it:
         cli -> {sync, thumbnails.command} -> progress
     changes: facade -> {directories, writes, file_moves} -> uploads -> settling -> context
         -> {journal, parking};  tree -> staging (only the type of `Entry.local`)
-    (all of these) -> api -> config;  cli -> login -> api.oauth
+    (all of these) -> api -> config -> thumbnails.flavours;  cli -> login -> api.oauth
 
 `api/` is the HTTP layer, the only importer of httpx, httpcore and authlib (nothing of them
 leaves it):
