@@ -381,8 +381,9 @@ def test_stats_count_uploads(configurable_emulator: Emulator) -> None:
 
 
 def test_held_uploads_are_received_but_stored_and_answered_only_once_let_go(
-    emu: Emulator,
+    configurable_emulator: Emulator,
 ) -> None:
+    emu = configurable_emulator
     data = jpeg()
     with emu.client() as c:
         album = new_album(c)
