@@ -432,15 +432,14 @@ class Service:
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(b"", status_code=status, headers=headers, media_type=found.content_type)
-        if found.data is not None:
+        if isinstance(found.body, bytes):
             return Response(
-                found.data[first : last + 1],
+                found.body[first : last + 1],
                 status_code=status,
                 headers=headers,
                 media_type=found.content_type,
             )
-        assert found.path is not None
-        return FileRangeResponse(found.path, first, length, status, headers, found.content_type)
+        return FileRangeResponse(found.body, first, length, status, headers, found.content_type)
 
     # ------------------------------------------------------------------ /emulator
 

@@ -42,21 +42,20 @@ CHUNK = 1024 * 1024
 
 @dataclasses.dataclass
 class MediaFile:
-    """What a media URL resolves to: a file on disk or bytes made on demand."""
+    """What a media URL resolves to: a file on disk (a blob) or bytes made on demand (a
+    rendition)."""
 
     image: Image
     content_type: str
     etag: str
-    path: Path | None = None
-    data: bytes | None = None
+    body: Path | bytes
 
     @property
     def size(self) -> int:
         """The length in bytes."""
-        if self.data is not None:
-            return len(self.data)
-        assert self.path is not None
-        return self.path.stat().st_size
+        if isinstance(self.body, bytes):
+            return len(self.body)
+        return self.body.stat().st_size
 
 
 class Renditions:
@@ -125,19 +124,17 @@ def resolve(store: Store, renditions: Renditions, path: str) -> MediaFile | None
             return None
         if match["token"] != media_token(image.video_blob, image.serial):
             return None
-        return MediaFile(
-            image, "video/mp4", image.video_md5, path=store.blob_path(image.video_blob)
-        )
+        return MediaFile(image, "video/mp4", image.video_md5, store.blob_path(image.video_blob))
     if match["token"] != media_token(image.blob, image.serial):
         return None
     if size in SIZES:
         data = renditions.get(store, image, size)
-        return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data=data)
+        return MediaFile(image, "image/jpeg", f"{image.md5}-{size}", data)
     if image.is_video:
         return None
     if size in ("D", "O"):
         content_type = CONTENT_TYPES.get(image.format, "application/octet-stream")
-        return MediaFile(image, content_type, image.md5, path=store.blob_path(image.blob))
+        return MediaFile(image, content_type, image.md5, store.blob_path(image.blob))
     return None
 
 
