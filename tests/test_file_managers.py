@@ -28,7 +28,7 @@ from PIL import Image, ImageChops, ImageStat
 from smugfs.emulator import sample_media
 from smugfs.testing.account import Account
 from smugfs.testing.desktop import Desktop, desktop, missing_programs
-from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.emulator import Emulator
 from smugfs.testing.mounts import Mount, mounted
 from smugfs.thumbnails import freedesktop
 from smugfs.thumbnails.flavours import DEFAULT_FLAVOURS
@@ -52,37 +52,31 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Emulator, dict[str, bytes]]]:
-    """An emulator with the camera-sized photos, collected into one album per case (each in a
-    folder of its own, so opening one case's folder prepares no other case's album); and the
-    photos' bytes by file name."""
-    with running_emulator(tmp_path_factory.mktemp("fm-emulator")) as emulator:
-        account = Account(emulator)
-        try:
-            source = account.create("Camera")
-            photos: dict[str, bytes] = {}
-            for n in range(1, PHOTOS + 1):
-                name = f"DSC{n:05d}.JPG"
-                photos[name] = sample_media.make_camera_jpeg(
-                    n,
-                    width=3000,
-                    height=2000,
-                    taken=dt.datetime(2025, 6, 21, 5, 4 * n),
-                    title=f"Harbour {n:02d}",
-                )
-                account.upload(source, name, photos[name])
-            uris = ",".join(i["Uri"] for i in account.images(source))
-            for program in COMMANDS:
-                for case in ("direct", "parent"):
-                    folder = account.create(f"{program}-{case}", "Folder")
-                    album = account.create("Harbour", parent_uri=folder)
-                    reply = account.http.post(f"{album}!collectimages", json={"CollectUris": uris})
-                    assert reply.status_code == 200, reply.text
-        finally:
-            account.close()
-        yield emulator, photos
+def library(module_emulator: Emulator) -> tuple[Emulator, dict[str, bytes]]:
+    """The module emulator with the camera-sized photos, collected into one album per case
+    (each in a folder of its own, so opening one case's folder prepares no other case's album);
+    and the photos' bytes by file name."""
+    with Account(module_emulator) as account:
+        source = account.create("Camera")
+        photos: dict[str, bytes] = {}
+        for n in range(1, PHOTOS + 1):
+            name = f"DSC{n:05d}.JPG"
+            photos[name] = sample_media.make_camera_jpeg(
+                n,
+                width=3000,
+                height=2000,
+                taken=dt.datetime(2025, 6, 21, 5, 4 * n),
+                title=f"Harbour {n:02d}",
+            )
+            account.upload(source, name, photos[name])
+        uris = ",".join(i["Uri"] for i in account.images(source))
+        for program in COMMANDS:
+            for case in ("direct", "parent"):
+                folder = account.create(f"{program}-{case}", "Folder")
+                album = account.create("Harbour", parent_uri=folder)
+                reply = account.http.post(f"{album}!collectimages", json={"CollectUris": uris})
+                assert reply.status_code == 200, reply.text
+    return module_emulator, photos
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,13 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from smugfs.testing.account import Account
 from smugfs.testing.commands import run
-from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import photo
 from smugfs.testing.mounts import Mount, mounted
 from smugfs.testing.waits import wait_for
@@ -59,18 +58,9 @@ def _upload_album(emulator: Emulator, album: str, count: int, seed: int) -> Libr
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, Library]]:
-    with running_emulator(tmp_path_factory.mktemp("copyout")) as emulator:
-        yield emulator, _upload_album(emulator, ALBUM, PHOTOS, 1)
-
-
-@pytest.fixture
-def emulator(library: tuple[Emulator, Library]) -> Iterator[Emulator]:
-    """The shared emulator, its settings put back after the test."""
-    shared = library[0]
-    defaults = shared.configure()
-    yield shared
-    shared.configure(**defaults)
+def library(module_emulator: Emulator) -> tuple[Emulator, Library]:
+    """The module emulator, holding the album of photos every test copies out."""
+    return module_emulator, _upload_album(module_emulator, ALBUM, PHOTOS, 1)
 
 
 def _md5s(directory: Path) -> dict[str, str]:
@@ -109,15 +99,15 @@ def _peak_mib(mount: Mount) -> float:
 
 @pytest.mark.parametrize("tool", ["cp", "rsync", "tar"])
 def test_a_copied_album_is_byte_identical_at_about_one_request_a_photo(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path, tool: str
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path, tool: str
 ) -> None:
     photos = library[1]
-    with mounted(emulator, tmp_path / "m") as mount:
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
         source = mount.path / ALBUM
         assert sorted(p.name for p in source.iterdir()) == sorted(photos)
-        emulator.reset_stats()
+        configurable_emulator.reset_stats()
         _copy(tool, source, tmp_path / "copy")
-        stats = emulator.stats()
+        stats = configurable_emulator.stats()
         assert mount.problems() == []
         peak = _peak_mib(mount)
     assert _md5s(tmp_path / "copy") == _expected(photos)
@@ -131,12 +121,12 @@ def test_a_copied_album_is_byte_identical_at_about_one_request_a_photo(
 
 @pytest.mark.parametrize("tool", ["cat", "cp", "dd"])
 def test_a_photo_read_alone_right_after_mounting_costs_one_request(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path, tool: str
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path, tool: str
 ) -> None:
     photos = library[1]
     name = sorted(photos)[len(tool)]
     copy = tmp_path / name
-    with mounted(emulator, tmp_path / "m") as mount:
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
         path = mount.path / ALBUM / name
         assert path.stat().st_size == len(photos[name])
         # What the mount sets just after it starts serving (a reader opening a file a few
@@ -145,7 +135,7 @@ def test_a_photo_read_alone_right_after_mounting_costs_one_request(
         device = os.stat(mount.path).st_dev
         setting = Path(f"/sys/class/bdi/{os.major(device)}:{os.minor(device)}/read_ahead_kb")
         wait_for(lambda: setting.read_text().strip() == "1024", "the mount's read-ahead")
-        emulator.reset_stats()
+        configurable_emulator.reset_stats()
         if tool == "cat":
             with open(copy, "wb") as out:
                 subprocess.run(["cat", path], stdout=out, check=True, timeout=60)
@@ -153,7 +143,7 @@ def test_a_photo_read_alone_right_after_mounting_costs_one_request(
             run("cp", path, copy)
         else:
             run("dd", f"if={path}", f"of={copy}", "bs=1M", "status=none")
-        stats = emulator.stats()
+        stats = configurable_emulator.stats()
         assert mount.problems() == []
     assert copy.read_bytes() == photos[name]
     assert stats["media_requests"] == 1
@@ -161,14 +151,14 @@ def test_a_photo_read_alone_right_after_mounting_costs_one_request(
 
 
 def test_a_second_rsync_copies_nothing(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:
     target = tmp_path / "copy"
-    with mounted(emulator, tmp_path / "m") as mount:
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
         run("rsync", "-a", f"{mount.path / ALBUM}/", f"{target}/")
-        emulator.reset_stats()
+        configurable_emulator.reset_stats()
         again = run("rsync", "-a", "--stats", f"{mount.path / ALBUM}/", f"{target}/").stdout
-        stats = emulator.stats()
+        stats = configurable_emulator.stats()
     assert "Number of regular files transferred: 0" in again
     assert stats["media_requests"] == 0
     assert _md5s(target) == _expected(library[1])
@@ -202,20 +192,22 @@ def _read_as(directory: Path, mode: str, whole_first: int) -> None:
 
 @pytest.mark.parametrize("mode", ["heads", "seek"])
 def test_read_ahead_stops_for_a_reader_that_seeks_or_reads_only_heads(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path, mode: str
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path, mode: str
 ) -> None:
     photos = library[1]
     sizes = [len(photos[name]) for name in sorted(photos)]
     ahead = 3
-    with mounted(emulator, tmp_path / "m", options=[f"readahead_files={ahead}"]) as mount:
+    with mounted(
+        configurable_emulator, tmp_path / "m", options=[f"readahead_files={ahead}"]
+    ) as mount:
         source = mount.path / ALBUM
         sorted(p.stat().st_size for p in source.iterdir())
-        emulator.reset_stats()
+        configurable_emulator.reset_stats()
         # Two whole files start a sweep (the next ones are fetched ahead); then the reading
         # changes and the sweep must stop.
         _read_as(source, mode, 2)
         time.sleep(0.5)  # anything still fetched ahead would land now
-        fetched = emulator.stats()["media_bytes"]
+        fetched = configurable_emulator.stats()["media_bytes"]
         assert mount.problems() == []
     # At most: the two files read whole, the files fetched ahead before the pattern broke, and
     # for every other photo the blocks holding what was read.
@@ -225,14 +217,14 @@ def test_read_ahead_stops_for_a_reader_that_seeks_or_reads_only_heads(
 
 
 def test_a_reader_of_heads_fetches_about_what_it_reads(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:
-    with mounted(emulator, tmp_path / "m") as mount:
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
         source = mount.path / ALBUM
         sorted(p.stat().st_size for p in source.iterdir())
-        emulator.reset_stats()
+        configurable_emulator.reset_stats()
         _read_as(source, "heads", 0)
-        fetched = emulator.stats()["media_bytes"]
+        fetched = configurable_emulator.stats()["media_bytes"]
     assert fetched <= 2 * HEAD * PHOTOS
 
 
@@ -252,13 +244,13 @@ def _cache_holds_only_right_bytes(
 
 
 def test_read_ahead_cut_short_by_an_unmount_leaves_only_right_bytes(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:
     photos = library[1]
     workdir = tmp_path / "m"
     # 16 Mbit/s a connection: the album takes seconds, so the unmount comes mid-sweep.
-    emulator.configure(bandwidth_mbps=16)
-    with mounted(emulator, workdir) as mount:
+    configurable_emulator.configure(bandwidth_mbps=16)
+    with mounted(configurable_emulator, workdir) as mount:
         target = tmp_path / "partial"
         copying = subprocess.Popen(["cp", "-r", str(mount.path / ALBUM), str(target)])
         try:
@@ -269,40 +261,42 @@ def test_read_ahead_cut_short_by_an_unmount_leaves_only_right_bytes(
             copying.kill()
             copying.wait(timeout=30)
         assert len(list(target.glob("*"))) >= 4
-    emulator.configure(bandwidth_mbps=0)
-    fetched = _cache_holds_only_right_bytes(emulator, workdir, photos, tmp_path / "copy")
+    configurable_emulator.configure(bandwidth_mbps=0)
+    fetched = _cache_holds_only_right_bytes(
+        configurable_emulator, workdir, photos, tmp_path / "copy"
+    )
     # What had landed before the unmount was kept and used.
     assert fetched < sum(len(data) for data in photos.values())
 
 
 def test_read_ahead_through_faults_leaves_only_right_bytes(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:
     photos = library[1]
     workdir = tmp_path / "m"
-    emulator.configure(fault_rate=0.2, fault_kinds=["truncate", "drop", "503"], seed=3)
-    with mounted(emulator, workdir) as mount:
+    configurable_emulator.configure(fault_rate=0.2, fault_kinds=["truncate", "drop", "503"], seed=3)
+    with mounted(configurable_emulator, workdir) as mount:
         run("cp", "-r", mount.path / ALBUM, tmp_path / "faulty", check=False)
-        faults = emulator.stats()["faults"]
-    emulator.configure(fault_rate=0)
+        faults = configurable_emulator.stats()["faults"]
+    configurable_emulator.configure(fault_rate=0)
     assert sum(faults.values()) > 0
-    _cache_holds_only_right_bytes(emulator, workdir, photos, tmp_path / "copy")
+    _cache_holds_only_right_bytes(configurable_emulator, workdir, photos, tmp_path / "copy")
 
 
 def test_a_photo_deleted_during_read_ahead_leaves_only_right_bytes(
-    library: tuple[Emulator, Library], emulator: Emulator, tmp_path: Path
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:
-    photos = _upload_album(emulator, "Shrinking", 12, 2)
-    account = Account(emulator)
+    photos = _upload_album(configurable_emulator, "Shrinking", 12, 2)
+    account = Account(configurable_emulator)
     try:
         listed = account.by_name(account.album_uri("Shrinking"))
     finally:
         account.close()
     gone = sorted(photos)[6]
-    with mounted(emulator, tmp_path / "m") as mount:
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
         album = mount.path / "Shrinking"
         assert sorted(p.name for p in album.iterdir()) == sorted(photos)
-        with emulator.client() as client:
+        with configurable_emulator.client() as client:
             client.delete(listed[gone]["Uri"]).raise_for_status()
         copy = tmp_path / "copy"
         copy.mkdir()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from smugfs.testing.account import Account
 from smugfs.testing.commands import run
-from smugfs.testing.emulator import Emulator, running_emulator
+from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import photo
 from smugfs.testing.mounts import mounted
 
@@ -27,16 +26,12 @@ ALBUM = "Streams"
 
 
 @pytest.fixture
-def big(tmp_path: Path) -> Iterator[tuple[Emulator, bytes]]:
+def big(emulator: Emulator) -> tuple[Emulator, bytes]:
     """A fresh emulator holding one 13 MiB photo (not a multiple of the block size)."""
     data = photo(7, 13 * MIB + 12_345)
-    with running_emulator(tmp_path / "emulator") as emulator:
-        account = Account(emulator)
-        try:
-            account.upload(account.create(ALBUM), "big.jpg", data)
-        finally:
-            account.close()
-        yield emulator, data
+    with Account(emulator) as account:
+        account.upload(account.create(ALBUM), "big.jpg", data)
+    return emulator, data
 
 
 def _dd(path: Path, offset: int, count: int, block: int) -> bytes:
