@@ -29,6 +29,13 @@ _CONDITIONS: tuple[tuple[str, str, type, str, str], ...] = (
         "N milliseconds more for each item a listing returns",
     ),
     (
+        "--connect-ms",
+        "connect_ms",
+        float,
+        "N",
+        "delay the first request of every new connection by N milliseconds more (handshakes)",
+    ),
+    (
         "--bandwidth-mbps",
         "bandwidth_mbps",
         float,

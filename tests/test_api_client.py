@@ -11,7 +11,9 @@ import pytest
 from smugfs.api.client import RangeIgnored, SmugMugClient
 from smugfs.config import Credentials, Settings, from_environment
 from smugfs.errors import AccessDenied, NotFound, ServiceUnavailable
+from smugfs.testing.account import Account
 from smugfs.testing.emulator import Emulator
+from smugfs.testing.media import photo
 
 
 def settings_for(emulator: Emulator, **changes: object) -> Settings:
@@ -173,3 +175,63 @@ async def test_ranged_reads_and_a_server_that_ignores_range(sample_emulator: Emu
             sample_emulator.configure(range_enabled=True)
     finally:
         await client.aclose()
+
+
+class _Enough(Exception):
+    """A reader that stops part way through a body."""
+
+
+class _Buffers:
+    """A `Target` gathering a ranged read in buffers of `size` bytes; after `stop_after`
+    buffers it stops the read (`_Enough`)."""
+
+    def __init__(self, size: int, stop_after: float = math.inf) -> None:
+        self.data = bytearray()
+        self._buffer = bytearray(size)
+        self._left = stop_after
+
+    def buffer(self) -> memoryview:
+        return memoryview(self._buffer)
+
+    async def filled(self, count: int) -> None:
+        self.data += self._buffer[:count]
+        self._left -= 1
+        if self._left <= 0:
+            raise _Enough
+
+
+async def test_media_bodies_received_in_full_reuse_their_connection_and_a_cut_one_closes_it(
+    emulator: Emulator, account: Account
+) -> None:
+    content = photo(7, 700 * 1024)
+    account.upload(account.create("Reads"), "a.jpg", content)
+    client = SmugMugClient(settings_for(emulator))
+    try:
+        image = (await client.album_images(await _album_uri(client, "Reads")))[0]
+        assert image.media_url is not None
+        emulator.reset_stats()
+        for _ in range(5):
+            whole = _Buffers(256 * 1024)
+            assert await client.stream_range_into(image.media_url, 0, len(content), whole) == len(
+                content
+            )
+            assert whole.data == content
+        in_full = emulator.stats()
+        cut = _Buffers(64 * 1024, stop_after=2)
+        with pytest.raises(_Enough):
+            await client.stream_range_into(image.media_url, 0, len(content), cut)
+        after_cut = _Buffers(256 * 1024)
+        await client.stream_range_into(image.media_url, 0, len(content), after_cut)
+        stats = emulator.stats()
+        retries = client.stats.retries
+    finally:
+        await client.aclose()
+    # Five GETs on at most one new connection (the first may take one the listing left idle).
+    assert in_full["media_requests"] == 5
+    assert in_full["connections"] <= 1
+    # The socket of the body cut short is closed, not left with the rest of the body for the
+    # next GET: that one opens a connection and reads the right bytes at the first attempt.
+    assert cut.data == content[: len(cut.data)]
+    assert stats["connections"] == in_full["connections"] + 1
+    assert after_cut.data == content
+    assert retries == 0

@@ -1,7 +1,8 @@
 """The conditions the emulator can serve under, and what it counts: rate-limit headers and 429s,
-latency, per-item listing cost, injected faults (429/500/503, dropped connections, truncated
-bodies) reproducible by seed, eventual consistency of listings, run-time settings, and the
-`/emulator/stats` counters. `/emulator/` paths themselves are never delayed, faulted or counted.
+latency, per-item listing cost, the cost of a new connection, injected faults (429/500/503,
+dropped connections, truncated bodies) reproducible by seed, eventual consistency of listings,
+run-time settings, and the `/emulator/stats` counters. `/emulator/` paths themselves are never
+delayed, faulted or counted.
 
 Flags are checked on emulators started with them; run-time changes through
 `POST /emulator/config` on a shared emulator that each test puts back as it found it.
@@ -150,6 +151,26 @@ def test_latency_flag_delays_requests_but_not_control_paths(tmp_path: Path) -> N
             plain.get("/emulator/health")
             control, _ = timed(lambda: plain.get("/emulator/health"))
         assert control < 0.15
+
+
+def test_connect_flag_delays_the_first_request_of_each_connection_and_counts_it(
+    tmp_path: Path,
+) -> None:
+    with running_emulator(tmp_path, "--connect-ms", "1000") as emu:
+        with emu.client() as c:
+            first, _ = timed(lambda: c.get("/api/v2!authuser"))
+            again, _ = timed(lambda: c.get("/api/v2!authuser"))
+        with emu.client() as c:
+            other, _ = timed(lambda: c.get("/api/v2!authuser"))
+        stats = emu.stats()
+        emu.configure(connect_ms=0)
+        with emu.client() as c:
+            free, _ = timed(lambda: c.get("/api/v2!authuser"))
+    assert first >= 1.0
+    assert other >= 1.0
+    assert again < 1.0
+    assert free < 1.0
+    assert stats["connections"] == 2
 
 
 def test_item_cost_flag_delays_a_listing_by_the_items_returned(tmp_path: Path) -> None:

@@ -150,6 +150,30 @@ def test_a_photo_read_alone_right_after_mounting_costs_one_request(
     assert stats["media_bytes"] == len(photos[name])
 
 
+def test_photos_read_one_after_another_share_a_few_connections(
+    library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
+) -> None:
+    """A real service costs a TCP and TLS handshake for every new connection: a series of
+    photos read whole must not open one each."""
+    photos = library[1]
+    names = sorted(photos)[:20]
+    with mounted(configurable_emulator, tmp_path / "m") as mount:
+        album = mount.path / ALBUM
+        assert sorted(p.name for p in album.iterdir()) == sorted(photos)
+        configurable_emulator.reset_stats()
+        copies = {
+            name: subprocess.run(
+                ["cat", album / name], capture_output=True, check=True, timeout=60
+            ).stdout
+            for name in names
+        }
+        stats = configurable_emulator.stats()
+        assert mount.problems() == []
+    assert copies == {name: photos[name] for name in names}
+    assert stats["media_requests"] >= len(names)
+    assert stats["connections"] <= len(names) // 5
+
+
 def test_a_second_rsync_copies_nothing(
     library: tuple[Emulator, Library], configurable_emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -16,15 +16,19 @@ buffer, out of it twice, then to `bytes`), which was a third of the mount's CPU 
 read. For that, a stream hands h11 a response's header block alone (the bytes after it wait
 for the next read), so that nothing of the body is in h11's buffer when the headers are
 parsed; the body is then read from the socket with `recv_into` (or, under TLS, from the TLS
-stream). h11 never sees that body, so httpcore closes the connection at the end of the
-response instead of reusing it: one connection per media GET.
+stream). h11 never sees that body, so httpcore closes its connection object at the end of the
+response. A socket whose body was received in full (exactly its length, nothing after it, the
+server keeping the connection) is clean, though: instead of being closed it is kept as a spare
+(`_Spares`) and handed to the next connection httpcore opens to the same server, so a series of
+media GETs costs one TCP and TLS handshake, not one each. A body cut short closes its socket.
 """
 
 from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import httpcore
 import httpx
@@ -34,13 +38,79 @@ READ_BYTES = 1024 * 1024
 # Where a response's header block ends.
 _HEADER_END = b"\r\n\r\n"
 
+# Which server a socket is connected to: host and port, as httpcore asks for a connection.
+_Server = tuple[str, int]
+
+
+class _Spare:
+    """A clean socket of `_Spares`: its stream, since when it is idle, and the name its TLS
+    session was made for (None: plain TCP)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream, tls_name: str | None) -> None:
+        self.stream = stream
+        self.tls_name = tls_name
+        self.since = time.monotonic()
+
+
+class _Spares:
+    """Sockets left clean by a body received raw and in full, for the next connections to the
+    same server: at most `most`, each for `expiry` seconds (as long as the pool keeps an idle
+    connection), and never one the server has closed meanwhile."""
+
+    def __init__(self, most: int, expiry: float | None) -> None:
+        self._most = most
+        self._expiry = math.inf if expiry is None else expiry
+        self._kept: dict[_Server, list[_Spare]] = {}
+        self._closed = False
+
+    def keep(self, server: _Server, spare: _Spare) -> bool:
+        """Keep `spare` for `server`; False when it is not kept (the caller closes it)."""
+        if self._closed or sum(len(kept) for kept in self._kept.values()) >= self._most:
+            return False
+        self._kept.setdefault(server, []).append(spare)
+        return True
+
+    async def take(self, server: _Server) -> _Spare | None:
+        """The most recently kept usable spare for `server`, or None; the stale ones met on
+        the way (expired, or readable: closed by the server) are closed."""
+        kept = self._kept.get(server, [])
+        while kept:
+            spare = kept.pop()
+            fresh = time.monotonic() - spare.since <= self._expiry
+            if fresh and not spare.stream.get_extra_info("is_readable"):
+                return spare
+            await spare.stream.aclose()
+        return None
+
+    async def aclose(self) -> None:
+        """Close every spare; keep none from now on."""
+        self._closed = True
+        spares = [spare for kept in self._kept.values() for spare in kept]
+        self._kept.clear()
+        for spare in spares:
+            await spare.stream.aclose()
+
 
 class _LargeReads(httpcore.AsyncNetworkStream):
     """A network stream that asks the socket for at least `READ_BYTES` per read, and hands
-    the header block of each response to h11 alone (see `RawBody`)."""
+    the header block of each response to h11 alone (see `RawBody`).
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+    Closed after a body received raw and in full (`received_in_full`), its socket is offered
+    to `keep` instead; `tls_name` is set on a kept socket handed out again."""
+
+    def __init__(
+        self,
+        stream: httpcore.AsyncNetworkStream,
+        keep: Callable[[_Spare], bool],
+        tls_name: str | None = None,
+        reused: bool = False,
+    ) -> None:
         self._stream = stream
+        self._keep = keep
+        self._tls_name = tls_name
+        self._reused = reused
+        # Whether the socket is clean: the last response was received in full, nothing after.
+        self._clean = False
         # Bytes received after a header block, for the next read.
         self._pending = memoryview(b"")
         # Whether the header block of a response is still to come (a request was sent), and
@@ -89,12 +159,22 @@ class _LargeReads(httpcore.AsyncNetworkStream):
             raise httpcore.ReadError(str(exc)) from exc
         return got
 
+    def received_in_full(self, keep_alive: bool) -> None:
+        """The body being received raw has ended; the server keeps the connection open when
+        `keep_alive`. Then the socket is clean unless bytes came after the body."""
+        self._clean = keep_alive and not self._pending
+
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._in_headers = True
         self._seen = b""
+        self._clean = False
         await self._stream.write(buffer, timeout)
 
     async def aclose(self) -> None:
+        if self._clean:
+            self._clean = False
+            if self._keep(_Spare(self._stream, self._tls_name)):
+                return
         await self._stream.aclose()
 
     async def start_tls(
@@ -103,17 +183,27 @@ class _LargeReads(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _LargeReads(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+        if self._reused:
+            # A kept socket already carries its TLS session. Spares are kept by host and port
+            # and httpcore names the server by the host it connects to, so the names agree.
+            if server_hostname != self._tls_name:
+                await self._stream.aclose()
+                raise httpcore.ConnectError("a kept connection is not one to this server name")
+            return self
+        tls = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _LargeReads(tls, self._keep, tls_name=server_hostname)
 
     def get_extra_info(self, info: str) -> object:
         return self._stream.get_extra_info(info)
 
 
 class _LargeReadBackend(httpcore.AsyncNetworkBackend):
-    """trio's sockets, through `_LargeReads`."""
+    """trio's sockets, through `_LargeReads`; a new TCP connection is a kept spare when there
+    is one for that server."""
 
-    def __init__(self) -> None:
+    def __init__(self, spares: _Spares) -> None:
         self._backend = httpcore.TrioBackend()
+        self.spares = spares
 
     async def connect_tcp(
         self,
@@ -123,10 +213,18 @@ class _LargeReadBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        server = (host, port)
+
+        def keep(spare: _Spare) -> bool:
+            return self.spares.keep(server, spare)
+
+        spare = await self.spares.take(server)
+        if spare is not None:
+            return _LargeReads(spare.stream, keep, tls_name=spare.tls_name, reused=True)
         stream = await self._backend.connect_tcp(
             host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
-        return _LargeReads(stream)
+        return _LargeReads(stream, keep)
 
     async def connect_unix_socket(
         self,
@@ -137,7 +235,7 @@ class _LargeReadBackend(httpcore.AsyncNetworkBackend):
         stream = await self._backend.connect_unix_socket(
             path, timeout=timeout, socket_options=socket_options
         )
-        return _LargeReads(stream)
+        return _LargeReads(stream, lambda spare: False)
 
     async def sleep(self, seconds: float) -> None:
         await self._backend.sleep(seconds)
@@ -161,12 +259,15 @@ class LargeReadTransport(httpx.AsyncBaseTransport):
     """An httpx transport over an httpcore pool of `_LargeReads` connections."""
 
     def __init__(self, limits: httpx.Limits) -> None:
+        # As many clean sockets are kept, and as long, as the pool keeps idle connections.
+        spares = _Spares(limits.max_keepalive_connections or 0, limits.keepalive_expiry)
+        self._backend = _LargeReadBackend(spares)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_LargeReadBackend(),
+            network_backend=self._backend,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -194,16 +295,22 @@ class LargeReadTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+        await self._backend.spares.aclose()
 
 
 class RawBody:
     """The body of a streamed response read into the caller's buffers, past h11 (see the
     module's docstring): only for a body of known length sent as it is."""
 
-    def __init__(self, stream: _LargeReads, length: int, timeout: float | None) -> None:
+    def __init__(
+        self, stream: _LargeReads, length: int, timeout: float | None, keep_alive: bool
+    ) -> None:
         self._stream = stream
         self.remaining = length
         self._timeout = timeout
+        self._keep_alive = keep_alive
+        if not length:
+            stream.received_in_full(keep_alive)
 
     @classmethod
     def of(cls, response: httpx.Response) -> RawBody | None:
@@ -220,7 +327,9 @@ class RawBody:
         ):
             return None
         timeout = response.request.extensions.get("timeout", {}).get("read")
-        return cls(stream, int(length), timeout)
+        closing = "close" in headers.get("connection", "").lower()
+        keep_alive = response.http_version == "HTTP/1.1" and not closing
+        return cls(stream, int(length), timeout, keep_alive)
 
     async def receive_into(self, buffer: memoryview) -> int:
         """Receive the next bytes of the body into `buffer` (at most its length, while
@@ -229,4 +338,6 @@ class RawBody:
         if not got:
             raise httpcore.RemoteProtocolError("the connection closed before the body ended")
         self.remaining -= got
+        if not self.remaining:
+            self._stream.received_in_full(self._keep_alive)
         return got

@@ -10,8 +10,8 @@
 - `/emulator/...`: counters, settings, users and tokens for tests and scripts. These need no
   signature and are never delayed, faulted or counted.
 
-`ServiceConditions` wraps everything but `/emulator/` with latency, bandwidth, injected faults and
-counting.
+`ServiceConditions` wraps everything but `/emulator/` with latency, the cost of a new connection,
+bandwidth, injected faults and counting.
 """
 
 from __future__ import annotations
@@ -49,7 +49,14 @@ from smugfs.emulator import (
     wire,
 )
 from smugfs.emulator.api import Api, Reply
-from smugfs.emulator.conditions import Faults, RateLimited, RateLimiter, Settings, Stats
+from smugfs.emulator.conditions import (
+    Connections,
+    Faults,
+    RateLimited,
+    RateLimiter,
+    Settings,
+    Stats,
+)
 from smugfs.emulator.handling import Call
 from smugfs.emulator.model import Token
 from smugfs.emulator.oauth import NonceLedger, OAuthProblem, Principal
@@ -83,6 +90,7 @@ class Service:
         self.stats = Stats()
         self.faults = Faults(settings)
         self.rate_limiter = RateLimiter(settings)
+        self.connections = Connections()
         self.link = bandwidth.Link(settings)
         self.nonces = NonceLedger()
         self.api = Api(store, (folders.routes, templates.routes, image_download.routes))
@@ -570,6 +578,10 @@ class ServiceConditions:
         service = self.service
         settings = service.settings
         service.stats.count(scope["method"], path)
+        if service.connections.is_new(scope.get("client")):
+            service.stats.connections += 1
+            if settings.connect_ms > 0:
+                await asyncio.sleep(settings.connect_ms / 1000)
         connection = service.link.connection()
         send, receive = connection.send(send), connection.receive(receive)
         if settings.latency_ms > 0:

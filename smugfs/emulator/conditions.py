@@ -1,13 +1,14 @@
 """The conditions the emulated service runs under, and what it counts.
 
 `Settings` are the knobs set by command-line flags and changeable at run time through
-`POST /emulator/config`: latency per request, a cost per listed item, bandwidth per connection
-and for all connections together, a rate of injected faults
-(429, 500, 503, dropped connections, truncated bodies, answers lost after a request ran), Range
-support of the media server, a listing delay for eventual consistency, a rate-limit budget, and
-uploads held unanswered (so a client's queue is surely still pending while it is looked at).
+`POST /emulator/config`: latency per request, a cost per listed item, a cost per new connection
+(its handshakes), bandwidth per connection and for all connections together, a rate of injected
+faults (429, 500, 503, dropped connections, truncated bodies, answers lost after a request ran),
+Range support of the media server, a listing delay for eventual consistency, a rate-limit budget,
+and uploads held unanswered (so a client's queue is surely still pending while it is looked at).
 `Faults` draws injected faults from a seeded generator so a run can be reproduced. `RateLimiter`
-keeps each caller's budget and `Stats` counts requests by endpoint and media bytes sent.
+keeps each caller's budget, `Connections` tells the requests that open a connection, and
+`Stats` counts requests by endpoint, connections opened and media bytes sent.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Settings:
 
     latency_ms: float = 0.0
     item_cost_ms: float = 0.0
+    # What a new connection costs before its first request is served: a real service's TCP and
+    # TLS handshakes, a round trip each.
+    connect_ms: float = 0.0
     # Megabits a second for each connection and for all together (0: unlimited); bandwidth.py.
     bandwidth_mbps: float = 0.0
     link_mbps: float = 0.0
@@ -137,6 +141,29 @@ class RateLimiter:
         return self.settings.rate_limit - used, reset
 
 
+class Connections:
+    """Which requests come on a connection not seen before, told by the client's address and
+    port (an ASGI server names no connection otherwise). The latest `most` addresses are
+    remembered: a port is used again only long after its connection has closed."""
+
+    def __init__(self, most: int = 65_536) -> None:
+        self._most = most
+        self._seen: collections.OrderedDict[object, None] = collections.OrderedDict()
+
+    def is_new(self, client: object) -> bool:
+        """Whether `client` (an ASGI scope's `client`) opened its connection with this request."""
+        if client is None:
+            return False
+        key = tuple(client) if isinstance(client, list) else client
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._most:
+            self._seen.popitem(last=False)
+        return True
+
+
 # A media URL whose size segment is a JPEG rendition: not `D`/`O` (the original) and not a
 # number (a video's MP4 rendition).
 _RENDITION = re.compile(r"/i-[^/]+/\d+/[^/]+/(?!(?:D|O|\d+)/)[^/]+/[^/]+$")
@@ -161,6 +188,7 @@ class Stats:
     def reset(self) -> None:
         """Start counting from zero."""
         self.total = 0
+        self.connections = 0
         self.by_endpoint: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.media_bytes = 0
@@ -195,6 +223,7 @@ class Stats:
         """The counters as JSON."""
         return {
             "total": self.total,
+            "connections": self.connections,
             "by_endpoint": dict(self.by_endpoint),
             "faults": dict(self.faults),
             "media_bytes": self.media_bytes,
