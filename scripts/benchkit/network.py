@@ -1,9 +1,10 @@
 """The network models the workloads run under: bare loopback and a home link to the service.
 
 A model is what the emulator is told through `/emulator/config`: a latency for each request, a
-cost for each listed item, and bandwidth for each connection and for all of them together. Any
-workload runs under one with `under(emulator, model)`; series measured under a model other than
-loopback carry its `key` in their names (`series`).
+cost for each listed item, a cost for each new connection (its TCP and TLS handshakes), and
+bandwidth for each connection and for all of them together. Any workload runs under one with
+`under(emulator, model)`; series measured under a model other than loopback carry its `key` in
+their names (`series`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Network:
     key: str
     latency_ms: float = 0.0
     item_cost_ms: float = 0.0
+    connect_ms: float = 0.0
     bandwidth_mbps: float = 0.0
     link_mbps: float = 0.0
 
@@ -31,6 +33,7 @@ class Network:
         return {
             "latency_ms": self.latency_ms,
             "item_cost_ms": self.item_cost_ms,
+            "connect_ms": self.connect_ms,
             "bandwidth_mbps": self.bandwidth_mbps,
             "link_mbps": self.link_mbps,
         }
@@ -41,7 +44,8 @@ class Network:
             return "loopback"
         return (
             f"{self.key}: {self.latency_ms:g} ms a request, {self.item_cost_ms:g} ms a listed "
-            f"item, {_rate(self.bandwidth_mbps)} a connection, {_rate(self.link_mbps)} in all"
+            f"item, {self.connect_ms:g} ms a new connection, {_rate(self.bandwidth_mbps)} a "
+            f"connection, {_rate(self.link_mbps)} in all"
         )
 
 
@@ -50,10 +54,16 @@ def _rate(mbps: float) -> str:
 
 
 LOOPBACK = Network("loopback")
-# A home link to the service: a round trip, the server's time per listed item, what one TCP
-# connection gets across the distance and what the household's line carries.
+# A home link to the service: a round trip, the server's time per listed item, a new
+# connection's TCP and TLS 1.3 handshakes (a round trip each), what one TCP connection gets
+# across the distance and what the household's line carries.
 HOME_LINK = Network(
-    "home", latency_ms=80.0, item_cost_ms=25.0, bandwidth_mbps=40.0, link_mbps=400.0
+    "home",
+    latency_ms=80.0,
+    item_cost_ms=25.0,
+    connect_ms=160.0,
+    bandwidth_mbps=40.0,
+    link_mbps=400.0,
 )
 
 
