@@ -21,7 +21,7 @@ from pathlib import Path
 import pyfuse3
 import trio
 
-from smugfs import config
+from smugfs import config, mount_guard
 from smugfs.background import READY
 from smugfs.core import Core
 from smugfs.errors import (
@@ -50,7 +50,9 @@ def check_mountpoint(mountpoint: Path) -> Path:
     """The absolute mountpoint, or a MountError that says what is wrong with it."""
     path = Path(os.path.abspath(mountpoint))
     if str(path) in mounted_paths():
-        raise MountError(f"{path} is already mounted (unmount it first: smugfs unmount {path})")
+        if not mount_guard.clear_if_dead(path):
+            raise MountError(f"{path} is already mounted (unmount it first: smugfs unmount {path})")
+        log.warning("%s was a dead mount of smugfs (its process was killed): cleared", path)
     try:
         is_dir = path.is_dir()
     except OSError as exc:
@@ -169,6 +171,8 @@ def run_foreground(
                         raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
                     pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
                     mounted = True
+                    # Held (never inherited) until this process ends, however it ends.
+                    mount_guard.start_guard(mountpoint)
                     log.info("mounted %s at %s", settings.endpoint, mountpoint)
                     if ready is not None:
                         ready(READY)

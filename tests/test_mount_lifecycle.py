@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from smugfs import mount_guard
 from smugfs.testing.commands import (
     one_line_error,
     processes_mentioning,
@@ -88,6 +89,71 @@ def test_a_killed_mount_leaves_no_dead_mountpoint(emulator: Emulator, tmp_path: 
         mount.process.wait(timeout=20)
         assert wait_until(lambda: not is_mounted(mount.path), timeout=10)
         assert os.listdir(mount.path) == []
+    finally:
+        mount.unmount()
+
+
+def guards_of(mountpoint: Path, program: str) -> list[int]:
+    """The guard processes of the mount at `mountpoint` whose command line names `program`
+    (fusermount3's own, or smugfs's)."""
+    return [
+        pid
+        for pid in processes_mentioning(str(mountpoint))
+        if program in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+
+
+def kill_outright(pids: list[int]) -> None:
+    """SIGKILL each of `pids` and wait until they are gone (bounded)."""
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie its parent has not reaped yet counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_mount_is_cleared_by_its_own_guard_when_fusermount3s_misses_it(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # fusermount3's guard can miss a killed mount (its check races the kernel's teardown);
+    # here it is gone before the kill, so only the mount's own guard can clear the mountpoint.
+    mount = start_mount(emulator, tmp_path)
+    try:
+        assert wait_until(lambda: guards_of(mount.path, "smugfs.mount_guard"))
+        kill_outright(guards_of(mount.path, "fusermount3"))
+        mount.process.kill()
+        mount.process.wait(timeout=20)
+        assert wait_until(lambda: not is_mounted(mount.path), timeout=20)
+        assert os.listdir(mount.path) == []
+        assert wait_until(lambda: not guards_of(mount.path, "smugfs.mount_guard"))
+    finally:
+        mount.unmount()
+
+
+def test_mounting_again_over_a_dead_mount_clears_it(emulator: Emulator, tmp_path: Path) -> None:
+    mount = start_mount(emulator, tmp_path)
+    try:
+        assert wait_until(lambda: guards_of(mount.path, "smugfs.mount_guard"))
+        kill_outright(guards_of(mount.path, "fusermount3") + guards_of(mount.path, "mount_guard"))
+        mount.process.kill()
+        mount.process.wait(timeout=20)
+        assert mount_guard.answers(mount.path) is False  # ENOTCONN: left dead
+        log = tmp_path / "again.log"
+        options = f"cache_dir={tmp_path / 'cache'}"
+        env = env_for(emulator)
+        result = smugfs("mount", str(mount.path), "-o", options, "--log-file", str(log), env=env)
+        assert result.returncode == 0, result.stderr
+        try:
+            assert mount_guard.answers(mount.path) is True
+            assert "dead mount of smugfs" in result.stderr + log.read_text()
+        finally:
+            assert smugfs("unmount", str(mount.path), env=env).returncode == 0
     finally:
         mount.unmount()
 

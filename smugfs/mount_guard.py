@@ -1,0 +1,110 @@
+"""A mount killed outright (SIGKILL, the OOM killer) leaves no dead mountpoint behind.
+
+libfuse's own guard (fusermount3's `auto_unmount`) wakes when the mount process's end of a
+socket closes and unmounts only if opening the mountpoint then fails with ENOTCONN. The kernel
+releases a dying process's files in an order of its own, so that open can reach the connection
+before it is torn down and fail with ECONNABORTED instead; the guard then leaves the dead mount
+in place ("Transport endpoint is not connected" until someone unmounts it by hand).
+
+`start_guard` starts a small process of our own beside the mount: it waits for the end of a
+pipe that only the mount process holds, and then lazily unmounts the mountpoint if, and only
+if, a smugfs mount is still there and answers nothing (ENOTCONN or ECONNABORTED). A mount that
+unmounted cleanly, or a new mount at the same place that answers, is left alone. `clear_if_dead`
+is the same check for `smugfs mount` itself, so a mountpoint left dead by an older version or
+another tool is cleared instead of refused.
+
+Only the standard library is imported here: the guard is a process of its own and starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FSTYPE = "fuse.smugfs"
+# Errors a mountpoint whose serving process is gone answers with.
+DEAD = frozenset({errno.ENOTCONN, errno.ECONNABORTED})
+# How long the guard keeps looking after the mount process ended (the kernel needs a moment
+# to tear the connection down, more on a loaded machine).
+SETTLE_SECONDS = 10.0
+SETTLE_STEP = 0.1
+
+
+def start_guard(mountpoint: Path) -> int:
+    """Start the guard for the mount now at `mountpoint`; returns the descriptor the mount
+    process keeps open for as long as it lives (it is not inherited by anything it starts)."""
+    read_end, write_end = os.pipe()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "smugfs.mount_guard", str(mountpoint)],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        os.close(read_end)
+    return write_end
+
+
+def is_smugfs_mount(mountpoint: Path) -> bool:
+    """Whether the kernel shows a smugfs mount at `mountpoint` (from mountinfo: never stats
+    the mountpoint, which may not answer)."""
+    target = str(mountpoint)
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as info:
+        for line in info:
+            fields, _, rest = line.partition(" - ")
+            parts = fields.split()
+            if (
+                len(parts) > 4
+                and parts[4].encode().decode("unicode_escape") == target
+                and rest.split()[:1] == [FSTYPE]
+            ):
+                return True
+    return False
+
+
+def answers(mountpoint: Path) -> bool | None:
+    """True if the mount at `mountpoint` answers, False if it is dead, None if it cannot be
+    told yet (any other error)."""
+    try:
+        os.stat(mountpoint)
+    except OSError as exc:
+        return False if exc.errno in DEAD else None
+    return True
+
+
+def clear_if_dead(mountpoint: Path) -> bool:
+    """Lazily unmount a smugfs mount at `mountpoint` whose process is gone; whether it did."""
+    if not is_smugfs_mount(mountpoint) or answers(mountpoint) is not False:
+        return False
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    command = [tool, "-u", "-z", str(mountpoint)] if tool else ["umount", "-l", str(mountpoint)]
+    result = subprocess.run(command, capture_output=True, check=False, timeout=30)
+    return result.returncode == 0
+
+
+def guard(mountpoint: Path) -> None:
+    """Wait until the mount process has ended (standard input reaches its end), then clear
+    the mountpoint if it was left dead (bounded)."""
+    with contextlib.suppress(OSError):
+        while os.read(0, 4096):
+            pass
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline and is_smugfs_mount(mountpoint):
+        state = answers(mountpoint)
+        if state is True:
+            return  # someone serves it (a new mount at the same place)
+        if state is False and clear_if_dead(mountpoint):
+            return
+        time.sleep(SETTLE_STEP)
+
+
+if __name__ == "__main__":
+    guard(Path(sys.argv[1]))
