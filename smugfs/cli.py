@@ -397,6 +397,13 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
             child_args = [a for a in argv if a not in ("-f", "--foreground")]
             default_log = Path(platformdirs.user_log_dir("smugfs")) / "mount.log"
             background.run_background(child_args, chosen_log or default_log)
+            if args.command == "demo":
+                # Someone trying smugfs for the first time is told where to look and how to end.
+                where = args.mountpoint.absolute()
+                print(
+                    f"demo library mounted at {where}; end it with: smugfs unmount {where}"
+                    f" (or fusermount3 -u {where})"
+                )
             return 0
         # A background child (it has --ready-fd) logs to the file its parent chose; a mount
         # started in the foreground to standard error unless a log file was named.

@@ -236,6 +236,7 @@ def test_demo_mounts_the_sample_library_and_unmount_stops_it(tmp_path: Path) -> 
             timeout=300,
         )
         assert result.returncode == 0, result.stderr
+        assert f"mounted at {mountpoint};" in result.stdout
         names = set(os.listdir(mountpoint))
         assert {"Travel", "Archive", "Empty Album", "Camera Dumps"} <= names
         assert processes_mentioning(str(data))
