@@ -128,6 +128,9 @@ class Transport:
         )
         if transport is None and not _proxied():
             transport = LargeReadTransport(limits)
+        # Whether request bodies may be sent from their files (`wire.FileSpan`): only our own
+        # connections replace the stand-ins.
+        self.sends_files = isinstance(transport, LargeReadTransport)
         self._http = httpx.AsyncClient(
             auth=OAuth1Signer(settings.credentials),
             timeout=httpx.Timeout(settings.request_timeout, connect=15.0),

@@ -25,6 +25,7 @@ from smugfs.api.models import RemoteImage, count
 from smugfs.api.paging import JsonApi, payload_list
 from smugfs.api.retry import Retry
 from smugfs.api.transport import json_object
+from smugfs.api.wire import FileSpan, ShortFile, forget_stand_in, stand_in
 from smugfs.errors import AccessDenied, NotFound, ProtocolError, ServiceUnavailable, UploadRefused
 
 IMAGE_FIELDS = (
@@ -47,36 +48,60 @@ class UploadSource:
 
 
 class _FileBody(httpx.AsyncByteStream):
-    """A staged file's bytes as a request body, read off the trio loop a chunk at a time.
+    """A staged file's bytes as a request body, a chunk at a time: on our own connections
+    stand-ins that the connection replaces with the file's bytes, sent by `os.sendfile`
+    (`wire.FileSpan`), otherwise read off the trio loop.
 
     An iterator object rather than an async generator: an upload cut off part way leaves it
     unfinished, and `aclose` (always called by the uploader) closes the file then.
     """
 
-    def __init__(self, source: UploadSource) -> None:
+    def __init__(self, source: UploadSource, *, from_file: bool) -> None:
         self._source = source
+        self._from_file = from_file
         self._fd: int | None = None
         self._offset = 0
+        # The stand-in handed out last, and the span it stands for.
+        self._held: tuple[bytes, FileSpan] | None = None
 
     def __aiter__(self) -> _FileBody:
         return self
 
     async def __anext__(self) -> bytes:
         source = self._source
+        self._check_sent()
         if self._offset >= source.size:
             await self.aclose()
             raise StopAsyncIteration
         if self._fd is None:
             self._fd = await trio.to_thread.run_sync(os.open, source.path, os.O_RDONLY)
         size = min(UPLOAD_CHUNK, source.size - self._offset)
-        chunk = await trio.to_thread.run_sync(os.pread, self._fd, size, self._offset)
-        if not chunk:
-            await self.aclose()
-            raise ProtocolError(f"{source.path} shrank while it was uploaded")
+        if self._from_file:
+            span = FileSpan(self._fd, self._offset, size)
+            chunk = stand_in(span)
+            self._held = (chunk, span)
+        else:
+            chunk = await trio.to_thread.run_sync(os.pread, self._fd, size, self._offset)
+            if not chunk:
+                await self.aclose()
+                raise ProtocolError(f"{source.path} shrank while it was uploaded")
         self._offset += len(chunk)
         return chunk
 
+    def _check_sent(self) -> None:
+        """The stand-in handed out last went out as the file's bytes: anything else (a
+        connection that sent the stand-in itself) ends the request, whose Content-MD5 then
+        does not match what was sent either."""
+        held, self._held = self._held, None
+        if held is not None:
+            forget_stand_in(held[0])
+            if not held[1].sent:
+                raise ProtocolError(f"{self._source.path}: a body chunk was not sent from it")
+
     async def aclose(self) -> None:
+        if self._held is not None:
+            forget_stand_in(self._held[0])
+            self._held = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -180,7 +205,7 @@ class Uploader:
         what = f"upload of {file_name}"
 
         async def attempt() -> str:
-            body = _FileBody(source)
+            body = _FileBody(source, from_file=self.transport.sends_files)
             try:
                 response = await self.transport.exchange(
                     "POST",
@@ -191,6 +216,8 @@ class Uploader:
                     auth=self.transport.upload_signer,
                 )
                 uri = self._accepted(response, what)
+            except ShortFile as exc:
+                raise ProtocolError(f"{source.path} shrank while it was uploaded") from exc
             except Retry as exc:
                 if not exc.applied:
                     raise
