@@ -508,8 +508,10 @@ def _run_status(mountpoint: Path, *, as_json: bool) -> int:
 
     from smugfs import status_report
     from smugfs.errors import SmugfsError
-    from smugfs.status_file import read_status
+    from smugfs.status_file import read_status, remove_dead_statuses
 
+    # Mounts that were killed could not remove their status files.
+    remove_dead_statuses()
     try:
         status = read_status(mountpoint)
     except SmugfsError as exc:

@@ -37,12 +37,63 @@ def mounted_paths() -> dict[str, str]:
     return found
 
 
+def status_dir() -> Path:
+    """Where mounts report what they are doing, one file each."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / "smugfs" if runtime else Path(platformdirs.user_state_dir("smugfs"))
+
+
 def status_path(mountpoint: Path) -> Path:
     """Where a mount at `mountpoint` reports what it is doing."""
     key = hashlib.sha1(str(Path(os.path.abspath(mountpoint))).encode()).hexdigest()[:16]
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "smugfs" if runtime else Path(platformdirs.user_state_dir("smugfs"))
-    return base / f"mount-{key}.json"
+    return status_dir() / f"mount-{key}.json"
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks after boot), None if there is no such process.
+    With its pid this names one process: a pid is given again to another after its process
+    ended."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    fields = text.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == "Z":
+        return None  # a zombie has ended; only its exit status is left
+    return int(fields[19])
+
+
+def writer_alive(status: dict[str, Any]) -> bool:
+    """Whether the process that wrote `status` still runs. A status without the process's
+    start time (written by an older smugfs) counts its pid alone."""
+    try:
+        pid = int(status["pid"])
+    except (KeyError, TypeError, ValueError):
+        return True  # nothing to check: counts as running
+    started = process_start(pid)
+    if started is None:
+        return False
+    recorded = status.get("process_start")
+    return recorded is None or recorded == started
+
+
+def remove_dead_statuses() -> list[Path]:
+    """Remove the status files of mounts whose process is gone (killed, so it could not remove
+    its own); returns them. Files of running mounts, and any that cannot be read as a status,
+    are left alone."""
+    removed = []
+    for path in status_dir().glob("mount-*.json"):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(status, dict) and "pid" in status and not writer_alive(status):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def read_status(mountpoint: Path) -> dict[str, Any]:

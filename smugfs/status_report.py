@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from smugfs.status_file import status_path
+from smugfs.status_file import process_start, remove_dead_statuses, status_path
 from smugfs.upload_queue import describe as describe_queue
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ async def report_status(mountpoint: Path, parts: Reported) -> None:
     started = time.time()
     asked = _Asked()
     try:
+        # Mounts killed earlier could not remove their own.
+        await trio.to_thread.run_sync(remove_dead_statuses)
         with trio.open_signal_receiver(signal.SIGUSR1) as requests:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(asked.listen, requests)
@@ -114,6 +116,8 @@ def _status_of(mountpoint: Path, started: float, parts: Reported) -> dict[str, A
         "endpoint": parts.settings.endpoint,
         "reachable": not parts.client.offline,
         "pid": os.getpid(),
+        # With the pid, this names the mount's process (a pid is reused once it ended).
+        "process_start": process_start(os.getpid()),
         "started": started,
         "updated": time.time(),
         "read_only": parts.settings.read_only,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from smugfs.progress import Progress
-from smugfs.status_file import KEPT, WAITING, NoStatus, read_status, status_path
+from smugfs.status_file import KEPT, WAITING, NoStatus, read_status, status_path, writer_alive
 
 POLL = 0.1
 MIB = 1024 * 1024
@@ -81,17 +81,6 @@ class Landed:
         self.progress.close()
 
 
-def _alive(status: dict[str, Any]) -> bool:
-    """Whether the process that wrote `status` still runs (unknown counts as running)."""
-    try:
-        os.kill(int(status["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, KeyError, TypeError, ValueError):
-        return True
-    return True
-
-
 def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, Any] | None:
     """Follow the status until nothing is left to upload (returns the last status) or there
     is no status any more (the mount ended: returns the last one seen)."""
@@ -102,7 +91,7 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
     try:
         while True:
             status = read()
-            if status is None or not _alive(status):
+            if status is None or not writer_alive(status):
                 # The mount ended (a killed one leaves its last status behind).
                 return last
             if not asked:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from smugfs import mount_guard
+from smugfs.status_file import status_path
 from smugfs.testing.commands import (
     one_line_error,
     processes_mentioning,
@@ -18,8 +20,8 @@ from smugfs.testing.commands import (
     subprocess_env,
 )
 from smugfs.testing.emulator import Emulator
-from smugfs.testing.mounts import is_mounted, mounted, start_mount
-from smugfs.testing.waits import wait_until
+from smugfs.testing.mounts import is_mounted, kill, mounted, start_mount
+from smugfs.testing.waits import wait_for, wait_until
 
 pytestmark = pytest.mark.fuse
 
@@ -247,3 +249,34 @@ def test_demo_mounts_the_sample_library_and_unmount_stops_it(tmp_path: Path) -> 
             subprocess.run(["fusermount3", "-uz", str(mountpoint)], check=False)
         for pid in processes_mentioning(str(data)):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_status_files_of_killed_mounts_are_removed_and_those_of_running_ones_kept(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    statuses = runtime / "smugfs"
+    killed = start_mount(emulator, tmp_path / "killed", env=env)
+    wait_for(lambda: list(statuses.glob("mount-*.json")), "the first mount's status")
+    kill(killed)
+    (left,) = statuses.glob("mount-*.json")  # a killed mount cannot remove its own
+    # A status naming a running process that did not write it (its pid given again).
+    reused = statuses / "mount-00000000000000aa.json"
+    status = json.loads(left.read_text(encoding="utf-8"))
+    reused.write_text(json.dumps({**status, "pid": os.getpid(), "process_start": 1}))
+    with mounted(emulator, tmp_path / "alive", env=env) as mount:
+        own = statuses / status_path(mount.path).name
+        wait_for(lambda: own.exists() and not left.exists() and not reused.exists(), "cleanup")
+        # `smugfs status` removes them too, and keeps the running mount's.
+        ended = subprocess.Popen(["true"])
+        ended.wait()
+        dead = statuses / "mount-00000000000000bb.json"
+        dead.write_text(json.dumps({**status, "pid": ended.pid}))
+        shown = smugfs("status", str(mount.path), env={**subprocess_env(), **env})
+        assert shown.returncode == 0, shown.stderr
+        assert f"(process {mount.process.pid})" in shown.stdout
+        assert not dead.exists()
+        assert own.exists()
+        assert sorted(statuses.glob("mount-*.json")) == [own]
