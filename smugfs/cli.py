@@ -155,7 +155,7 @@ def _mount_args(parser: argparse.ArgumentParser) -> None:
         "writeback, "
         "uploads=N, nick=NICK, cache_dir=DIR, "
         "cache_size=2G, listing_ttl=S, listing_settle=S, attr_timeout=S, entry_timeout=S, "
-        "negative_timeout=S, request_timeout=S, page_size=N, concurrency=N, "
+        "negative_timeout=S, relist_on_miss=S, request_timeout=S, page_size=N, concurrency=N, "
         "readahead_files=N, readahead_size=256M, thumbnails=off, thumbnail_sizes=normal,large, "
         "config=PATH, log_file=PATH, log_level=LEVEL (see the README); "
         "the generic options of mount(8) and fstab (rw, nodev, noatime, _netdev, x-systemd.*, "

@@ -64,6 +64,10 @@ class Settings:
     attr_timeout: float = 10.0
     entry_timeout: float = 10.0
     negative_timeout: float = 5.0
+    # A lookup of a name a directory's listing lacks lists the directory again when the listing
+    # is older than this (at most once per this long per directory), so what another client
+    # made on the service is found by name at once rather than after `listing_ttl`.
+    relist_on_miss: float = 5.0
     page_size: int = 100
     concurrency: int = 8
     # Read-ahead across files (readahead.py): at most this many files and bytes fetched ahead
@@ -136,6 +140,7 @@ OPTION_FIELDS = {
     "attr_timeout": ("attr_timeout", _seconds),
     "entry_timeout": ("entry_timeout", _seconds),
     "negative_timeout": ("negative_timeout", _seconds),
+    "relist_on_miss": ("relist_on_miss", _seconds),
     "page_size": ("page_size", int),
     "concurrency": ("concurrency", int),
     "readahead_files": ("readahead_files", int),

@@ -243,6 +243,44 @@ def test_directories_below_a_listed_one_are_listed_ahead(
         assert mount.problems() == []
 
 
+def test_what_another_client_made_is_found_by_name_at_once_and_misses_stay_cheap(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    _, alps_uri = _library(emulator)
+    relist = 2.0
+    # Listings stay fresh for ten minutes: only the relisting on a miss can find the new names.
+    options = ["listing_ttl=600", f"relist_on_miss={relist:g}"]
+    with mounted(emulator, tmp_path, options=options) as mount, Account(emulator) as account:
+        alps = mount.path / "Trips" / "Alps"
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Spare", "Trips"]
+        assert sorted(os.listdir(alps)) == ["a0.jpg", "a1.jpg", "a2.jpg"]
+        time.sleep(relist + 0.2)  # both listings are older than `relist_on_miss`
+        account.create("Made Elsewhere")
+        account.upload(alps_uri, "elsewhere.jpg", photo(30))
+        emulator.reset_stats()
+        assert (mount.path / "Made Elsewhere").is_dir()
+        assert (alps / "elsewhere.jpg").stat().st_size == len(photo(30))
+        counts = _requests(emulator)
+        assert counts.get("GET /api/v2/node/{key}!children") == 1, counts
+        assert counts.get("GET /api/v2/album/{key}!images") == 1, counts
+
+        # Names that exist nowhere, each looked up once (no negative entry answers them):
+        # the root is listed again at most once per `relist_on_miss`.
+        emulator.reset_stats()
+        started = time.monotonic()
+        misses = 0
+        while time.monotonic() - started < 2.5 * relist:
+            assert not (mount.path / f"Nowhere {misses}").exists()
+            misses += 1
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        relistings = _requests(emulator).get("GET /api/v2/node/{key}!children", 0)
+        assert misses > 20
+        assert 1 <= relistings <= 1 + elapsed / relist, (relistings, elapsed)
+        assert sorted(os.listdir(mount.path)) == ["Deep", "Made Elsewhere", "Spare", "Trips"]
+        assert mount.problems() == []
+
+
 def test_extended_attributes_only_when_asked_for(emulator: Emulator, tmp_path: Path) -> None:
     photos, _ = _library(emulator)
     with mounted(emulator, tmp_path / "plain") as mount:

@@ -11,6 +11,11 @@ a directory being fetched wait for that one fetch. Invariant across awaits: the 
 only changed by `InodeTable.store_listing`, called with a complete listing after the fetch, so
 a handler that resumes finds either the old or the new listing, never half of one.
 
+A lookup of a name the listing lacks lists the directory again, once, when its listing is older
+than `relist_on_miss`: the name may have been made on the service by another client since. That
+relisting goes through the same single flight, and a directory is relisted so at most once per
+`relist_on_miss`, so looking up names that do not exist costs at most that.
+
 A directory whose listing is missing or too old is first checked against its saved listing's
 validator (one small request for an album, none for a folder whose parent was just listed) and
 only fetched when that changed. While the service is unreachable, the last listing known (in
@@ -60,10 +65,17 @@ class Listings:
         self._missing: TTLCache[tuple[int, str], bool] = TTLCache(
             maxsize=100_000, ttl=settings.negative_timeout, timer=trio.current_time
         )
+        # Directories whose listing was checked with the service within `relist_on_miss`: a
+        # miss in them is answered from that listing.
+        self._recent: TTLCache[int, bool] = TTLCache(
+            maxsize=1_000_000, ttl=settings.relist_on_miss, timer=trio.current_time
+        )
         self.own = OwnChanges()
         self.source = ListingSource(client)
         self._database: Database | None = None
         self._kept: KeptInDatabase | None = None
+        # Directories being relisted after a miss, whose validator is asked of the service.
+        self._ask_service: set[int] = set()
         self.ahead = ListingAhead(lambda: self.table, self._fresh, self.children_of)
         # When the root folder's node was last fetched (trio's clock).
         self._root_seen = -math.inf
@@ -164,10 +176,22 @@ class Listings:
         if (parent, name) in self._missing:
             raise NotFound(f"no {name!r} here")
         inode = (await self.children_of(parent)).get(name)
+        if inode is None and parent not in self._recent:
+            inode = (await self._relist(parent)).get(name)
         if inode is None:
             self._missing[(parent, name)] = True
             raise NotFound(f"no {name!r} here")
         return inode
+
+    async def _relist(self, inode: int) -> dict[str, int]:
+        """A directory's listing checked with the service now, not trusted from memory: it
+        is no longer fresh, and its validator is asked of the service itself."""
+        self._fresh.pop(inode, None)
+        self._ask_service.add(inode)
+        try:
+            return await self.children_of(inode)
+        finally:
+            self._ask_service.discard(inode)
 
     async def children_of(self, inode: int) -> dict[str, int]:
         """A directory's current listing, fetched if missing or older than the TTL."""
@@ -248,6 +272,7 @@ class Listings:
             raise
         listing = self._store(entry.inode, placed)
         self._fresh[entry.inode] = True
+        self._recent[entry.inode] = True
         # What fetched listings no longer show is pruned once the kernel has let it go (it
         # may have since the last look, fetched or not).
         await database.prune(self.table.held)
@@ -267,7 +292,9 @@ class Listings:
         if node.is_album:
             assert node.album_uri is not None
             return await self.client.album_stamp(node.album_uri)
-        if entry.inode == ROOT_INODE:
+        if entry.inode in self._ask_service:
+            current = False
+        elif entry.inode == ROOT_INODE:
             current = trio.current_time() - self._root_seen < self.settings.listing_ttl
         else:
             current = entry.parent in self._fresh
@@ -285,10 +312,15 @@ class Listings:
         forgotten, so the next lookup finds the child."""
         self.own.added(parent, entry)
         self._missing.pop((parent, entry.name), None)
+        # The names a writer looks up before making each file are not relisted for: what this
+        # mount just changed it knows (a `cp -r` of thousands of photos into a large album
+        # would otherwise list the album again every `relist_on_miss`).
+        self._recent[parent] = True
 
     def note_removed(self, parent: int, identity: str) -> None:
         """Remember a child deleted through the mount until the service's listing drops it."""
         self.own.removed(parent, identity)
+        self._recent[parent] = True
 
     def mark_fresh(self, inode: int) -> None:
         """A directory's listing is known to be current (just made through the mount)."""
