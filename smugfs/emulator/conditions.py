@@ -190,6 +190,9 @@ class Stats:
         self.total = 0
         self.connections = 0
         self.by_endpoint: collections.Counter[str] = collections.Counter()
+        # The same by object (keys kept), so a count can name the directory it is about
+        # whoever else asked for other ones.
+        self.by_path: collections.Counter[str] = collections.Counter()
         self.faults: collections.Counter[str] = collections.Counter()
         self.media_bytes = 0
         self.media_requests = 0
@@ -203,6 +206,7 @@ class Stats:
         """Count one request."""
         self.total += 1
         self.by_endpoint[f"{method} {endpoint_of(path)}"] += 1
+        self.by_path[f"{method} {path}"] += 1
 
     def count_media_request(self, path: str) -> None:
         """Count one request for a media URL."""
@@ -225,6 +229,7 @@ class Stats:
             "total": self.total,
             "connections": self.connections,
             "by_endpoint": dict(self.by_endpoint),
+            "by_path": dict(self.by_path),
             "faults": dict(self.faults),
             "media_bytes": self.media_bytes,
             "media_requests": self.media_requests,
