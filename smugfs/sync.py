@@ -20,11 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from smugfs.errors import SmugfsError
 from smugfs.progress import Progress
 from smugfs.status_file import KEPT, WAITING, NoStatus, read_status, status_path, writer_alive
 
 POLL = 0.1
 MIB = 1024 * 1024
+# A running mount rewrites its status every second: one silent this long is stuck.
+SILENT_LIMIT = 30.0
+# How long the wait follows a mount with nothing queued that is still looking for what
+# earlier mounts left to upload (a scan that never ends must not hold the wait for ever).
+SCAN_LIMIT = 60.0
+
+
+class Stalled(SmugfsError):
+    """The mount stopped telling what it does, so the wait ends (said in one line)."""
 
 
 def not_uploaded(status: dict[str, Any]) -> list[str]:
@@ -81,19 +91,38 @@ class Landed:
         self.progress.close()
 
 
+def _only_scanning(status: dict[str, Any]) -> bool:
+    """Whether all the status still waits for is the scan for earlier mounts' leftovers."""
+    files, _, pending = _pending(status)
+    recovered = status.get("recovered", [])
+    return pending and not files and not any(item.get("state") == WAITING for item in recovered)
+
+
 def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, Any] | None:
     """Follow the status until nothing is left to upload (returns the last status) or there
-    is no status any more (the mount ended: returns the last one seen)."""
+    is no status any more (the mount ended: returns the last one seen). Raises Stalled when
+    the mount stops rewriting its status, or with nothing queued stays scanning for
+    leftovers, for longer than their limits."""
     since = time.time()
     last: dict[str, Any] | None = None
     progress: Landed | None = None
     asked = False
+    heard = (None, time.monotonic())
+    scanning_since: float | None = None
     try:
         while True:
             status = read()
             if status is None or not writer_alive(status):
                 # The mount ended (a killed one leaves its last status behind).
                 return last
+            now = time.monotonic()
+            if status.get("updated") != heard[0]:
+                heard = (status.get("updated"), now)
+            elif now - heard[1] > SILENT_LIMIT:
+                raise Stalled(
+                    f"the mount process {status.get('pid')} has not reported for "
+                    f"{SILENT_LIMIT:.0f} s; see its log and smugfs status"
+                )
             if not asked:
                 asked = True
                 # The mount writes its status again at once, rather than within a second.
@@ -107,6 +136,16 @@ def _wait(read: Callable[[], dict[str, Any] | None], out: TextIO) -> dict[str, A
                 progress.show(status)
                 if not _pending(status)[2]:
                     return status
+                if not _only_scanning(status):
+                    scanning_since = None
+                elif scanning_since is None:
+                    scanning_since = now
+                elif now - scanning_since > SCAN_LIMIT:
+                    raise Stalled(
+                        f"nothing is queued, but the mount process {status.get('pid')} has "
+                        f"not finished looking for what earlier mounts left to upload within "
+                        f"{SCAN_LIMIT:.0f} s; it goes on by itself (smugfs status tells)"
+                    )
             time.sleep(POLL)
     finally:
         if progress is not None:
@@ -118,7 +157,7 @@ def sync(mountpoint: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -
     try:
         read_status(mountpoint)
         status = _wait(lambda: read_status(mountpoint), out)
-    except NoStatus as exc:
+    except (NoStatus, Stalled) as exc:
         print(f"smugfs sync: {exc}", file=err)
         return 1
     assert status is not None
@@ -144,7 +183,11 @@ def wait_for_unmount(mountpoint: Path, out: TextIO = sys.stdout, err: TextIO = s
     if first is None or not _pending(first)[2]:
         return 0
     print("waiting for the queued uploads to finish", file=out, flush=True)
-    status = _wait(read, out)
+    try:
+        status = _wait(read, out)
+    except Stalled as exc:
+        print(f"smugfs unmount: {exc}", file=err)
+        return 1
     failed = [] if status is None else not_uploaded(status)
     for line in failed:
         print(f"smugfs unmount: not uploaded: {line}", file=err)
