@@ -21,7 +21,7 @@ from smugfs.testing.account import Account, uploads
 from smugfs.testing.commands import md5sum, ok
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import md5, photo, write
-from smugfs.testing.mounts import Mount, kill, mounted, recovered
+from smugfs.testing.mounts import Mount, kill, mounted, recovered, settled
 from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
@@ -259,7 +259,7 @@ def test_a_mount_killed_between_fsync_and_close_keeps_the_synced_version_and_han
     (image,) = account.images(album_uri)
     assert image["ArchivedMD5"] == md5(data[:100_000])
     with mounted(emulator, workdir) as mount:
-        wait_for(lambda: bool(recovered(mount)), "the recovery report")
+        wait_for(lambda: settled(recovered(mount)), "the recovery report's verdict")
         (line,) = recovered(mount)
         assert "Inbox/p.jpg: kept, not uploaded" in line
         kept = Path(line.rsplit("its bytes are in ", 1)[1].rstrip(")"))

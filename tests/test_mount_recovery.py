@@ -20,7 +20,7 @@ from smugfs.testing.account import Account
 from smugfs.testing.commands import ok
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.media import md5, photo, write
-from smugfs.testing.mounts import kill, mounted, recovered
+from smugfs.testing.mounts import kill, mounted, recovered, settled
 from smugfs.testing.waits import wait_for
 
 pytestmark = pytest.mark.fuse
@@ -101,7 +101,7 @@ def test_a_file_still_being_written_when_the_mount_dies_is_handed_back(
             writer.kill()
             writer.communicate()
     with mounted(emulator, workdir) as mount:
-        wait_for(lambda: bool(recovered(mount)), "the recovery report")
+        wait_for(lambda: settled(recovered(mount)), "the recovery report's verdict")
         (line,) = recovered(mount)
         assert "Drafts/half.jpg: kept, not uploaded" in line
         assert "never closed" in line

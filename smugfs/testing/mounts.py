@@ -170,6 +170,12 @@ def kill(mount: Mount) -> None:
     wait_for(lambda: not is_mounted(mount.path), "the dead mount to be unmounted")
 
 
+def settled(lines: list[str]) -> bool:
+    """Whether `recovered` lines are there and give their verdict (a status written while
+    recovery still waits for the service shows "waiting for the service" first)."""
+    return bool(lines) and not any("waiting for the service" in line for line in lines)
+
+
 def recovered(mount: Mount) -> list[str]:
     """The `recovered` lines of `smugfs status`."""
     return [line for line in mount.status() if line.startswith("recovered")]
