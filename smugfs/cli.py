@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -530,9 +529,11 @@ def _run_unmount(mountpoint: Path) -> int:
     path = str(Path(mountpoint).absolute())
     if path not in mounted_paths():
         return _fail(f"{path} is not mounted")
-    tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    command = [tool, "-u", path] if tool else ["umount", path]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    from smugfs.mount_guard import unmount_command
+
+    result = subprocess.run(
+        unmount_command(Path(path)), capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         return _fail(result.stderr.strip() or f"could not unmount {path}")
     from smugfs.sync import wait_for_unmount

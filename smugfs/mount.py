@@ -171,7 +171,6 @@ def run_foreground(
                         raise MountError(f"cannot reach {settings.endpoint}: {exc}") from exc
                     pyfuse3.init(FuseOperations(fs), str(mountpoint), fuse_options(settings))
                     mounted = True
-                    # Held (never inherited) until this process ends, however it ends.
                     mount_guard.start_guard(mountpoint)
                     log.info("mounted %s at %s", settings.endpoint, mountpoint)
                     if ready is not None:

@@ -13,7 +13,8 @@ unmounted cleanly, or a new mount at the same place that answers, is left alone.
 is the same check for `smugfs mount` itself, so a mountpoint left dead by an older version or
 another tool is cleared instead of refused.
 
-Only the standard library is imported here: the guard is a process of its own and starts fast.
+Only the standard library and the light `status_file` are imported here: the guard is a
+process of its own and starts fast.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from smugfs.status_file import mounted_paths
+
 FSTYPE = "fuse.smugfs"
 # Errors a mountpoint whose serving process is gone answers with.
 DEAD = frozenset({errno.ENOTCONN, errno.ECONNABORTED})
@@ -36,9 +39,10 @@ SETTLE_SECONDS = 10.0
 SETTLE_STEP = 0.1
 
 
-def start_guard(mountpoint: Path) -> int:
-    """Start the guard for the mount now at `mountpoint`; returns the descriptor the mount
-    process keeps open for as long as it lives (it is not inherited by anything it starts)."""
+def start_guard(mountpoint: Path) -> None:
+    """Start the guard for the mount now at `mountpoint`. The pipe's write end stays open in
+    this process until it ends, however it ends (Python's descriptors are not inherited by
+    what it starts, so nothing else holds it)."""
     read_end, write_end = os.pipe()
     try:
         subprocess.Popen(
@@ -50,24 +54,12 @@ def start_guard(mountpoint: Path) -> int:
         )
     finally:
         os.close(read_end)
-    return write_end
+    del write_end  # deliberately never closed
 
 
 def is_smugfs_mount(mountpoint: Path) -> bool:
-    """Whether the kernel shows a smugfs mount at `mountpoint` (from mountinfo: never stats
-    the mountpoint, which may not answer)."""
-    target = str(mountpoint)
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as info:
-        for line in info:
-            fields, _, rest = line.partition(" - ")
-            parts = fields.split()
-            if (
-                len(parts) > 4
-                and parts[4].encode().decode("unicode_escape") == target
-                and rest.split()[:1] == [FSTYPE]
-            ):
-                return True
-    return False
+    """Whether the kernel shows a smugfs mount at `mountpoint`."""
+    return str(mountpoint) in mounted_paths(FSTYPE)
 
 
 def answers(mountpoint: Path) -> bool | None:
@@ -80,14 +72,26 @@ def answers(mountpoint: Path) -> bool | None:
     return True
 
 
+def unmount_command(mountpoint: Path, *, lazy: bool = False) -> list[str]:
+    """The command that unmounts a FUSE mount at `mountpoint` (`lazy`: at once, even while
+    something still holds it)."""
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    if tool:
+        return [tool, "-u", *(["-z"] if lazy else []), str(mountpoint)]
+    return ["umount", *(["-l"] if lazy else []), str(mountpoint)]
+
+
+def _unmount_dead(mountpoint: Path) -> bool:
+    """Lazily unmount a mountpoint found dead; whether it worked."""
+    command = unmount_command(mountpoint, lazy=True)
+    return subprocess.run(command, capture_output=True, check=False, timeout=30).returncode == 0
+
+
 def clear_if_dead(mountpoint: Path) -> bool:
     """Lazily unmount a smugfs mount at `mountpoint` whose process is gone; whether it did."""
-    if not is_smugfs_mount(mountpoint) or answers(mountpoint) is not False:
-        return False
-    tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    command = [tool, "-u", "-z", str(mountpoint)] if tool else ["umount", "-l", str(mountpoint)]
-    result = subprocess.run(command, capture_output=True, check=False, timeout=30)
-    return result.returncode == 0
+    return (
+        is_smugfs_mount(mountpoint) and answers(mountpoint) is False and _unmount_dead(mountpoint)
+    )
 
 
 def guard(mountpoint: Path) -> None:
@@ -101,7 +105,7 @@ def guard(mountpoint: Path) -> None:
         state = answers(mountpoint)
         if state is True:
             return  # someone serves it (a new mount at the same place)
-        if state is False and clear_if_dead(mountpoint):
+        if state is False and _unmount_dead(mountpoint):
             return
         time.sleep(SETTLE_STEP)
 

@@ -24,16 +24,19 @@ class NoStatus(SmugfsError):
     """There is no running smugfs mount to report on (said in one line for the user)."""
 
 
-def mounted_paths() -> dict[str, str]:
-    """Mount points of this system with their `major:minor` device numbers."""
+def mounted_paths(fstype: str | None = None) -> dict[str, str]:
+    """Mount points of this system (of type `fstype` only, when given) with their
+    `major:minor` device numbers. Read from mountinfo: never stats a mountpoint, which may
+    not answer."""
     found: dict[str, str] = {}
     with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8") as info:
         for line in info:
-            fields = line.split()
-            if len(fields) > 4:
+            fields, _, rest = line.partition(" - ")
+            parts = fields.split()
+            if len(parts) > 4 and (fstype is None or rest.split()[:1] == [fstype]):
                 # Mount points are octal-escaped in mountinfo (a space is \040).
-                path = fields[4].encode().decode("unicode_escape")
-                found[path] = fields[2]
+                path = parts[4].encode().decode("unicode_escape")
+                found[path] = parts[2]
     return found
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from smugfs import mount_guard
-from smugfs.status_file import status_path
+from smugfs.status_file import process_start, status_path
 from smugfs.testing.commands import (
     one_line_error,
     processes_mentioning,
@@ -109,15 +109,7 @@ def kill_outright(pids: list[int]) -> None:
     """SIGKILL each of `pids` and wait until they are gone (bounded)."""
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: not any(alive(pid) for pid in pids))
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` still runs (a zombie its parent has not reaped yet counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
+    assert wait_until(lambda: all(process_start(pid) is None for pid in pids))
 
 
 def test_a_killed_mount_is_cleared_by_its_own_guard_when_fusermount3s_misses_it(

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from smugfs.status_file import process_start
+
 # What a file-manager test needs installed (scripts/_setup installs them).
 PROGRAMS = ("Xvfb", "dbus-launch", "xdotool", "import")
 START_TIMEOUT = 30.0
@@ -149,7 +151,7 @@ class Desktop:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + 10
-            while (stragglers := [p for p in stragglers if _alive(p)]) and (
+            while (stragglers := [p for p in stragglers if process_start(p) is not None]) and (
                 time.monotonic() < deadline
             ):
                 time.sleep(0.1)
@@ -179,15 +181,6 @@ def _waits_in(pid: int) -> str:
             state = (task / "stat").read_text().rpartition(")")[2].split()[0]
             threads.append(f"{name}:{state}:{(task / 'wchan').read_text().strip() or '-'}")
     return "threads " + " ".join(threads)
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs (a zombie nobody reaps counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def _free_display() -> int:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from smugfs.status_file import mounted_paths
 from smugfs.testing.commands import smugfs_command, subprocess_env
 from smugfs.testing.emulator import Emulator
 from smugfs.testing.waits import wait_for
@@ -26,13 +27,7 @@ MOUNT_TIMEOUT = 60.0
 
 def is_mounted(path: Path) -> bool:
     """Whether the kernel shows a mount at `path` (read from /proc: never stats the mount)."""
-    target = str(path)
-    with open("/proc/self/mountinfo", encoding="utf-8") as info:
-        for line in info:
-            fields = line.split()
-            if len(fields) > 4 and fields[4].encode().decode("unicode_escape") == target:
-                return True
-    return False
+    return str(path) in mounted_paths()
 
 
 @dataclasses.dataclass
