@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -337,6 +339,16 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _own_command() -> str:
+    """How the user can run smugfs again: `smugfs` where the shell finds this one by that name,
+    else its path (a virtual environment not activated, as scripts/demo leaves it)."""
+    on_path = shutil.which("smugfs")
+    mine = Path(sys.argv[0]).absolute()
+    if on_path is not None and Path(on_path).resolve() == mine.resolve():
+        return "smugfs"
+    return shlex.join([str(mine)] if mine.name == "smugfs" else [sys.executable, "-m", "smugfs"])
+
+
 def _parse_options(values: list[str]) -> dict[str, str | None]:
     """`-o` values by name: a flag's is None, a later item wins over an earlier one."""
     options: dict[str, str | None] = {}
@@ -400,8 +412,8 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
                 # Someone trying smugfs for the first time is told where to look and how to end.
                 where = args.mountpoint.absolute()
                 print(
-                    f"demo library mounted at {where}; end it with: smugfs unmount {where}"
-                    f" (or fusermount3 -u {where})"
+                    f"demo library mounted at {where}; end it with: {_own_command()} unmount"
+                    f" {shlex.quote(str(where))} (or fusermount3 -u {shlex.quote(str(where))})"
                 )
             return 0
         # A background child (it has --ready-fd) logs to the file its parent chose; a mount
