@@ -8,10 +8,11 @@ in place ("Transport endpoint is not connected" until someone unmounts it by han
 
 `start_guard` starts a small process of our own beside the mount: it waits for the end of a
 pipe that only the mount process holds, and then lazily unmounts the mountpoint if, and only
-if, a smugfs mount is still there and answers nothing (ENOTCONN or ECONNABORTED). A mount that
-unmounted cleanly, or a new mount at the same place that answers, is left alone. `clear_if_dead`
-is the same check for `smugfs mount` itself, so a mountpoint left dead by an older version or
-another tool is cleared instead of refused.
+if, a smugfs mount is still there and answers nothing (ENOTCONN or ECONNABORTED to a statfs,
+which only the mount process can answer). A mount that unmounted cleanly, or a new mount at the
+same place that answers, is left alone. `clear_if_dead` is the same check for `smugfs mount`
+itself, so a mountpoint left dead by an older version or another tool is cleared instead of
+refused.
 
 Only the standard library and the light `status_file` are imported here: the guard is a
 process of its own and starts fast.
@@ -64,9 +65,14 @@ def is_smugfs_mount(mountpoint: Path) -> bool:
 
 def answers(mountpoint: Path) -> bool | None:
     """True if the mount at `mountpoint` answers, False if it is dead, None if it cannot be
-    told yet (any other error)."""
+    told yet (any other error).
+
+    Asked with statfs, which the kernel always hands to the mount process. A stat is not
+    enough: the kernel answers it from its attribute cache while the root's attributes are
+    fresh (attr_timeout, 10 s by default), so a mount killed just after anything walked a
+    path through it (a program opening a file there) looks alive to stat for that long."""
     try:
-        os.stat(mountpoint)
+        os.statvfs(mountpoint)
     except OSError as exc:
         return False if exc.errno in DEAD else None
     return True
