@@ -13,8 +13,10 @@ map is removed or emptied before the bytes it describes are dropped (`open_stora
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import mmap
 import os
 import re
 import struct
@@ -24,6 +26,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# What O_DIRECT needs aligned (memory, file offset, length): a page covers every logical block
+# size in use; a write it refuses (EINVAL) goes through the page cache instead.
+DIRECT_ALIGN = 4096
+_NOT_DIRECT = (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
 # Reads done in one piece by `md5_of`, so hashing a 4 GiB video needs 1 MiB of memory.
 _HASH_CHUNK = 1024 * 1024
 
@@ -123,18 +129,63 @@ def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> Non
         offset += written
 
 
-def write_parts(fd: int, parts: Sequence[memoryview], offset: int) -> None:
+def write_parts(fd: int, parts: Sequence[memoryview], offset: int, direct: int | None) -> None:
     """Write buffers one after another from `offset`, in one system call where it takes them
-    all (a thread hop per call is the cost this saves)."""
+    all (a thread hop per call is the cost this saves). Through `direct` (the same file opened
+    O_DIRECT) where memory, offset and length allow it, else through `fd`."""
     views = [part.cast("B") for part in parts]
+    if direct is not None:
+        done = _write_direct(direct, views, offset)
+        views = _after(views, done)
+        offset += done
     while views:
         written = os.pwritev(fd, views, offset)
         offset += written
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
+        views = _after(views, written)
+
+
+def _write_direct(direct: int, views: list[memoryview], offset: int) -> int:
+    """Write what of `views` O_DIRECT can take (the aligned start of page-aligned buffers);
+    how many bytes were written, 0 if none could be.
+
+    O_DIRECT copies nothing into the page cache: on this kind of machine the page cache's copy
+    was the largest cost of a cold read, as each new page the cache file took first had to be
+    faulted in. The bytes are then read back from the disk, not from memory, but a read of
+    bytes just received is answered from the receive buffer, and nothing else reads them soon.
+    """
+    aligned: list[memoryview] = []
+    for view in views:
+        # Buffers from the pool (`buffer_pool`) start at a page; others are not tried.
+        if not isinstance(view.obj, mmap.mmap) or len(view) % DIRECT_ALIGN:
+            break
+        aligned.append(view)
+    if not aligned or offset % DIRECT_ALIGN:
+        return 0
+    done = 0
+    total = sum(len(view) for view in aligned)
+    while done < total:
+        try:
+            written = os.pwritev(direct, aligned, offset + done)
+        except OSError as exc:
+            if exc.errno in _NOT_DIRECT:
+                return done  # not aligned as this filesystem needs: the rest is buffered
+            raise
+        done += written
+        aligned = _after(aligned, written)
+        if not written or written % DIRECT_ALIGN:
+            break
+    return done
+
+
+def _after(views: list[memoryview], count: int) -> list[memoryview]:
+    """What is left of `views` once their first `count` bytes are written."""
+    left = list(views)
+    while left and count >= len(left[0]):
+        count -= len(left[0])
+        left.pop(0)
+    if left and count:
+        left[0] = left[0][count:]
+    return left
 
 
 def read_upto(fd: int, offset: int, length: int) -> bytes:
@@ -206,13 +257,18 @@ def save_state(fd: int, map_path: Path, image: bytes | None, last_use: float) ->
     os.utime(fd, (last_use, last_use))
 
 
-def save_and_close(fd: int, map_path: Path, image: bytes | None, last_use: float) -> None:
+def save_and_close(
+    fd: int, direct: int | None, map_path: Path, image: bytes | None, last_use: float
+) -> None:
+    """Save the map as `save_state` does, then close both descriptors of the data file."""
     try:
         save_state(fd, map_path, image, last_use)
     except OSError as exc:
         # The map on disk is then an older one, which only claims blocks that are there.
         log.warning("cannot save the block map %s: %s", map_path, exc)
     finally:
+        if direct is not None:
+            os.close(direct)
         os.close(fd)
 
 
@@ -241,24 +297,38 @@ def forget_storage(fd: int, map_path: Path, empty_image: bytes) -> None:
     os.ftruncate(fd, 0)
 
 
+def open_direct(data_path: Path) -> int | None:
+    """The data file opened again for O_DIRECT writes; None where its filesystem has none."""
+    try:
+        return os.open(data_path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError as exc:
+        log.debug("no O_DIRECT writes to %s: %s", data_path, exc)
+        return None
+
+
 def open_storage(
     data_path: Path, map_path: Path, size: int, block_size: int
-) -> tuple[int, bytearray]:
-    """Open (or create) a data file and load its map, or start empty if the map does not fit."""
+) -> tuple[int, int | None, bytearray]:
+    """Open (or create) a data file, again for O_DIRECT writes where its filesystem allows
+    (`open_direct`), and load its map, or start empty if the map does not fit."""
     fd = os.open(data_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    direct: int | None = None
     try:
+        direct = open_direct(data_path)
         decoded = read_map(map_path, block_size)
         if decoded is not None:
             stored_size, bitmap = decoded
             if stored_size == size and os.fstat(fd).st_size >= needed_length(
                 bitmap, size, block_size
             ):
-                return fd, bitmap
+                return fd, direct, bitmap
             log.info("ignoring the block map %s: made for other content", map_path)
         # Remove the stale map before dropping the bytes it describes (see `forget_storage`).
         remove_quietly(map_path)
         os.ftruncate(fd, 0)
-        return fd, bytearray(bitmap_length(block_count(size, block_size)))
+        return fd, direct, bytearray(bitmap_length(block_count(size, block_size)))
     except BaseException:
+        if direct is not None:
+            os.close(direct)
         os.close(fd)
         raise

@@ -118,7 +118,7 @@ class ContentCache:
                 self.touch(cached.entry)
                 return cached
             data_path, map_path = self._paths(key)
-            fd, bitmap = await trio.to_thread.run_sync(
+            fd, direct, bitmap = await trio.to_thread.run_sync(
                 cache_disk.open_storage, data_path, map_path, size, self._block_size
             )
             # Nothing below awaits before the return, so the descriptor cannot be lost to a
@@ -130,7 +130,7 @@ class ContentCache:
                 entry, cache_disk.present_bytes(bitmap, size, self._block_size) - entry.used
             )
             blocks = BlockMap(size, self._block_size, bitmap)
-            cached = CachedFile(self, entry, version, fd, blocks, map_path)
+            cached = CachedFile(self, entry, version, (fd, direct), blocks, map_path)
             self._open[key] = cached
             self.touch(entry)
             # Opening never adds bytes (a reused map was counted by the scan), so the budget

@@ -65,11 +65,13 @@ class Holder(Protocol):
 
 
 class Descriptor:
-    """A data file's descriptor used by worker threads: counted, so that it is closed only once
-    every thread call using it has returned."""
+    """A data file's descriptors used by worker threads (`direct`: the same file opened for
+    O_DIRECT writes, if its filesystem allows): counted, so that they are closed only once
+    every thread call using them has returned."""
 
-    def __init__(self, fd: int, name: str) -> None:
+    def __init__(self, fd: int, direct: int | None, name: str) -> None:
         self.fd: int | None = fd
+        self.direct = direct
         self._name = name
         self._inflight = 0
         self._idle: trio.Event | None = None
@@ -89,14 +91,15 @@ class Descriptor:
                 self._idle.set()
                 self._idle = None
 
-    async def drained(self) -> int | None:
-        """Wait for the thread calls under way, then take the descriptor (None if taken)."""
+    async def drained(self) -> tuple[int, int | None] | None:
+        """Wait for the thread calls under way, then take both descriptors (None if taken)."""
         while self._inflight:
             if self._idle is None:
                 self._idle = trio.Event()
             await self._idle.wait()
         fd, self.fd = self.fd, None
-        return fd
+        direct, self.direct = self.direct, None
+        return None if fd is None else (fd, direct)
 
 
 class CachedFile:
@@ -110,7 +113,7 @@ class CachedFile:
         holder: Holder,
         entry: IndexEntry,
         version: str,
-        fd: int,
+        fds: tuple[int, int | None],
         blocks: BlockMap,
         map_path: Path,
     ) -> None:
@@ -121,7 +124,7 @@ class CachedFile:
         self.entry = entry
         self._holder = holder
         self._map_path = map_path
-        self._descriptor = Descriptor(fd, version)
+        self._descriptor = Descriptor(*fds, version)
         self._blocks = blocks
         self._recent = RecentBytes()
         self._refs = 1
@@ -185,10 +188,7 @@ class CachedFile:
             await self._truncating.wait()
             self._check_usable()
         generation = self._generation
-        if len(parts) == 1:
-            await self._descriptor.run(cache_disk.write_all, parts[0], offset)
-        else:
-            await self._descriptor.run(cache_disk.write_parts, parts, offset)
+        await self._descriptor.run(cache_disk.write_parts, parts, offset, self._descriptor.direct)
         if generation != self._generation or self._descriptor.fd is None:
             return  # discarded (or closed) meanwhile: these bytes are not vouched for
         gained = self._blocks.mark(offset // block_size, (end - 1) // block_size)
@@ -318,12 +318,12 @@ class CachedFile:
         self._refs = 0
         self._recent.forget()
         async with self._map_lock:
-            fd = await self._descriptor.drained()
-            if fd is None:
+            fds = await self._descriptor.drained()
+            if fds is None:
                 return
             image = self._map_image()
             await trio.to_thread.run_sync(
-                cache_disk.save_and_close, fd, self._map_path, image, self.entry.last_use
+                cache_disk.save_and_close, *fds, self._map_path, image, self.entry.last_use
             )
 
     # --- Internals. ---

@@ -1,26 +1,29 @@
 """The bytes of one ranged GET on their way into the content cache, whole blocks at a time.
 
-The bytes are received straight into buffers of the landing's own (`buffer`), each a run of
-whole blocks. A full buffer is written to the cache and announced, so that a reader waits for
-its own bytes only, not for the whole GET; the cache keeps the buffer to answer the kernel's
-reads of those bytes (it is never written again). A GET's first buffers are smaller (a block,
-then doubling up to `LAND_BYTES`), so the first read of a file waits only for its own block and
-a reader of heads can close (and cut the GET) early.
+The bytes are received straight into buffers of the landing's own (`buffer`, from the mount's
+`BufferPool`: reused, page-aligned memory), each a run of whole blocks. A full buffer is
+written to the cache and announced, so that a reader waits for its own bytes only, not for the
+whole GET; the cache keeps a view of the buffer to answer the kernel's reads of those bytes
+(the pool hands it out again only once no view is left). A GET's first buffers are smaller (a
+block, then doubling up to `LAND_BYTES`), so the first read of a file waits only for its own
+block and a reader of heads can close (and cut the GET) early.
 
 Full buffers are written by a task of their own (in the mount's nursery) while the next ones
-are received: a write into the page cache costs about as long as receiving the same bytes, and
-a GET that waited for each of its writes would only ever do one of the two at a time. At most
-`WRITES_AHEAD` buffers wait for their write; the receiving waits beyond that.
+are received: a write costs about as long as receiving the same bytes, and a GET that waited
+for each of its writes would only ever do one of the two at a time. At most `WRITES_AHEAD`
+buffers wait for their write; the receiving waits beyond that.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 from collections.abc import Callable
 
 import trio
 
+from smugfs.buffer_pool import BufferPool
 from smugfs.cached_file import CachedFile
 from smugfs.errors import IntegrityError
 
@@ -36,9 +39,10 @@ _Write = tuple[int, memoryview]
 
 
 class Landing:
-    """Bytes [offset, offset + length) of `name` received in order and landed in `cached`;
-    `landed` is told each run of blocks (first, last) once it is in the cache. Writes run in
-    `nursery` (inline without one). `close` must follow, whatever happened."""
+    """Bytes [offset, offset + length) of `name` received in order, into buffers taken from
+    `buffers`, and landed in `cached`; `landed` is told each run of blocks (first, last) once
+    it is in the cache. Writes run in `nursery` (inline without one). `close` must follow,
+    whatever happened."""
 
     def __init__(
         self,
@@ -47,16 +51,18 @@ class Landing:
         length: int,
         name: str,
         landed: Callable[[int, int], None],
+        buffers: BufferPool,
         nursery: trio.Nursery | None = None,
     ) -> None:
         self._cached = cached
+        self._buffers = buffers
         self._block = cached.block_size
         self._start = offset
         self._end = offset + length
         self._name = name
         self._landed = landed
         # The buffer being received into, where it starts in the file, and how full it is.
-        self._buffer = bytearray()
+        self._buffer: mmap.mmap | bytearray = bytearray()
         self._at = offset
         self._filled = 0
         # The writer's queue, its first error, and whether it has ended.
@@ -76,8 +82,9 @@ class Landing:
             size = min(size - size % self._block, self._end - self._at)
             if size <= 0:
                 raise IntegrityError(f"{self._name}: the server sent more than was asked")
-            # A new buffer every time: the cache keeps the last ones for the kernel's reads.
-            self._buffer = bytearray(size)
+            # One that nothing refers to any more: the cache keeps views of the last ones
+            # for the kernel's reads, and those are never written into again.
+            self._buffer = self._buffers.take(size)
             self._filled = 0
         return memoryview(self._buffer)[self._filled :]
 

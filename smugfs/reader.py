@@ -34,11 +34,12 @@ import trio
 
 from smugfs.api.client import RangeIgnored, SmugMugClient
 from smugfs.api.models import RemoteImage
+from smugfs.buffer_pool import BufferPool
 from smugfs.cache_store import ContentCache
 from smugfs.cached_file import CachedFile
 from smugfs.errors import IntegrityError, ServiceUnavailable
 from smugfs.fetches import Claims, Fetch
-from smugfs.landing import Landing
+from smugfs.landing import LAND_BYTES, Landing
 from smugfs.verified import Verifier, WholeFiles, pinned
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class ReadPath:
         self._readers: collections.Counter[str] = collections.Counter()
         self._whole = WholeFiles(client)
         self._verifier = Verifier(cache)
+        self._buffers = BufferPool(LAND_BYTES)
         self._nursery: trio.Nursery | None = None
 
     def attach(self, nursery: trio.Nursery) -> None:
@@ -238,7 +240,9 @@ class ReadPath:
         def landed(first: int, last: int) -> None:
             self._claims.landed(image.version, fetch, first, last)
 
-        landing = Landing(cached, offset, length, image.file_name, landed, self._nursery)
+        landing = Landing(
+            cached, offset, length, image.file_name, landed, self._buffers, self._nursery
+        )
         try:
             try:
                 got = await self.client.stream_range_into(image.media_url, offset, length, landing)
@@ -321,19 +325,26 @@ class OpenFile:
         # GETs started while the reader is only expected to read on (nothing read in sequence
         # yet) are cut if it stops early.
         guess = self.whole and self.streak < GROW_AFTER
-        await self.path.ensure(
-            self.image,
-            self.cached,
-            first,
-            needed_last,
-            ahead_last,
-            max(1, window // 2),
-            cuttable=guess,
-        )
         # A sequential reader of cached bytes has the next window read in from the disk while
         # it consumes this one.
         ahead = self.window if self.window >= 4 * block else 0
-        return await self.cached.read(offset, end - offset, ahead)
+        for _ in range(MAX_FETCH_PASSES):
+            await self.path.ensure(
+                self.image,
+                self.cached,
+                first,
+                needed_last,
+                ahead_last,
+                max(1, window // 2),
+                cuttable=guess,
+            )
+            try:
+                return await self.cached.read(offset, end - offset, ahead)
+            except LookupError as exc:
+                # Dropped between the fetch and the read, or during a read from the disk
+                # (the content failed its MD5 check): fetched again.
+                log.debug("reading %s again: %s", self.image.file_name, exc)
+        raise IntegrityError(f"{self.image.file_name}: its cached bytes keep being dropped")
 
     async def close(self) -> None:
         """Release the cached content (it stays on disk for the next reader)."""

@@ -8,6 +8,7 @@ import random
 import stat
 import threading
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -445,15 +446,14 @@ async def test_a_block_is_present_only_once_its_bytes_are_written(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_write = cache_disk.write_all
+    real_write = cache_disk.write_parts
 
-    def slow_write(fd: int, data: bytes, offset: int) -> None:
-        if len(data) == 2 * BS:  # the content; block maps are written through here too
-            started.set()
-            release.wait(timeout=10)
-        real_write(fd, data, offset)
+    def slow_write(fd: int, parts: Sequence[memoryview], offset: int, direct: int | None) -> None:
+        started.set()
+        release.wait(timeout=10)
+        real_write(fd, parts, offset, direct)
 
-    monkeypatch.setattr(cache_disk, "write_all", slow_write)
+    monkeypatch.setattr(cache_disk, "write_parts", slow_write)
     data = content(2 * BS, seed=9)
     cache = ContentCache(tmp_path, budget=1 << 20, block_size=BS)
     cached = await cache.open("v", len(data))

@@ -1,0 +1,67 @@
+"""Receive buffers reused only once no view of them is left, and cache writes through O_DIRECT
+that read back byte for byte."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+from smugfs import cache_disk
+from smugfs.buffer_pool import BufferPool
+
+SIZE = 64 * 1024
+
+
+def test_a_buffer_is_handed_out_again_only_once_no_view_of_it_is_left() -> None:
+    pool = BufferPool(SIZE)
+    first = pool.take(SIZE)
+    first[:5] = b"first"
+    kept_view = memoryview(first).toreadonly()[:5][1:]  # a view of a view, as replies take
+    first_id = id(first)
+    del first
+    second = pool.take(SIZE)
+    assert id(second) != first_id  # a view of the first is still alive
+    second_id = id(second)
+    del second
+    assert id(pool.take(SIZE)) == second_id  # nothing refers to the second any more
+    assert bytes(kept_view) == b"irst"
+    del kept_view
+    assert id(pool.take(SIZE)) in (first_id, second_id)
+    assert pool.kept() == 2
+
+
+def test_the_pool_keeps_a_bounded_number_and_other_sizes_are_made_afresh() -> None:
+    pool = BufferPool(SIZE, kept=3)
+    held = [pool.take(SIZE) for _ in range(5)]  # all in use at once
+    assert len({id(buffer) for buffer in held}) == 5
+    assert pool.kept() == 3
+    small = pool.take(SIZE // 2)
+    assert len(small) == SIZE // 2
+    assert pool.kept() == 3
+
+
+def test_writes_through_o_direct_and_the_page_cache_read_back_exactly(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    pool = BufferPool(SIZE)
+    data_path = tmp_path / "v.data"
+    fd = os.open(data_path, os.O_RDWR | os.O_CREAT, 0o600)
+    direct = cache_disk.open_direct(data_path)
+    try:
+        expected = bytearray()
+        parts: list[memoryview] = []
+        for length in (SIZE, SIZE, 3 * 4096, 1000):  # whole pages, then a short tail
+            buffer = pool.take(length)
+            chunk = rng.randbytes(length)
+            buffer[:length] = chunk
+            parts.append(memoryview(buffer).toreadonly()[:length])
+            expected += chunk
+        cache_disk.write_parts(fd, parts, 2 * SIZE, direct)
+        # Bytes that are not page-aligned memory go through the page cache.
+        unaligned = rng.randbytes(SIZE)
+        cache_disk.write_parts(fd, [memoryview(unaligned)], 0, direct)
+        cache_disk.write_parts(fd, [memoryview(bytes(SIZE))], SIZE, direct)
+        got = cache_disk.read_upto(fd, 0, 10 * SIZE)
+        assert got == unaligned + bytes(SIZE) + expected
+    finally:
+        cache_disk.save_and_close(fd, direct, tmp_path / "v.map", None, 0.0)
