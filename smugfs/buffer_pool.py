@@ -16,8 +16,9 @@ import mmap
 import sys
 
 # Buffers the pool keeps for reuse: beyond them, buffers are made for one use and freed with
-# their last view. A few megabytes a GET under way, plus the recent bytes of open files.
-KEPT = 24
+# their last view. What a sequential reader's GETs land ahead of it (`STREAMED_BYTES`), plus a
+# few megabytes a GET under way.
+KEPT = 48
 _POOL_REFERENCES = 3
 
 

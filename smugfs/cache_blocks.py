@@ -15,6 +15,10 @@ from smugfs.cache_disk import block_count, encode_map
 # Bytes just written that each open file keeps in memory, so that the read that was waiting for
 # them is answered from the very buffer received, not from a copy read back from the file.
 RECENT_BYTES = 4 * 1024 * 1024
+# At most this much for a file read in sequence: the bytes its GETs have landed ahead of its
+# reader, which on a fast network run up to the read-ahead window ahead. Written to the cache
+# file with O_DIRECT, they would otherwise be read back from the disk.
+STREAMED_BYTES = 40 * 1024 * 1024
 
 
 class BlockMap:
@@ -78,30 +82,54 @@ class BlockMap:
 
 class RecentBytes:
     """The last bytes written to one file from immutable buffers, newest last, at most
-    `RECENT_BYTES`: a read of them is answered with a view of the buffer received, no copy.
-    The file keeps here only bytes that are present."""
+    `RECENT_BYTES` (`STREAMED_BYTES` ahead of a sequential reader): a read of them is answered
+    with a view of the buffer received, no copy. The file keeps here only bytes that are
+    present."""
 
     def __init__(self) -> None:
         self._parts: collections.deque[tuple[int, memoryview]] = collections.deque()
         self._bytes = 0
+        self._limit = RECENT_BYTES
 
     def remember(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Keep bytes just written at `offset`, if nobody can change them (bytes, or a
         read-only view of bytes)."""
         view = memoryview(data)
-        if not view.readonly or not view.c_contiguous or len(view) > RECENT_BYTES:
+        if not view.readonly or not view.c_contiguous or len(view) > self._limit:
             return
         self._parts.append((offset, view.cast("B")))
         self._bytes += len(view)
-        while self._bytes > RECENT_BYTES:
+        while self._bytes > self._limit:
             _, dropped = self._parts.popleft()
             self._bytes -= len(dropped)
 
-    def find(self, offset: int, end: int) -> memoryview | None:
-        """A view of bytes [offset, end) if one buffer kept holds them all."""
+    def streaming(self, offset: int, ahead: int) -> None:
+        """A sequential reader is at `offset` and will read `ahead` bytes more: keep what its
+        GETs land up to that far ahead and a little more (at most `STREAMED_BYTES`), and let
+        go of what lies wholly behind it (it reads on; the kernel keeps the pages it got)."""
+        self._limit = min(STREAMED_BYTES, ahead + RECENT_BYTES)
+        kept: collections.deque[tuple[int, memoryview]] = collections.deque()
+        for start, recent in self._parts:
+            if start + len(recent) > offset:
+                kept.append((start, recent))
+            else:
+                self._bytes -= len(recent)
+        self._parts = kept
+
+    def find(self, offset: int, end: int) -> memoryview | bytes | None:
+        """Bytes [offset, end) if the buffers kept hold them all: a view where one buffer
+        does, else a copy joined from the buffers that follow one another over the range."""
         for start, recent in reversed(self._parts):
             if start <= offset and end <= start + len(recent):
                 return recent[offset - start : end - start]
+        pieces: list[memoryview] = []
+        at = offset
+        for start, recent in self._parts:
+            if start <= at < start + len(recent):
+                pieces.append(recent[at - start : min(end, start + len(recent)) - start])
+                at += len(pieces[-1])
+                if at >= end:
+                    return b"".join(pieces)
         return None
 
     def forget(self) -> None:

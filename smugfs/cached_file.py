@@ -218,8 +218,9 @@ class CachedFile:
         Bytes written a moment ago come as a read-only view of the buffer they were written
         from (no copy).
 
-        `ahead`: how much a sequential reader will want after these bytes; when they have to
-        come from the disk, the kernel is asked to read that much further in the background.
+        `ahead`: how much a sequential reader will want after these bytes; the bytes landed
+        that far ahead are kept in memory for it, and when they have to come from the disk,
+        the kernel is asked to read that much further in the background.
         """
         if offset < 0 or length < 0:
             raise ValueError(f"bad range: offset {offset}, length {length}")
@@ -230,6 +231,8 @@ class CachedFile:
         first, last = offset // self.block_size, (end - 1) // self.block_size
         if not self._blocks.has_all(first, last):
             raise LookupError(f"blocks {first}..{last} of {self.version!r} are not all cached")
+        if ahead:
+            self._recent.streaming(offset, ahead)
         recent = self._recent.find(offset, end)
         if recent is not None:
             self._holder.touch(self.entry)

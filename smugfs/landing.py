@@ -79,6 +79,11 @@ class Landing:
         """Where the next bytes go; IntegrityError once the range is all in."""
         if self._filled == len(self._buffer):
             size = min(LAND_BYTES, max(self._block, self._at - self._start))
+            # Buffers end where the file's LAND_BYTES end, as the kernel's reads do: a read
+            # of bytes just landed then finds them all in one buffer (no copy, no disk).
+            to_boundary = LAND_BYTES - self._at % LAND_BYTES
+            if to_boundary >= self._block:
+                size = min(size, to_boundary)
             size = min(size - size % self._block, self._end - self._at)
             if size <= 0:
                 raise IntegrityError(f"{self._name}: the server sent more than was asked")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from smugfs import cache_disk
 from smugfs.buffer_pool import BufferPool
+from smugfs.cache_blocks import RecentBytes
 
 SIZE = 64 * 1024
 
@@ -65,3 +66,31 @@ def test_writes_through_o_direct_and_the_page_cache_read_back_exactly(tmp_path: 
         assert got == unaligned + bytes(SIZE) + expected
     finally:
         cache_disk.save_and_close(fd, direct, tmp_path / "v.map", None, 0.0)
+
+
+def test_recent_bytes_answer_a_read_across_buffers_only_when_they_cover_it() -> None:
+    recent = RecentBytes()
+    first, second, far = b"a" * 100, b"b" * 100, b"c" * 100
+    recent.remember(0, memoryview(first).toreadonly())
+    recent.remember(100, memoryview(second).toreadonly())
+    recent.remember(300, memoryview(far).toreadonly())
+    whole = recent.find(10, 20)
+    assert isinstance(whole, memoryview)
+    assert bytes(whole) == b"a" * 10
+    assert recent.find(50, 150) == b"a" * 50 + b"b" * 50
+    assert recent.find(150, 310) is None  # bytes 200-300 were never kept
+    assert recent.find(290, 310) is None
+
+
+def test_a_sequential_reader_keeps_what_landed_ahead_of_it_and_drops_what_it_passed() -> None:
+    recent = RecentBytes()
+    mib = 1024 * 1024
+    recent.streaming(0, 32 * mib)
+    parts = [bytes([n]) * mib for n in range(20)]
+    for n, part in enumerate(parts):
+        recent.remember(n * mib, memoryview(part).toreadonly())
+    # All 20 MiB landed ahead of the reader are kept (more than a reader of heads keeps).
+    assert bytes(recent.find(2 * mib, 3 * mib) or b"") == parts[2]
+    recent.streaming(10 * mib, 32 * mib)
+    assert recent.find(2 * mib, 3 * mib) is None  # behind the reader: let go
+    assert bytes(recent.find(19 * mib, 20 * mib) or b"") == parts[19]
