@@ -55,6 +55,7 @@ class Core:
                 client, staging, kept_dir(settings.cache_dir), settings.request_timeout, uploads
             )
             fs = Filesystem(client, settings, read_path, staging, uploads, recovery.hand_back)
+            recovery.show = fs.changes.show_finished_upload
         except BaseException:
             with trio.CancelScope(shield=True):
                 if cache is not None:

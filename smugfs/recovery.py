@@ -3,9 +3,11 @@
 A file whose `close()` had asked for its upload holds complete bytes: it is uploaded now,
 through the upload queue, once (if a request may have carried it, then once that request could
 no longer be applied the service is asked whether it landed after all) and checked against the
-MD5 written down before. A file that was never closed may hold only part of what
-its writer meant to write, so it is never uploaded on its own: it is moved to the `recovered`
-directory of the cache, where the person finds it under its path in the mount. Either way the
+MD5 written down before; it is then shown in its album at once, laid over the album's listing
+as this mount's own uploads are (the service lists new photos late). A file that was never
+closed may hold only part of what its writer meant to write, so it is never uploaded on its
+own: it is moved to the `recovered` directory of the cache, where the person finds it under its
+path in the mount. Either way the
 outcome is logged and listed by `smugfs status` for the life of the mount.
 """
 
@@ -15,6 +17,7 @@ import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -27,6 +30,9 @@ from smugfs.status_file import KEPT, UPLOADED, WAITING
 from smugfs.upload_queue import Job, UploadQueue
 
 log = logging.getLogger(__name__)
+
+# Shows a finished upload in its album at once: (path in the mount, album URI, AlbumImage URI).
+ShowFinished = Callable[[str, str, str], Awaitable[None]]
 
 
 @dataclasses.dataclass
@@ -52,6 +58,8 @@ class Recovery:
     items: list[Recovered] = dataclasses.field(default_factory=list, init=False)
     # Whether every leftover has been queued or handed back.
     scanned: bool = dataclasses.field(default=False, init=False)
+    # Lays a finished upload over its album's listing (set once the filesystem is built).
+    show: ShowFinished | None = dataclasses.field(default=None, init=False)
 
     def report(self) -> list[dict[str, str]]:
         """The outcomes, for the status file."""
@@ -121,7 +129,7 @@ class Recovery:
                 intent.album_uri, intent.name, source, replace, intent.started
             )
         if landed is None:
-            await self.client.upload(
+            landed = await self.client.upload(
                 intent.album_uri, intent.name, source, replace=replace, texts=intent.fields
             )
             item.detail = "uploaded now"
@@ -130,6 +138,18 @@ class Recovery:
         item.state = UPLOADED
         log.info("%s: %s", intent.path, item.detail)
         await trio.to_thread.run_sync(self.staging.drop, leftover.path)
+        await self._show(intent.path, intent.album_uri, landed)
+
+    async def _show(self, path: str, album_uri: str, album_image_uri: str) -> None:
+        """Show an uploaded leftover in its album at once (the service lists new photos late,
+        and this mount may hold a listing made before the upload); if that fails, the
+        album's next listing from the service shows it."""
+        if self.show is None:
+            return
+        try:
+            await self.show(path, album_uri, album_image_uri)
+        except SmugfsError as exc:
+            log.info("%s: shown once the service lists it (%s)", path, exc)
 
     async def hand_back(self, path: str, staged: Path, why: str) -> None:
         """Hand back the bytes of a file this mount will not upload (its writer was killed

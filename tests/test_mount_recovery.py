@@ -110,3 +110,44 @@ def test_a_file_still_being_written_when_the_mount_dies_is_handed_back(
         assert kept.is_relative_to(mount.cache_dir / "recovered")
         assert account.images(album_uri) == []
         assert os.listdir(mount.path / "Drafts") == []
+
+
+def test_an_upload_finished_at_the_next_mount_is_listed_in_its_album_at_once(
+    emulator: Emulator, account: Account, tmp_path: Path
+) -> None:
+    album_uri = account.create("Inbox")
+    first, data = photo(4003, 200_000), photo(4004, 300_000)
+    workdir = tmp_path / "mount"
+    # One upload at a time, so p.jpg waits in the queue behind a.jpg, whose upload the service
+    # holds unanswered: p.jpg is staged and queued, and no request has carried it yet.
+    options = ["writeback", "uploads=1", "request_timeout=5"]
+    with mounted(emulator, workdir, options=options) as mount:
+        assert os.listdir(mount.path / "Inbox") == []
+        emulator.configure(uploads_held=True)
+        try:
+            write(mount.path / "Inbox" / "a.jpg", first)
+            wait_for(lambda: emulator.stats()["upload_bytes"] >= len(first), "a.jpg's upload")
+            write(mount.path / "Inbox" / "p.jpg", data)
+            kill(mount)
+        finally:
+            emulator.configure(uploads_held=False)
+    wait_for(lambda: account.image_count(album_uri) == 1, "the held upload of a.jpg to land")
+    # The service now lists new photos late (as SmugMug does): only the mount can show it.
+    emulator.configure(listing_delay_ms=15_000)
+    with mounted(emulator, workdir, options=options) as mount:
+        wait_for(lambda: any("Inbox/p.jpg: uploaded" in line for line in recovered(mount)), "p.jpg")
+        listed = {
+            line.split()[-1]: line.split()
+            for line in ok("ls", "-l", mount.path / "Inbox").splitlines()[1:]
+        }
+        assert sorted(listed) == ["a.jpg", "p.jpg"], listed
+        assert listed["p.jpg"][4] == str(len(data))
+        assert account.image_count(album_uri) == 2
+        assert [i["FileName"] for i in account.images(album_uri)] == ["a.jpg"]  # p.jpg: late
+        assert ok("md5sum", mount.path / "Inbox" / "p.jpg").split()[0] == md5(data)
+    # Once the service lists it, it holds each photo exactly once.
+    wait_for(lambda: len(account.images(album_uri)) > 1, "the service to list p.jpg", timeout=60)
+    images = account.by_name(album_uri)
+    assert sorted(images) == ["a.jpg", "p.jpg"]
+    assert account.image_count(album_uri) == 2
+    assert images["p.jpg"]["ArchivedMD5"] == md5(data)

@@ -92,6 +92,10 @@ class Changes:
 
     # ------------------------------------------------------------------ uploads
 
+    async def show_finished_upload(self, path: str, album_uri: str, album_image_uri: str) -> None:
+        """Show an upload finished for an earlier mount (see `Uploader.show_finished`)."""
+        await self.uploader.show_finished(path, album_uri, album_image_uri)
+
     async def upload_if_needed(self, entry: Entry, *, closing: bool = True) -> None:
         """Upload a written file at close or fsync (see `Uploader.upload_if_needed`)."""
         await self.uploader.upload_if_needed(entry, closing=closing)

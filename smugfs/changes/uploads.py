@@ -23,10 +23,10 @@ from smugfs.api.models import RemoteImage, RemoteNode
 from smugfs.api.retry import Retry, RetryPolicy
 from smugfs.changes.context import ChangeContext
 from smugfs.changes.settling import Settling
-from smugfs.errors import NotFound, NotPermitted, ServiceUnavailable, SmugfsError
+from smugfs.errors import NotADirectory, NotFound, NotPermitted, ServiceUnavailable, SmugfsError
 from smugfs.names import unescape
 from smugfs.staging import IntentState, LocalFile, is_local_only, kept_dir
-from smugfs.tree import Entry, image_identity
+from smugfs.tree import ROOT_INODE, Entry, image_identity
 from smugfs.upload_queue import Job
 
 log = logging.getLogger(__name__)
@@ -248,3 +248,28 @@ class Uploader:
             # What the next upload of these bytes replaces: the image just made.
             local.synced = RemoteImage.parse({"ImageKey": key, "Uri": album_image_uri})
             local.replace, local.prime = local.synced, True
+
+    async def show_finished(self, path: str, album_uri: str, album_image_uri: str) -> None:
+        """Show a photo whose upload this mount finished for an earlier one (`recovery.py`)
+        in its album at once, as this mount's own uploads are: laid over the album's listing
+        until the service lists it. Left to the service's listing if the album is no longer
+        at `path`, the name was written again through this mount meanwhile, or the photo
+        cannot be read back."""
+        context = self._context
+        *directories, name = path.split("/")
+        album = ROOT_INODE
+        try:
+            for directory in directories:
+                album = await context.listings.find(album, directory)
+            node = context.node(album)
+            existing = await context.child(album, name)
+        except (NotFound, NotADirectory):
+            return
+        if node.album_uri != album_uri or (existing is not None and existing.local is not None):
+            return
+        image = await self.read_back(album_image_uri)
+        if image is None:
+            return
+        identity = image_identity(node.node_id, image.image_key)
+        entry = context.table.add(album, name, identity, image=image)
+        context.listings.note_added(album, entry)
