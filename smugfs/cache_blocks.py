@@ -106,11 +106,14 @@ class RecentBytes:
     def streaming(self, offset: int, ahead: int) -> None:
         """A sequential reader is at `offset` and will read `ahead` bytes more: keep what its
         GETs land up to that far ahead and a little more (at most `STREAMED_BYTES`), and let
-        go of what lies wholly behind it (it reads on; the kernel keeps the pages it got)."""
+        go of what lies well behind it (it reads on; the kernel keeps the pages it got)."""
         self._limit = min(STREAMED_BYTES, ahead + RECENT_BYTES)
+        # The kernel's reads of one sequence may be answered out of order: what lies just
+        # behind this one may still be asked for.
+        behind = offset - RECENT_BYTES
         kept: collections.deque[tuple[int, memoryview]] = collections.deque()
         for start, recent in self._parts:
-            if start + len(recent) > offset:
+            if start + len(recent) > behind:
                 kept.append((start, recent))
             else:
                 self._bytes -= len(recent)
